@@ -1,0 +1,69 @@
+"""Errors meant for users: each says what was wrong, where, and what to do."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Optional
+
+
+class ZooError(Exception):
+    """Base class for every error the zoo raises for bad user input or bad files.
+
+    The CLI prints ``str(error)`` on one line and exits with status 2.
+    """
+
+
+class ModelNotFoundError(ZooError, KeyError):
+    """An unknown model id; the message lists the closest known ids."""
+
+    def __init__(self, model_id: object, known_ids: Iterable[str]):
+        known = list(known_ids)
+        close = difflib.get_close_matches(str(model_id), known, n=5, cutoff=0.3)
+        if not close:
+            low = str(model_id).lower()
+            close = [k for k in known if low in k.lower()][:5]
+        hint = f" Closest ids: {', '.join(close)}." if close else ""
+        super().__init__(
+            f"Unknown model id {model_id!r}.{hint} Run `medigan-zoo list` to see all {len(known)} ids."
+        )
+        self.model_id = model_id
+        self.closest = close
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class MetricNotFoundError(ZooError, KeyError):
+    """An unknown performance metric; the message lists the metrics present."""
+
+    def __init__(self, metric: str, present: Iterable[str]):
+        names = sorted(set(present))
+        super().__init__(
+            f"Unknown metric {metric!r}. Metrics present in the selected models: {', '.join(names) or 'none'}."
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class MetadataError(ZooError, ValueError):
+    """A malformed JSON file (catalog, metadata, config): names the file and the JSON path."""
+
+    def __init__(self, message: str, file: Optional[object] = None, json_path: str = "", hint: str = ""):
+        where = str(file) if file else ""
+        if json_path:
+            where = f"{where} at {json_path}" if where else json_path
+        text = f"{where}: {message}" if where else message
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(text)
+        self.file = file
+        self.json_path = json_path
+        self.hint = hint
+
+
+class BundleNotAvailableError(ZooError):
+    """The model is known from a catalog, but its bundle is not on disk."""
+
+
+class GenerationError(ZooError):
+    """Bad generation arguments or a failure writing the outputs."""

@@ -1,0 +1,1 @@
+"""medigan_zoo.evaluation"""
