@@ -1,0 +1,35 @@
+"""medigan_zoo: a model zoo of pretrained generative models for medical image synthesis, built on MONAI bundles.
+
+Search and listing need neither torch nor monai; they are imported only when a model runs.
+
+    >>> from medigan_zoo import Generators
+    >>> gens = Generators()
+    >>> gens.search("chest x-ray conditional")[0].model_id
+    'chest_xray_cdcgan'
+"""
+from .errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
+                     ModelNotFoundError, ZooError)
+from .generators import Generators
+from .model_info import ConditionSpec, Metric, ModelInfo
+from .version import __version__
+
+__all__ = [
+    "Generators", "ModelInfo", "Metric", "ConditionSpec", "list_models", "get_model_info", "search",
+    "ZooError", "ModelNotFoundError", "MetricNotFoundError", "MetadataError", "BundleNotAvailableError",
+    "GenerationError", "__version__",
+]
+
+
+def list_models(**index_kwargs) -> list:
+    """Ids of the models in the zoo (torchvision-style shortcut for ``Generators().list_models()``)."""
+    return Generators(**index_kwargs).list_models()
+
+
+def get_model_info(model_id, **index_kwargs) -> ModelInfo:
+    """Typed metadata of one model."""
+    return Generators(**index_kwargs).get_model_info(model_id)
+
+
+def search(query, filters=None, limit=None, **index_kwargs):
+    """Ranked free-text search over the zoo."""
+    return Generators(**index_kwargs).search(query, filters=filters, limit=limit)

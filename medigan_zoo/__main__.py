@@ -1,0 +1,5 @@
+"""``python -m medigan_zoo`` works like ``medigan-zoo`` (also under torchrun)."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()

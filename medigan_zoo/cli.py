@@ -1,0 +1,169 @@
+"""``medigan-zoo`` command line (python-fire). Flags mirror the Python parameter names.
+
+    medigan-zoo list
+    medigan-zoo search mammography 128x128 dcgan modality=MG
+    medigan-zoo info chest_xray_cdcgan
+    medigan-zoo rank --metric FID
+    medigan-zoo generate chest_xray_cdcgan --num_samples 100 --output_path out --seed 0 --class_label 1
+    medigan-zoo validate bundles/chest_xray_cdcgan
+    medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
+
+Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False.
+list, search, info and rank import neither torch nor monai. User errors print one line and exit 2.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from .errors import ZooError
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _table(rows: List[Sequence[Any]], header: Sequence[str]) -> None:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+class ZooCLI:
+    """Find, compare, validate and run the generative models of medigan_zoo."""
+
+    def __init__(self, bundle_dirs: Optional[str] = None, catalogs: Optional[str] = None,
+                 include_builtin: bool = True):
+        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=include_builtin)
+        self._generators = None
+
+    @property
+    def _gen(self):
+        if self._generators is None:
+            from .generators import Generators
+
+            self._generators = Generators(**self._options)
+        return self._generators
+
+    def list(self, json: bool = False) -> None:  # noqa: A003 - the verb users type
+        """List every model: id, modality, shape, architecture, license, whether it is on disk."""
+        infos = list(self._gen.index)
+        if json:
+            _print_json([i.summary() for i in infos])
+            return
+        rows = [(i.id, ",".join(i.modality), "x".join(map(str, i.spatial_shape)), i.architecture, i.license,
+                 "yes" if i.available else "catalog") for i in infos]
+        _table(rows, ("id", "modality", "shape", "architecture", "license", "on disk"))
+
+    def search(self, *query: str, limit: int = 10, json: bool = False) -> None:
+        """Ranked free-text search; words like key=value are filters (modality=MG dims=3 license=CC-BY-4.0)."""
+        from .search import parse_filters
+
+        words = [str(q) for q in query]
+        filters = parse_filters([w for w in words if "=" in w])
+        terms = [w for w in words if "=" not in w]
+        if not terms and not filters:
+            raise ZooError("search needs at least one word or key=value filter, e.g. `medigan-zoo search mammography`")
+        hits = self._gen.search(" ".join(terms), filters=filters, limit=limit)
+        if json:
+            _print_json([{"model_id": h.model_id, "score": h.score, "matched": h.matched} for h in hits])
+            return
+        if not hits:
+            print("No model matches.")
+            return
+        rows = [(h.model_id, f"{h.score:.2f}", "; ".join(f"{k}: {', '.join(v)}" for k, v in h.matched.items()))
+                for h in hits]
+        _table(rows, ("id", "score", "matched"))
+
+    def info(self, model_id: str, json: bool = True) -> None:
+        """Everything the zoo knows about one model (JSON); says which zoo fields a foreign bundle lacks."""
+        info = self._gen.get_model_info(model_id)
+        _print_json(info.summary())
+        if info.missing_zoo_fields:
+            print(f"note: {info.id} has no value for zoo fields: {', '.join(info.missing_zoo_fields)}",
+                  file=sys.stderr)
+
+    def rank(self, *values: str, metric: str = "FID", order: Optional[str] = None,
+             model_ids: Optional[Sequence[str]] = None, json: bool = False) -> None:
+        """Rank models by a metric (direction-aware: FID lowest first unless --order asc|desc)."""
+        if values:
+            ranked = self._gen.find_models_and_rank(list(values), metric=metric, order=order,
+                                                    are_keys_also_matched=True)
+        else:
+            ids = None if model_ids is None else ([model_ids] if isinstance(model_ids, (str, int)) else model_ids)
+            ranked = self._gen.rank_models_by_performance(model_ids=ids, metric=metric, order=order)
+        if json:
+            _print_json(ranked)
+            return
+        _table([(r["model_id"], r[metric]) for r in ranked], ("id", metric))
+
+    def generate(self, model_id: str, num_samples: int = 10, output_path: str = "outputs", seed: int = 0,
+                 batch_size: int = 64, output_format: str = "png", split_by_condition: bool = False,
+                 device: Optional[str] = None, quiet: bool = False, **conditions: Any) -> None:
+        """Generate samples into --output_path; conditions as flags, e.g. --class_label 1."""
+        result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
+                                    batch_size=batch_size, output_format=output_format,
+                                    conditions=conditions or None, split_by_condition=split_by_condition,
+                                    device=device, quiet=quiet)
+        if not quiet and result is not None and getattr(result, "output_path", None) is not None:
+            print(f"{getattr(result, 'num_written', num_samples)} samples written to {result.output_path}"
+                  f" (manifest: {getattr(result, 'manifest', '')})")
+
+    def visualize(self, model_id: str, output_path: str = "samples.png", num_per_row: int = 8, seed: int = 0,
+                  device: Optional[str] = None) -> None:
+        """Write a sample grid image (one row per condition value)."""
+        path = self._gen.visualize(model_id, output_path=output_path, num_per_row=num_per_row, seed=seed,
+                                   device=device)
+        print(f"sample grid written to {path}")
+
+    def validate(self, *bundle_paths: str) -> None:
+        """Check bundles against the contract (docs/bundle_contract.md). Exit 1 if any has an error."""
+        from .validate import validate_bundle
+
+        if not bundle_paths:
+            raise ZooError("validate needs a bundle folder, e.g. `medigan-zoo validate bundles/chest_xray_cdcgan`")
+        failed = False
+        for raw in bundle_paths:
+            problems = validate_bundle(Path(raw))
+            errors = [p for p in problems if p.severity == "error"]
+            for problem in problems:
+                print(f"{raw}: {problem}")
+            print(f"{raw}: {'INVALID' if errors else 'OK'} ({len(errors)} errors, {len(problems) - len(errors)} warnings)")
+            failed = failed or bool(errors)
+        if failed:
+            sys.exit(1)
+
+    def import_medigan(self, global_json: str, output: str = "medigan_catalog.json") -> None:
+        """Turn medigan's global.json into a zoo catalog (-o/--output CATALOG)."""
+        from .medigan_import import write_catalog
+
+        write_catalog(Path(global_json), Path(output))
+        print(f"catalog written to {output}")
+
+    def evaluate(self, model_id: str, **kwargs: Any) -> None:
+        """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization)."""
+        from .evaluation.cli import evaluate_command
+
+        evaluate_command(self._gen, model_id, **kwargs)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``medigan-zoo`` and ``python -m medigan_zoo``."""
+    import fire
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "import-medigan":
+        args[0] = "import_medigan"
+    try:
+        fire.Fire(ZooCLI, command=args, name="medigan-zoo")
+    except ZooError as err:
+        print(f"medigan-zoo: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("medigan-zoo: interrupted", file=sys.stderr)
+        sys.exit(130)

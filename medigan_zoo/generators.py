@@ -1,0 +1,199 @@
+"""``Generators``: medigan's user-facing verbs over the zoo index.
+
+Search, selection and ranking are delegated to ``MediganSelector`` (medigan-compatible results) and
+``SearchIndex`` (ranked free-text search); generation to ``medigan_zoo.engine`` (monai.bundle
+workflows). This class only resolves ids and wires those parts together.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from .errors import BundleNotAvailableError, ZooError
+from .index import PathArg, ZooIndex
+from .model_info import ModelInfo
+from .paths import zoo_home
+
+ModelId = Union[str, int]
+
+
+class Generators:
+    """Find, compare and run the zoo's generative models (medigan's ``Generators`` API).
+
+    Args:
+        bundle_dirs: extra bundle folders (e.g. a foreign MONAI bundle) to index next to the shipped ones.
+        catalogs: catalog JSON files describing models not on disk (e.g. from ``medigan-zoo import-medigan``).
+        include_builtin: index the bundles shipped with the zoo.
+        device: default device for generation ("cpu", "cuda", "cuda:1"); None picks CUDA when available.
+    """
+
+    def __init__(self, bundle_dirs: PathArg = None, catalogs: PathArg = None, include_builtin: bool = True,
+                 device: Optional[str] = None):
+        self.index = ZooIndex(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=include_builtin)
+        self.device = device
+
+    # --- discovery -----------------------------------------------------------------------
+    def list_models(self) -> List[str]:
+        """Ids of every model in the index."""
+        return self.index.ids()
+
+    def get_model_info(self, model_id: ModelId) -> ModelInfo:
+        """Typed metadata of one model."""
+        return self.index.get(model_id)
+
+    def search(self, query: Union[str, Sequence[str]], filters: Optional[Mapping[str, str]] = None,
+               limit: Optional[int] = None):
+        """Ranked free-text search with synonyms and filters; returns ``SearchHit`` objects, best first."""
+        return self.index.search_index.search(query, filters=filters, limit=limit)
+
+    def _resolve_ids(self, model_ids: Optional[Sequence[ModelId]]) -> Optional[List[str]]:
+        return None if model_ids is None else [self.index.resolve_id(m) for m in model_ids]
+
+    # --- medigan's selection verbs (exact medigan 1.0.0 results) -------------------------
+    def get_config_by_id(self, model_id: ModelId, config_key: Optional[str] = None) -> Any:
+        return self.index.selector.get_config_by_id(self.index.resolve_id(model_id), config_key=config_key)
+
+    def get_selection_criteria_by_id(self, model_id: ModelId, is_model_id_removed: bool = True) -> Any:
+        return self.index.selector.get_selection_criteria_by_id(
+            self.index.resolve_id(model_id), is_model_id_removed=is_model_id_removed)
+
+    def get_selection_criteria_by_ids(self, model_ids: Optional[Sequence[ModelId]] = None,
+                                      are_model_ids_removed: bool = True) -> Any:
+        return self.index.selector.get_selection_criteria_by_ids(
+            model_ids=self._resolve_ids(model_ids), are_model_ids_removed=are_model_ids_removed)
+
+    def get_selection_keys(self, model_id: Optional[ModelId] = None) -> List[str]:
+        mid = None if model_id is None else self.index.resolve_id(model_id)
+        return self.index.selector.get_selection_keys(model_id=mid)
+
+    def get_selection_values_for_key(self, key: str, model_id: Optional[ModelId] = None) -> Any:
+        mid = None if model_id is None else self.index.resolve_id(model_id)
+        return self.index.selector.get_selection_values_for_key(key=key, model_id=mid)
+
+    def get_models_by_key_value_pair(self, key1: str, value1: Any, is_case_sensitive: bool = False) -> List[str]:
+        return self.index.selector.get_models_by_key_value_pair(
+            key1=key1, value1=value1, is_case_sensitive=is_case_sensitive)
+
+    def find_matching_models_by_values(self, values: Sequence[str], target_values_operator: str = "AND",
+                                       are_keys_also_matched: bool = False,
+                                       is_case_sensitive: bool = False) -> List[Any]:
+        return self.index.selector.find_matching_models_by_values(
+            values=values, target_values_operator=target_values_operator,
+            are_keys_also_matched=are_keys_also_matched, is_case_sensitive=is_case_sensitive)
+
+    def rank_models_by_performance(self, model_ids: Optional[Sequence[ModelId]] = None, metric: str = "SSIM",
+                                   order: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Rank by ``metric``; without ``order`` the metric's direction decides (FID: lowest first)."""
+        return self.index.selector.rank_models_by_performance(
+            model_ids=self._resolve_ids(model_ids), metric=metric, order=order)
+
+    def find_models_and_rank(self, values: Sequence[str], target_values_operator: str = "AND",
+                             are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                             metric: str = "SSIM", order: Optional[str] = None) -> List[Dict[str, Any]]:
+        return self.index.selector.find_models_and_rank(
+            values=values, target_values_operator=target_values_operator,
+            are_keys_also_matched=are_keys_also_matched, is_case_sensitive=is_case_sensitive,
+            metric=metric, order=order)
+
+    def find_model_and_generate(self, values: Sequence[str], target_values_operator: str = "AND",
+                                are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                                num_samples: int = 30, output_path: Optional[str] = None,
+                                **generate_kwargs: Any):
+        """Generate with the first model matching ``values`` (medigan semantics)."""
+        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
+                                                      is_case_sensitive)
+        if not matches:
+            raise ZooError(f"No model matches {list(values)} with operator {target_values_operator}. "
+                           "Try `medigan-zoo search` for ranked, synonym-aware matching.")
+        first = matches[0]
+        model_id = getattr(first, "model_id", None) or (first.get("model_id") if isinstance(first, dict) else first)
+        return self.generate(model_id, num_samples=num_samples, output_path=output_path, **generate_kwargs)
+
+    def find_models_rank_and_generate(self, values: Sequence[str], target_values_operator: str = "AND",
+                                      are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                                      metric: str = "SSIM", order: Optional[str] = None, num_samples: int = 30,
+                                      output_path: Optional[str] = None, **generate_kwargs: Any):
+        """Generate with the best-ranked model among those matching ``values``."""
+        ranked = self.find_models_and_rank(values, target_values_operator, are_keys_also_matched,
+                                           is_case_sensitive, metric, order)
+        if not ranked:
+            raise ZooError(f"No model matching {list(values)} has the metric {metric!r}.")
+        return self.generate(ranked[0]["model_id"], num_samples=num_samples, output_path=output_path,
+                             **generate_kwargs)
+
+    # --- generation ------------------------------------------------------------------------
+    def bundle_dir(self, model_id: ModelId) -> Path:
+        """The bundle folder of ``model_id``; a catalog-only model raises with where to get it."""
+        info = self.index.get(model_id)
+        if info.bundle_dir is None:
+            url = (info.download or {}).get("url") or "its publisher"
+            note = (info.download or {}).get("note", "")
+            raise BundleNotAvailableError(
+                f"Model {info.id!r} is listed in catalog {info.origin} but its bundle is not on disk. "
+                f"Download it from {url}{' (' + note + ')' if note else ''}, unpack it, and pass the folder with "
+                f"--bundle_dirs (or MEDIGAN_ZOO_BUNDLE_PATH).")
+        return info.bundle_dir
+
+    def _output_path(self, model_id: str, output_path: Optional[Union[str, Path]]) -> Path:
+        if output_path is not None:
+            return Path(output_path)
+        return zoo_home() / "outputs" / model_id / time.strftime("%Y%m%d-%H%M%S")
+
+    def generate(self, model_id: ModelId, num_samples: int = 30, output_path: Optional[Union[str, Path]] = None,
+                 save_images: bool = True, seed: int = 0, batch_size: int = 64, output_format: str = "png",
+                 conditions: Optional[Mapping[str, Any]] = None, split_by_condition: bool = False,
+                 device: Optional[str] = None, quiet: bool = False, **condition_kwargs: Any):
+        """Generate ``num_samples`` samples into ``output_path`` (default: a fresh folder under the zoo cache).
+
+        Conditions may be given as ``conditions={"class_label": 1}`` or as keyword arguments (``class_label=1``).
+        Returns the engine's ``GenerationResult`` (or the arrays when ``save_images=False``).
+        """
+        from . import engine
+
+        resolved = self.index.resolve_id(model_id)
+        merged = {**(conditions or {}), **condition_kwargs} or None
+        return engine.generate(
+            self.bundle_dir(resolved), num_samples=num_samples,
+            output_path=self._output_path(resolved, output_path) if save_images else output_path,
+            seed=seed, batch_size=batch_size, output_format=output_format, conditions=merged,
+            split_by_condition=split_by_condition, device=device or self.device, quiet=quiet,
+            save_images=save_images)
+
+    def get_generate_function(self, model_id: ModelId, **defaults: Any):
+        """A callable that generates with ``model_id`` (for a user's own data loading)."""
+        from . import engine
+
+        if "device" not in defaults and self.device:
+            defaults["device"] = self.device
+        return engine.get_generate_function(self.bundle_dir(model_id), **defaults)
+
+    def get_as_torch_dataset(self, model_id: ModelId, num_samples: int = 1000, seed: int = 0,
+                             conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
+                             batch_size: int = 64, **condition_kwargs: Any):
+        """A lazy torch Dataset: sample i is generated on access, reproducibly."""
+        from . import engine
+
+        merged = {**(conditions or {}), **condition_kwargs} or None
+        return engine.SyntheticDataset(self.bundle_dir(model_id), num_samples=num_samples, seed=seed,
+                                       conditions=merged, device=device or self.device, batch_size=batch_size)
+
+    def get_as_torch_dataloader(self, model_id: ModelId, num_samples: int = 1000, batch_size: int = 16,
+                                shuffle: bool = False, num_workers: int = 0, seed: int = 0,
+                                conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
+                                **dataloader_kwargs: Any):
+        """A torch DataLoader over ``get_as_torch_dataset``."""
+        from torch.utils.data import DataLoader
+
+        dataset = self.get_as_torch_dataset(model_id, num_samples=num_samples, seed=seed, conditions=conditions,
+                                            device=device, batch_size=max(batch_size, 1))
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                          **dataloader_kwargs)
+
+    def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
+                  seed: int = 0, device: Optional[str] = None) -> Path:
+        """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
+        from .visualize import write_sample_grid
+
+        return write_sample_grid(self.bundle_dir(model_id), Path(output_path), num_per_row=num_per_row,
+                                 seed=seed, device=device or self.device)

@@ -1,0 +1,153 @@
+"""The zoo index: shipped bundles + extra bundle folders + catalogs, resolved by id or alias.
+
+Building it reads JSON only (no torch, no monai), so listing and searching stay fast.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+from . import paths
+from .bundle_reader import read_bundle
+from .catalog import read_catalog
+from .errors import ModelNotFoundError, ZooError
+from .model_info import ModelInfo
+
+PathArg = Optional[Union[paths.PathLike, Sequence[paths.PathLike]]]
+
+
+class ZooIndex:
+    """All models the zoo knows, in a stable order: shipped bundles, extra bundles, catalog entries.
+
+    Args:
+        bundle_dirs: extra bundle folders (a bundle, or a folder of bundles); ``MEDIGAN_ZOO_BUNDLE_PATH`` adds more.
+        catalogs: catalog JSON files; ``MEDIGAN_ZOO_CATALOGS`` adds more.
+        include_builtin: index the bundles shipped with the zoo.
+    """
+
+    def __init__(self, bundle_dirs: PathArg = None, catalogs: PathArg = None, include_builtin: bool = True):
+        self._models: Dict[str, ModelInfo] = {}
+        roots: List[Path] = []
+        if include_builtin:
+            roots.append(paths.builtin_bundles_root())
+        roots += paths.as_path_list(bundle_dirs) + paths.split_env_paths(paths.ENV_BUNDLE_PATH)
+        for root in roots:
+            found = paths.find_bundles(root)
+            if not found and root != paths.builtin_bundles_root():
+                raise ZooError(f"Bundle folder {root} holds no MONAI bundle (no configs/metadata.json found in it "
+                               "or its sub-folders). Pass a bundle folder or a folder of bundles.")
+            for bundle_dir in found:
+                self._add(read_bundle(bundle_dir))
+        for catalog in paths.as_path_list(catalogs) + paths.split_env_paths(paths.ENV_CATALOGS):
+            for info in read_catalog(catalog):
+                self._add(info)
+        self._aliases: Dict[int, str] = {}
+        for info in self._models.values():
+            for alias in self._alias_numbers(info):
+                self._aliases.setdefault(alias, info.id)
+        self._search_index = None
+        self._selector = None
+
+    def _add(self, info: ModelInfo) -> None:
+        existing = self._models.get(info.id)
+        if existing is not None and existing.available and not info.available:
+            return  # a bundle on disk beats a catalog entry of the same id
+        self._models[info.id] = info
+
+    @staticmethod
+    def _alias_numbers(info: ModelInfo) -> Iterable[int]:
+        if info.alias is not None:
+            yield info.alias
+        match = re.match(r"^(\d+)_", info.id)
+        if match:
+            yield int(match.group(1))
+
+    # --- lookups -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def ids(self) -> List[str]:
+        return list(self._models)
+
+    def resolve_id(self, model_id: Union[str, int]) -> str:
+        """Full id for ``model_id``: an id, a case variant, a numeric alias (5, "5", "00005")."""
+        if isinstance(model_id, str) and model_id in self._models:
+            return model_id
+        text = str(model_id).strip()
+        if text.isdigit() and int(text) in self._aliases:
+            return self._aliases[int(text)]
+        lowered = {k.lower(): k for k in self._models}
+        if text.lower() in lowered:
+            return lowered[text.lower()]
+        raise ModelNotFoundError(model_id, self._models)
+
+    def get(self, model_id: Union[str, int]) -> ModelInfo:
+        """The ModelInfo of ``model_id``; unknown ids raise ModelNotFoundError listing close ids."""
+        return self._models[self.resolve_id(model_id)]
+
+    # --- derived views (built on first use) ----------------------------------------------
+    @property
+    def search_index(self):
+        """Ranked free-text search over every model (medigan_zoo.search.SearchIndex)."""
+        if self._search_index is None:
+            from .search import SearchIndex, fields_from_medigan_config
+
+            entries = []
+            for info in self._models.values():
+                fields = {k: list(v) for k, v in fields_from_medigan_config(info.id, info.medigan_config).items()}
+                for key, values in search_fields(info).items():
+                    known = fields.setdefault(key, [])
+                    known.extend(v for v in values if v not in known)
+                entries.append((info.id, fields))
+            self._search_index = SearchIndex(entries)
+        return self._search_index
+
+    @property
+    def selector(self):
+        """medigan's verbs over every model (medigan_zoo.medigan_compat.MediganSelector)."""
+        if self._selector is None:
+            from .medigan_compat import MediganSelector
+
+            directions = {}
+            for info in self._models.values():
+                for metric in info.metrics:
+                    directions.setdefault(metric.name, metric.direction)
+            self._selector = MediganSelector(
+                {i.id: i.medigan_config for i in self._models.values()}, directions=directions)
+        return self._selector
+
+
+def search_fields(info: ModelInfo) -> Dict[str, List[str]]:
+    """Search fields that come from the zoo block (they extend the medigan-derived ones)."""
+    from . import vocabulary
+
+    zoo = info.zoo
+    modality: List[str] = []
+    for code in info.modality:
+        modality += [code, *vocabulary.modality_names(code)]
+    shape = info.spatial_shape
+    fields = {
+        "id": [info.id] + ([str(info.alias)] if info.alias is not None else []),
+        "name": [info.name],
+        "description": [info.description],
+        "modality": modality,
+        "anatomy": list(zoo.get("anatomy") or []),
+        "generates": list(zoo.get("generates") or []),
+        "condition": [n for c in info.conditions for n in (c.name, *c.values.values())],
+        "dataset": list(zoo.get("dataset") or []),
+        "dataset_type": [str(zoo.get("dataset_type") or "")],
+        "license": [info.license],
+        "architecture": [info.architecture],
+        "function": list(zoo.get("function") or []),
+        "use_cases": list(zoo.get("use_cases") or []),
+        "tags": list(zoo.get("tags") or []),
+        "shape": ["x".join(str(s) for s in shape)] if shape else [],
+        "dims": [str(len(shape))] if shape else [],
+        "year": [str(zoo["year"])] if zoo.get("year") else [],
+        "metrics": [m.name for m in info.metrics],
+    }
+    return {k: [v for v in vals if v] for k, vals in fields.items()}

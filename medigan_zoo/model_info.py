@@ -1,0 +1,141 @@
+"""Typed, introspectable metadata of one zoo model (a bundle on disk, or a catalog entry)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+ZOO_KEY = "medigan_zoo"
+
+#: zoo-block fields a complete zoo bundle declares (``info`` reports the missing ones)
+ZOO_FIELDS: Tuple[str, ...] = (
+    "modality", "anatomy", "generates", "condition", "dataset", "dataset_type", "license",
+    "spatial_shape", "num_channels", "architecture", "function", "use_cases", "tags", "year", "metrics",
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured performance figure, with how it was measured."""
+
+    name: str
+    value: Any  # float, or a list of floats (medigan allows list-valued metrics)
+    direction: str  # "lower" or "higher" is better
+    num_samples: Optional[int] = None
+    feature_extractor: Optional[str] = None
+    normalization: Optional[str] = None
+    reference_split: Optional[str] = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Metric":
+        known = {"name", "value", "direction", "num_samples", "feature_extractor", "normalization", "reference_split"}
+        return cls(
+            name=str(data["name"]),
+            value=data["value"],
+            direction=str(data.get("direction", "lower")),
+            num_samples=data.get("num_samples"),
+            feature_extractor=data.get("feature_extractor"),
+            normalization=data.get("normalization"),
+            reference_split=data.get("reference_split"),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """A condition a model takes at generation time (an inference.json id)."""
+
+    name: str
+    type: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything the zoo knows about one model, without importing torch or monai."""
+
+    id: str
+    name: str
+    version: str
+    description: str
+    source: str  # "bundle" or "catalog"
+    zoo: Mapping[str, Any]
+    monai_metadata: Mapping[str, Any] = field(default_factory=dict)
+    medigan_config: Mapping[str, Any] = field(default_factory=dict)
+    bundle_dir: Optional[Path] = None
+    origin: Optional[Path] = None  # the catalog file or metadata.json it was read from
+    download: Optional[Mapping[str, Any]] = None
+    missing_zoo_fields: Tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        """True when the bundle is on disk and can generate."""
+        return self.bundle_dir is not None
+
+    @property
+    def alias(self) -> Optional[int]:
+        alias = self.zoo.get("alias")
+        return int(alias) if alias is not None else None
+
+    @property
+    def modality(self) -> List[str]:
+        return list(self.zoo.get("modality") or [])
+
+    @property
+    def spatial_shape(self) -> List[int]:
+        return [int(s) for s in self.zoo.get("spatial_shape") or []]
+
+    @property
+    def dims(self) -> Optional[int]:
+        return len(self.spatial_shape) or None
+
+    @property
+    def license(self) -> str:
+        return str(self.zoo.get("license") or "unknown")
+
+    @property
+    def architecture(self) -> str:
+        return str(self.zoo.get("architecture") or "")
+
+    @property
+    def metrics(self) -> List[Metric]:
+        return [Metric.from_dict(m) for m in self.zoo.get("metrics") or []]
+
+    @property
+    def conditions(self) -> List[ConditionSpec]:
+        specs = []
+        for name, spec in (self.zoo.get("condition") or {}).items():
+            specs.append(ConditionSpec(
+                name=name,
+                type=str(spec.get("type", "categorical")),
+                values=dict(spec.get("values") or {}),
+                default=spec.get("default"),
+                description=str(spec.get("description", "")),
+            ))
+        return specs
+
+    def metric(self, name: str) -> Optional[Metric]:
+        """The metric called ``name`` (case-insensitive), or None."""
+        low = name.lower()
+        return next((m for m in self.metrics if m.name.lower() == low), None)
+
+    def summary(self) -> Dict[str, Any]:
+        """A JSON-friendly description (what ``medigan-zoo info`` prints)."""
+        out: Dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "available": self.available,
+            "location": str(self.bundle_dir or self.origin or ""),
+            "description": self.description,
+            "zoo": dict(self.zoo),
+        }
+        if self.download:
+            out["download"] = dict(self.download)
+        if self.missing_zoo_fields:
+            out["missing_zoo_fields"] = list(self.missing_zoo_fields)
+        return out

@@ -1,0 +1,75 @@
+"""Where the zoo finds shipped bundles, schemas, extra bundle folders, catalogs and its cache."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+PathLike = Union[str, os.PathLike]
+
+#: extra bundle folders (a bundle, or a folder of bundles), separated by os.pathsep
+ENV_BUNDLE_PATH = "MEDIGAN_ZOO_BUNDLE_PATH"
+#: extra catalog JSON files, separated by os.pathsep
+ENV_CATALOGS = "MEDIGAN_ZOO_CATALOGS"
+#: root of the zoo's cache (downloads, default generation outputs); default ~/.cache/medigan_zoo
+ENV_HOME = "MEDIGAN_ZOO_HOME"
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _installed_or_source(installed: str, source: str) -> Path:
+    """An installed wheel ships data under the package; a source checkout has it beside the package."""
+    packaged = _PACKAGE_DIR / installed
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE_DIR.parent / source
+
+
+def builtin_bundles_root() -> Path:
+    """Folder holding the bundles shipped with the zoo."""
+    return _installed_or_source("_bundles", "bundles")
+
+
+def schemas_root() -> Path:
+    """Folder holding the JSON Schemas."""
+    return _installed_or_source("_schemas", "schemas")
+
+
+def is_bundle_dir(path: Path) -> bool:
+    """A MONAI bundle has configs/metadata.json."""
+    return (path / "configs" / "metadata.json").is_file()
+
+
+def find_bundles(root: PathLike) -> List[Path]:
+    """``root`` itself if it is a bundle, else its immediate sub-folders that are bundles (sorted)."""
+    root = Path(root).expanduser()
+    if is_bundle_dir(root):
+        return [root.resolve()]
+    if not root.is_dir():
+        return []
+    return sorted(p.resolve() for p in root.iterdir() if p.is_dir() and is_bundle_dir(p))
+
+
+def split_env_paths(name: str) -> List[Path]:
+    """Paths listed in environment variable ``name`` (os.pathsep separated, empty entries ignored)."""
+    return [Path(p).expanduser() for p in os.environ.get(name, "").split(os.pathsep) if p.strip()]
+
+
+def as_path_list(value: Optional[Union[PathLike, Sequence[PathLike]]]) -> List[Path]:
+    """Accept None, one path, or a list of paths (fire passes comma lists as tuples)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        parts: Iterable[PathLike] = [p for p in str(value).split(",") if p]
+    else:
+        parts = value
+    return [Path(p).expanduser() for p in parts]
+
+
+def zoo_home() -> Path:
+    """Root of the zoo's cache; never the current directory."""
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "medigan_zoo"
