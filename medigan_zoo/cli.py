@@ -138,6 +138,10 @@ class ZooCLI:
         if failed:
             sys.exit(1)
 
+    def download(self, model_id: str) -> None:
+        """Download a catalog model's bundle (sha256-verified, cached under MEDIGAN_ZOO_HOME)."""
+        print(f"bundle of {model_id} is in {self._gen.download(model_id)}")
+
     def import_medigan(self, global_json: str, output: str = "medigan_catalog.json") -> None:
         """Turn medigan's global.json into a zoo catalog (-o/--output CATALOG)."""
         from .medigan_import import write_catalog

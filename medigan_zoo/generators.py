@@ -124,16 +124,31 @@ class Generators:
 
     # --- generation ------------------------------------------------------------------------
     def bundle_dir(self, model_id: ModelId) -> Path:
-        """The bundle folder of ``model_id``; a catalog-only model raises with where to get it."""
+        """The bundle folder of ``model_id`` (or its downloaded copy); otherwise raise saying where to get it."""
+        from .download import cached_bundle
+
         info = self.index.get(model_id)
-        if info.bundle_dir is None:
-            url = (info.download or {}).get("url") or "its publisher"
-            note = (info.download or {}).get("note", "")
-            raise BundleNotAvailableError(
-                f"Model {info.id!r} is listed in catalog {info.origin} but its bundle is not on disk. "
-                f"Download it from {url}{' (' + note + ')' if note else ''}, unpack it, and pass the folder with "
-                f"--bundle_dirs (or MEDIGAN_ZOO_BUNDLE_PATH).")
-        return info.bundle_dir
+        if info.bundle_dir is not None:
+            return info.bundle_dir
+        cached = cached_bundle(info)
+        if cached is not None:
+            return cached
+        source = info.download or {}
+        url = source.get("url") or "its publisher"
+        if source.get("format") == "medigan-zip":
+            how = ("it is a medigan package, not a MONAI bundle: convert it (docs/bundle_contract.md) and pass the "
+                   "folder with --bundle_dirs")
+        else:
+            how = f"run `medigan-zoo download {info.id}` (sha256-verified) or unpack it and pass --bundle_dirs"
+        raise BundleNotAvailableError(
+            f"Model {info.id!r} is listed in catalog {info.origin} but its bundle is not on disk. "
+            f"It must be downloaded from {url}; {how}.")
+
+    def download(self, model_id: ModelId, progress: bool = True) -> Path:
+        """Download (sha256-verified, cached, offline-first) the bundle of a catalog model; returns its folder."""
+        from .download import fetch_bundle
+
+        return fetch_bundle(self.index.get(model_id), progress=progress)
 
     def _output_path(self, model_id: str, output_path: Optional[Union[str, Path]]) -> Path:
         if output_path is not None:

@@ -28,6 +28,7 @@ class ZooIndex:
 
     def __init__(self, bundle_dirs: PathArg = None, catalogs: PathArg = None, include_builtin: bool = True):
         self._models: Dict[str, ModelInfo] = {}
+        self.feature_extractors: Dict[str, ModelInfo] = {}  # role "feature_extractor": used by evaluation
         roots: List[Path] = []
         if include_builtin:
             roots.append(paths.builtin_bundles_root())
@@ -50,6 +51,9 @@ class ZooIndex:
         self._selector = None
 
     def _add(self, info: ModelInfo) -> None:
+        if info.zoo.get("role") == "feature_extractor":
+            self.feature_extractors[info.id] = info
+            return
         existing = self._models.get(info.id)
         if existing is not None and existing.available and not info.available:
             return  # a bundle on disk beats a catalog entry of the same id

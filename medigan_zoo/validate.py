@@ -20,6 +20,8 @@ MONAI_KEYS = ("version", "changelog", "monai_version", "pytorch_version", "name"
               "authors", "copyright", "intended_use", "data_source", "data_type", "network_data_format")
 STANDARD_IDS = ("bundle_root", "device", "num_samples", "batch_size", "seed", "output_dir", "output_ext",
                 "network_def", "network", "ckpt_path", "sampler")
+#: a feature-extractor bundle (zoo role "feature_extractor") generates nothing
+EXTRACTOR_IDS = ("bundle_root", "device", "network_def", "network", "ckpt_path")
 #: zoo fields a shipped bundle must fill (the schema alone also admits partial catalog entries)
 BUNDLE_ZOO_FIELDS = ("dataset", "dataset_type", "num_channels", "tags", "year", "function", "use_cases")
 
@@ -117,8 +119,9 @@ def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem
         parser.parse(reset=True)
     except Exception as err:  # noqa: BLE001 - any parse failure is a problem to report
         return [Problem(rel, "$", f"does not parse with monai.bundle.ConfigParser: {err}", "fix the config")]
-    conditions = list(((metadata.get(ZOO_KEY) or {}).get("condition") or {}))
-    for key in STANDARD_IDS + tuple(conditions):
+    zoo = metadata.get(ZOO_KEY) or {}
+    required = EXTRACTOR_IDS if zoo.get("role") == "feature_extractor" else STANDARD_IDS
+    for key in required + tuple(zoo.get("condition") or {}):
         if key not in parser:
             out.append(Problem(rel, f"$.{key}", "standard id is missing",
                                "declare it (docs/bundle_contract.md section 3)"))

@@ -1,0 +1,50 @@
+"""Shared test fixtures: repository paths and the read-only ../shared folder (skips when absent)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", REPO.parent / "shared"))
+DATA_DIR = Path(os.environ.get("MEDIGAN_ZOO_DATA", SHARED / "data"))
+REFERENCE_DIR = SHARED / "reference"
+MEDIGAN_GLOBAL = REFERENCE_DIR / "medigan_global.json"
+MEDNIST_GAN = SHARED / "bundles" / "mednist_gan"
+BUNDLES = REPO / "bundles"
+
+
+def shipped_bundles():
+    """Bundle folders shipped in bundles/ (sorted)."""
+    return sorted(p for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file()) if BUNDLES.is_dir() else []
+
+
+def require(path: Path, what: str) -> Path:
+    """Skip the test with a clear reason when a ../shared input is absent."""
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (../shared is absent on this machine)")
+    return path
+
+
+@pytest.fixture
+def medigan_global() -> Path:
+    return require(MEDIGAN_GLOBAL, "medigan's reference config medigan_global.json")
+
+
+@pytest.fixture
+def mednist_gan() -> Path:
+    return require(MEDNIST_GAN, "MONAI's MedNIST GAN bundle")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return require(DATA_DIR, "the shared medical data folder")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_zoo_env(monkeypatch, tmp_path_factory):
+    """Tests never read the user's extra bundles/catalogs or write into the user's cache."""
+    monkeypatch.delenv("MEDIGAN_ZOO_BUNDLE_PATH", raising=False)
+    monkeypatch.delenv("MEDIGAN_ZOO_CATALOGS", raising=False)
+    monkeypatch.setenv("MEDIGAN_ZOO_HOME", str(tmp_path_factory.mktemp("zoo_home")))
