@@ -5,6 +5,7 @@ schema URL; this check needs no network.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
@@ -112,6 +113,7 @@ def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem
 
     parser = ConfigParser()
     try:
+        warnings.filterwarnings("ignore", message=".*optional_packages_version.*")
         parser.read_config(str(bundle_dir / "configs" / "inference.json"))
         parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
         parser["bundle_root"] = str(bundle_dir)

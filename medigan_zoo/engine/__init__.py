@@ -1,1 +1,21 @@
-"""medigan_zoo.engine"""
+"""Generation engine: run any MONAI bundle of the zoo (or a foreign one) and save, stream or return its samples.
+
+    >>> from medigan_zoo.engine import generate, SyntheticDataset
+    >>> result = generate("bundles/chest_xray_cdcgan", num_samples=100, output_path="out", seed=0,
+    ...                   conditions={"class_label": [0, 1]}, output_format="png")
+    >>> ds = SyntheticDataset("bundles/chest_xray_cdcgan", num_samples=10_000, conditions={"class_label": 1})
+
+Sample ``i`` of a run always comes from seed ``medigan_zoo.seeding.sample_seed(seed, i)``: the same whatever the
+batch size, DataLoader workers or number of processes. See docs/generation.md.
+"""
+from .bundle import BundleSampler, LatentSampler, load_bundle_sampler
+from .conditions import ConditionPlan, resolve_conditions
+from .dataset import GenerateFunction, SyntheticDataset, get_generate_function
+from .formats import EXTENSIONS as OUTPUT_FORMATS
+from .runner import GenerationResult, generate
+
+__all__ = [
+    "BundleSampler", "LatentSampler", "load_bundle_sampler", "ConditionPlan", "resolve_conditions",
+    "GenerateFunction", "SyntheticDataset", "get_generate_function", "GenerationResult", "generate",
+    "OUTPUT_FORMATS",
+]

@@ -1,0 +1,322 @@
+"""Run a MONAI bundle as a sampler: seeds (and conditions) in, a batch of images out.
+
+Zoo bundles declare a ``sampler`` (docs/bundle_contract.md, section 4). Foreign bundles (e.g. MONAI's MedNIST GAN)
+get a :class:`LatentSampler` built from their ``network``, ``network_data_format.inputs`` and their own
+``postprocessing`` transforms with the saving transforms dropped.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..bundle_reader import read_bundle
+from ..errors import GenerationError
+from ..model_info import ZOO_KEY, ConditionSpec, ModelInfo
+
+DeviceArg = Union[None, str, torch.device]
+
+
+def resolve_device(device: DeviceArg = None) -> torch.device:
+    """``device`` as a torch.device: CUDA when available and not given, else CPU; "cuda" without CUDA is an error."""
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise GenerationError(f"Unknown device {device!r} ({err}); use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GenerationError(f"Device {device!r} was asked for but CUDA is not available here; use device='cpu'.")
+    return dev
+
+
+def output_formats(metadata: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
+    """``network_data_format.outputs`` of a bundle's metadata (name -> description)."""
+    return dict(((metadata.get("network_data_format") or {}).get("outputs") or {}))
+
+
+def value_range(desc: Mapping[str, Any]) -> Tuple[float, float]:
+    """(low, high) of an output description; [0, 1] when absent or malformed."""
+    rng = desc.get("value_range") if desc else None
+    try:
+        low, high = float(rng[0]), float(rng[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return 0.0, 1.0
+    return (low, high) if high > low else (0.0, 1.0)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- foreign bundles ------------------------------------------------------------------------------
+
+_SAVING = ("SaveImage", "SaveImaged", "SaveImageD", "SaveImageDict")
+
+
+def _flatten_without_saving(transform: Any) -> List[Any]:
+    """The transforms of ``transform`` (nested Compose flattened) minus MONAI's saving transforms."""
+    from monai.transforms import Compose
+
+    if isinstance(transform, Compose):
+        return [t for sub in transform.transforms for t in _flatten_without_saving(sub)]
+    return [] if type(transform).__name__ in _SAVING else [transform]
+
+
+def _elementwise(transform: Any) -> bool:
+    """True for postprocessing transforms that give the same result on a batch as item by item."""
+    from monai.transforms import (Activations, Activationsd, CastToType, CastToTyped, EnsureType, EnsureTyped,
+                                  ScaleIntensityRange, ScaleIntensityRanged, ThresholdIntensity,
+                                  ThresholdIntensityd, ToTensor, ToTensord)
+    from monai.utils import ensure_tuple
+
+    if isinstance(transform, (Activations, Activationsd)):
+        return not any(ensure_tuple(transform.softmax)) and all(o is None for o in ensure_tuple(transform.other))
+    return isinstance(transform, (CastToType, CastToTyped, EnsureType, EnsureTyped, ScaleIntensityRange,
+                                  ScaleIntensityRanged, ThresholdIntensity, ThresholdIntensityd, ToTensor, ToTensord))
+
+
+def _plain(x: Any) -> torch.Tensor:
+    x = x.as_tensor() if hasattr(x, "as_tensor") else x
+    return torch.as_tensor(x)
+
+
+class LatentSampler(nn.Module):
+    """Sampler for a bundle without one: per-sample latent noise -> ``network`` -> the bundle's postprocessing.
+
+    The latent of sample ``b`` is drawn on CPU from a ``torch.Generator`` seeded with ``seeds[b]`` (uniform when the
+    input's value_range is [0, 1], as MONAI's MedNIST GAN draws it, else standard normal). ``postprocessing`` is
+    applied as MONAI does after an evaluator iteration: to ``{"pred": item}`` for each decollated item (or to the
+    whole batch at once when every transform is element-wise, which gives the same result faster).
+    """
+
+    def __init__(self, network: nn.Module, latent_shape: Sequence[int], uniform: bool,
+                 postprocessing: Optional[Sequence[Any]] = None):
+        super().__init__()
+        self.network = network
+        self.latent_shape = tuple(int(s) for s in latent_shape)
+        self.uniform = bool(uniform)
+        self.postprocessing = list(postprocessing or [])
+        self.batch_safe = all(_elementwise(t) for t in self.postprocessing)
+
+    def latents(self, seeds: torch.Tensor) -> torch.Tensor:
+        draw = torch.rand if self.uniform else torch.randn
+        out = torch.empty((len(seeds),) + self.latent_shape)
+        for b, seed in enumerate(seeds.tolist()):
+            out[b] = draw(self.latent_shape, generator=torch.Generator().manual_seed(int(seed)))
+        return out
+
+    def _post(self, pred: torch.Tensor) -> torch.Tensor:
+        if not self.postprocessing:
+            return pred
+        from monai.transforms import Compose
+
+        compose = Compose(self.postprocessing)
+        if self.batch_safe:
+            return _plain(compose({"pred": pred})["pred"])
+        return torch.stack([_plain(compose({"pred": item})["pred"]) for item in pred])
+
+    def forward(self, seeds: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        device = next(self.network.parameters(), torch.empty(0)).device
+        return self._post(self.network(self.latents(seeds).to(device)))
+
+
+# --- the loaded bundle ----------------------------------------------------------------------------
+
+@dataclass
+class BundleSampler:
+    """A bundle ready to sample: its sampler module on ``device`` plus what the engine needs to save the outputs.
+
+    Call it with per-sample seeds (and conditions, name -> (B,) tensors) to get ``{"image": (B, C, *spatial)}``
+    (plus ``"mask"`` for models that also output a mask) as float32 CPU tensors in the model's value range.
+    """
+
+    bundle_dir: Path
+    info: ModelInfo
+    module: nn.Module
+    device: torch.device
+    weights_path: Path
+    foreign: bool
+    # CPU kernels sum in another order for very small batches (e.g. a GEMV for one sample), which changes the last
+    # bits of the outputs; calls with fewer samples are padded to this many, so sample i is bit-identical whatever
+    # the batch size.
+    min_batch: int = 16
+
+    @property
+    def model_id(self) -> str:
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @property
+    def conditions(self) -> List[ConditionSpec]:
+        return self.info.conditions
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        return file_sha256(self.weights_path)
+
+    @property
+    def outputs(self) -> Dict[str, Mapping[str, Any]]:
+        return output_formats(self.info.monai_metadata)
+
+    @property
+    def _pred(self) -> Mapping[str, Any]:
+        outs = self.outputs
+        return outs.get("pred") or next(iter(outs.values()), {})
+
+    @property
+    def spatial_shape(self) -> Tuple[int, ...]:
+        return tuple(self.info.spatial_shape or [int(s) for s in self._pred.get("spatial_shape") or []])
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.info.zoo.get("num_channels") or self._pred.get("num_channels") or 1)
+
+    @property
+    def value_range(self) -> Tuple[float, float]:
+        return value_range(self._pred)
+
+    def output_range(self, name: str) -> Tuple[float, float]:
+        """Value range of output ``name`` ("image" is the bundle's ``pred``)."""
+        return self.value_range if name == "image" else value_range(self.outputs.get(name) or {})
+
+    @property
+    def spatial_order(self) -> str:
+        """``"hw"`` (zoo bundles: spatial axes [H, W] / [D, H, W]) or ``"monai"`` (foreign bundles: MONAI's
+        (x, y[, z]) order, which MONAI's PNG writer transposes; the engine writes raster files the same way)."""
+        return "monai" if self.foreign else "hw"
+
+    @property
+    def spacing(self) -> Tuple[float, ...]:
+        """Voxel spacing in mm per spatial axis (``spacing``/``pixdim`` of the output or zoo block; default 1)."""
+        for source in (self._pred, self.info.zoo):
+            for key in ("spacing", "pixdim"):
+                values = source.get(key) if isinstance(source, Mapping) else None
+                if isinstance(values, (list, tuple)) and len(values) == len(self.spatial_shape):
+                    return tuple(float(v) for v in values)
+        return (1.0,) * len(self.spatial_shape)
+
+    def __call__(self, seeds: Sequence[int], conditions: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
+        seeds = list(seeds)
+        conditions = dict(conditions or {})
+        count = len(seeds)
+        if count < self.min_batch:  # pad by cycling the batch; the extra samples are dropped below
+            take = [k % count for k in range(self.min_batch)]
+            seeds = [seeds[k] for k in take]
+            conditions = {name: value[torch.as_tensor(take, device=value.device)] if isinstance(value, torch.Tensor)
+                          else [value[k] for k in take] for name, value in conditions.items()}
+        with torch.inference_mode():
+            out = self.module(torch.as_tensor(seeds, dtype=torch.long), **conditions)
+        if isinstance(out, Mapping):
+            named = dict(out)
+        elif isinstance(out, (tuple, list)):
+            names = ["image", "mask"] + [f"output{i}" for i in range(2, len(out))]
+            named = dict(zip(names, out))
+        else:
+            named = {"image": out}
+        result = {}
+        for key, value in named.items():
+            value = _plain(value)[:count].to("cpu", torch.float32)
+            # inference tensors refuse in-place ops outside inference mode (e.g. a user's augmentation)
+            result[key] = value.clone() if value.is_inference() else value
+        return result
+
+    def normalized(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Output ``name`` scaled from its value range to [0, 1] (clipped)."""
+        low, high = self.output_range(name)
+        if (low, high) != (0.0, 1.0):
+            x = (x - low) / (high - low)
+        return x.clamp(0.0, 1.0)
+
+
+def _load_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise GenerationError(f"Weights file {path} not found; the bundle is incomplete.") from None
+    except Exception as err:  # noqa: BLE001 - unpickling errors have many types
+        raise GenerationError(f"Cannot load weights {path} with torch.load(weights_only=True): {err}") from None
+    if isinstance(obj, Mapping) and obj and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in ("model", "state_dict", "network", "generator"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+        else:
+            raise GenerationError(f"{path} holds a checkpoint dict with keys {sorted(obj)[:10]} but no state dict "
+                                  "under 'model', 'state_dict', 'network' or 'generator'.")
+    if not isinstance(obj, Mapping):
+        raise GenerationError(f"{path} does not hold a state dict (got {type(obj).__name__}).")
+    return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def _latent_spec(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Tuple[int, ...], bool]:
+    inputs = (metadata.get("network_data_format") or {}).get("inputs") or {}
+    desc = next(iter(inputs.values()), None)
+    if not isinstance(desc, Mapping) or not desc.get("spatial_shape"):
+        raise GenerationError(f"Bundle {bundle_dir} has no `sampler` and no latent description in "
+                              "network_data_format.inputs, so the zoo cannot build a sampler for it.")
+    shape = tuple(int(s) for s in desc["spatial_shape"])
+    channels = int(desc.get("num_channels") or 0)
+    uniform = value_range(desc) == (0.0, 1.0) and desc.get("value_range") is not None
+    return ((channels,) + shape if channels > 0 else shape), uniform
+
+
+def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) -> BundleSampler:
+    """Parse a bundle with monai.bundle (``bundle_root`` and ``device`` overridden), load ``models/model.pt`` (or
+    the bundle's ``ckpt_path``) into ``network``, and return its sampler (built for foreign bundles)."""
+    from monai.bundle import ConfigParser
+
+    bundle_dir = Path(bundle_dir).expanduser().resolve()
+    config_file = bundle_dir / "configs" / "inference.json"
+    if not config_file.is_file():
+        raise GenerationError(f"{bundle_dir} is not a runnable bundle: configs/inference.json is missing.")
+    info = read_bundle(bundle_dir)
+    dev = resolve_device(device)
+    if str(bundle_dir) not in sys.path:  # as `monai.bundle run` does: bundles may import their own scripts/
+        sys.path.insert(1, str(bundle_dir))
+    parser = ConfigParser()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MONAI's deprecation notes about old metadata keys
+        parser.read_config(str(config_file))
+        parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
+        parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{dev}')"})
+        try:
+            network = parser.get_parsed_content("network" if "network" in parser else "network_def")
+            ckpt = Path(parser.get_parsed_content("ckpt_path")) if "ckpt_path" in parser else Path("models/model.pt")
+        except Exception as err:  # noqa: BLE001 - config errors from MONAI have many types
+            raise GenerationError(f"Cannot build `network` of bundle {bundle_dir}: {err}") from None
+        ckpt = ckpt if ckpt.is_absolute() else bundle_dir / ckpt
+        state = _load_state_dict(ckpt)
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as err:
+            raise GenerationError(f"Weights {ckpt} do not fit `network` of bundle {bundle_dir}: {err}") from None
+        network = network.to(dev).eval()
+        foreign = ZOO_KEY not in info.monai_metadata or "sampler" not in parser
+        if "sampler" in parser:
+            module = parser.get_parsed_content("sampler")  # references the same (loaded) `network` instance
+        else:
+            shape, uniform = _latent_spec(info.monai_metadata, bundle_dir)
+            post = parser.get_parsed_content("postprocessing") if "postprocessing" in parser else None
+            module = LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
+    module = module.to(dev).eval()
+    return BundleSampler(bundle_dir=bundle_dir, info=info, module=module, device=dev, weights_path=ckpt,
+                         foreign=foreign)

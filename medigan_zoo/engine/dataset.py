@@ -1,0 +1,126 @@
+"""Streaming access: a lazy torch Dataset of synthetic samples, and medigan's ``get_generate_function``."""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+from torch.utils.data import Dataset
+
+from ..seeding import sample_seed
+from .conditions import resolve_conditions
+from .runner import _check_int, generate, read_model
+
+PathLike = Union[str, Path]
+
+
+class SyntheticDataset(Dataset):
+    """Sample ``i`` of a bundle, made when it is read: ``{"image": (C, *spatial) float32, "seed", "index", ...}``.
+
+    Samples are made ``batch_size`` at a time (the block holding ``i``) and the last ``cache_blocks`` blocks are
+    kept, so reading in order costs one forward pass per block and memory does not grow with ``num_samples``.
+    Sample ``i`` is the file ``i`` that ``generate`` writes with the same seed and conditions (values in the
+    model's value range, tensors in the model's axis order). The model is loaded on first access in each process,
+    so the dataset pickles cheaply into DataLoader workers. Shuffling i.i.d. samples buys nothing and makes every
+    read a cache miss; keep ``shuffle=False``.
+    """
+
+    def __init__(self, bundle_dir: PathLike, num_samples: int, seed: int = 0,
+                 conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None, batch_size: int = 64,
+                 cache_blocks: int = 2, start_index: int = 0):
+        self.bundle_dir = Path(bundle_dir).expanduser().resolve()
+        self.num_samples = _check_int("num_samples", num_samples, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.cache_blocks = _check_int("cache_blocks", cache_blocks, 1)
+        self.start_index = _check_int("start_index", start_index, 0)
+        self.device = device
+        info = read_model(self.bundle_dir)
+        self.plan = resolve_conditions(info.conditions, conditions, info.id)
+        self._sampler = None
+        self._pid: Optional[int] = None
+        self._cache: "OrderedDict[int, Dict[str, Any]]" = OrderedDict()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_sampler=None, _pid=None, _cache=OrderedDict())
+        return state
+
+    @property
+    def sampler(self):
+        """The loaded bundle sampler of this process (loaded on first use)."""
+        if self._sampler is None or self._pid != os.getpid():
+            from .bundle import load_bundle_sampler
+
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device)
+            self._pid = os.getpid()
+            self._cache.clear()
+        return self._sampler
+
+    def _block(self, block: int) -> Dict[str, Any]:
+        cached = self._cache.get(block)
+        if cached is not None:
+            self._cache.move_to_end(block)
+            return cached
+        first = self.start_index + block * self.batch_size
+        last = min(first + self.batch_size, self.start_index + self.num_samples)
+        indices = range(first, last)
+        seeds = [sample_seed(self.seed, i) for i in indices]
+        conds = [self.plan.at(i) for i in indices]
+        sampler = self.sampler
+        outs = sampler(seeds, self.plan.tensors(conds, sampler.device) if self.plan.specs else None)
+        entry = {"outs": outs, "seeds": seeds, "conds": conds, "first": first}
+        self._cache[block] = entry
+        while len(self._cache) > self.cache_blocks:
+            self._cache.popitem(last=False)
+        return entry
+
+    def __getitem__(self, i: int) -> Dict[str, Any]:
+        i = int(i)
+        if i < 0:
+            i += self.num_samples
+        if not 0 <= i < self.num_samples:
+            raise IndexError(f"sample {i} out of range for a dataset of {self.num_samples}")
+        entry = self._block(i // self.batch_size)
+        b = self.start_index + i - entry["first"]
+        # clone: an item must not keep the whole block's storage alive (nor ship it to the main process)
+        item: Dict[str, Any] = {name: t[b].clone() for name, t in entry["outs"].items()}
+        item.update(seed=entry["seeds"][b], index=self.start_index + i, **entry["conds"][b])
+        return item
+
+
+class GenerateFunction:
+    """A reusable generate call with bound defaults (medigan's ``get_generate_function``).
+
+    Each call makes the next ``num_samples`` samples of the sequence (``start_index`` continues where the previous
+    call stopped unless given), so repeated calls give new samples and a fresh function repeats the sequence.
+    Without ``output_path`` the samples come back as arrays (``save_images=False``). The model is loaded once.
+    """
+
+    def __init__(self, bundle_dir: PathLike, **defaults: Any):
+        self.bundle_dir = Path(bundle_dir).expanduser().resolve()
+        self.defaults = dict(defaults)
+        self.next_index = int(self.defaults.pop("start_index", 0))
+        self._sampler = None
+        read_model(self.bundle_dir)  # fail now on a path that is not a bundle
+
+    def __call__(self, **overrides: Any):
+        kwargs = {"num_samples": 30, **self.defaults, **overrides}
+        kwargs.setdefault("save_images", kwargs.get("output_path") is not None)
+        start = kwargs.pop("start_index", self.next_index)
+        from .bundle import load_bundle_sampler, resolve_device
+
+        if self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device:
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=kwargs.get("device"))
+        result = generate(self.bundle_dir, start_index=start, sampler=self._sampler, **kwargs)
+        self.next_index = start + int(kwargs["num_samples"])
+        return result
+
+
+def get_generate_function(bundle_dir: PathLike, **defaults: Any) -> GenerateFunction:
+    """A callable that generates with ``bundle_dir`` using ``defaults`` (any ``generate`` argument)."""
+    return GenerateFunction(bundle_dir, **defaults)

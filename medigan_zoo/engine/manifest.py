@@ -1,0 +1,170 @@
+"""The manifest of an output folder: which file is which sample, made how, by which weights.
+
+``manifest.json`` (the header) holds the run's parameters; ``manifest.jsonl`` one JSON line per file. While a run
+goes on, every process appends to its own part file under ``.manifest-parts/`` (held with an exclusive ``flock``);
+parts are merged into ``manifest.jsonl`` at the end under ``.manifest.lock``. A part whose lock can be taken
+belongs to a finished or killed process and is folded in and deleted; a part still locked is read but kept.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import GenerationError
+from .formats import HOST, as_generation_error, atomic_write
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; parts of other processes are then never deleted
+    fcntl = None
+
+HEADER = "manifest.json"
+LINES = "manifest.jsonl"
+PARTS = ".manifest-parts"
+LOCK = ".manifest.lock"
+
+# header keys that must match for a second run to add to (or resume) the files of a first one
+RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "bit_depth", "conditions",
+            "split_by_condition", "file_pattern")
+
+
+def ensure_header(folder: Path, header: Mapping[str, Any]) -> Dict[str, Any]:
+    """Write ``header`` unless the folder has one; return the folder's header.
+
+    A folder that holds a run with other parameters raises GenerationError naming the differences.
+    """
+    path = folder / HEADER
+    text = json.dumps(header, indent=2, default=str) + "\n"
+    if not path.exists():
+        tmp = folder / f".{HEADER}~{HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            try:
+                os.link(tmp, path)  # atomic create-if-absent, with the whole content
+            except FileExistsError:
+                pass
+            except OSError:  # file systems without hard links
+                with contextlib.suppress(FileExistsError), open(path, "x", encoding="utf-8") as fh:
+                    fh.write(text)
+        except OSError as err:
+            raise as_generation_error(err, path) from None
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise GenerationError(f"{path} is unreadable ({err}); remove it or choose another output_path.") from None
+    expected = json.loads(json.dumps({k: header.get(k) for k in RUN_KEYS}, default=str))
+    diffs = [f"{k}: {existing.get(k)!r} there, {expected[k]!r} now" for k in RUN_KEYS if existing.get(k) != expected[k]]
+    if diffs:
+        raise GenerationError(f"{folder} already holds samples generated with other parameters ({'; '.join(diffs)}). "
+                              "Use another output_path, or the same parameters to resume that run.")
+    return existing
+
+
+def _records(path: Path) -> Iterator[Dict[str, Any]]:
+    """Records of a manifest file; a torn last line (a killed writer) is skipped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("index"), int):
+                    yield rec
+    except FileNotFoundError:
+        return
+
+
+def _paths(folder: Path, rec: Mapping[str, Any]) -> List[Path]:
+    return [folder / rec[k] for k in ("file", "mask_file") if rec.get(k)]
+
+
+def finished(folder: Path) -> Dict[int, Dict[str, Any]]:
+    """Samples already done in ``folder``: listed in the manifest (or a part) and present on disk."""
+    done: Dict[int, Dict[str, Any]] = {}
+    sources = [folder / LINES] + sorted((folder / PARTS).glob("part-*.jsonl"))
+    for source in sources:
+        for rec in _records(source):
+            done[rec["index"]] = rec
+    return {i: r for i, r in done.items() if all(p.is_file() for p in _paths(folder, r))}
+
+
+class ManifestPart:
+    """This process's part file: records appended (and flushed) after their files are in place."""
+
+    def __init__(self, folder: Path, tag: str = ""):
+        parts = folder / PARTS
+        try:
+            parts.mkdir(exist_ok=True)
+            name = f"part-{HOST}-{os.getpid()}-{tag}{uuid.uuid4().hex[:8]}.jsonl"
+            tmp = parts / f".{name}"
+            self._fh = open(tmp, "a", encoding="utf-8")
+            if fcntl is not None:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            os.replace(tmp, parts / name)  # visible to mergers only once locked
+        except OSError as err:
+            raise as_generation_error(err, parts / "part.jsonl") from None
+        self.path = parts / name
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        if not records:
+            return
+        try:
+            self._fh.write("".join(json.dumps(r, default=str) + "\n" for r in records))
+            self._fh.flush()
+        except OSError as err:
+            raise as_generation_error(err, self.path) from None
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()  # releases the lock
+
+
+@contextlib.contextmanager
+def _locked(path: Path, blocking: bool = True) -> Iterator[Optional[Any]]:
+    """An exclusive flock on ``path``; yields None when ``blocking`` is False and another process holds it."""
+    fh = open(path, "a+b")
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield None
+                return
+        yield fh
+    finally:
+        fh.close()
+
+
+def merge(folder: Path) -> Tuple[Path, int]:
+    """Fold every part into ``manifest.jsonl`` (one line per index, sorted, only files present); return its path
+    and number of lines. Parts of finished or killed processes are deleted; parts of running ones are kept."""
+    lines_path = folder / LINES
+    try:
+        with _locked(folder / LOCK):
+            records: Dict[int, Dict[str, Any]] = {r["index"]: r for r in _records(lines_path)}
+            with contextlib.ExitStack() as held:
+                done_parts = []
+                for part in sorted((folder / PARTS).glob("part-*.jsonl")):
+                    lock = held.enter_context(_locked(part, blocking=False)) if fcntl is not None else None
+                    for rec in _records(part):
+                        records[rec["index"]] = rec
+                    if lock is not None:
+                        done_parts.append(part)
+                kept = [records[i] for i in sorted(records) if all(p.is_file() for p in _paths(folder, records[i]))]
+                text = "".join(json.dumps(r, default=str) + "\n" for r in kept)
+                atomic_write(lines_path, lambda p: p.write_text(text, encoding="utf-8"))
+                for part in done_parts:
+                    part.unlink()
+            with contextlib.suppress(OSError):
+                (folder / PARTS).rmdir()
+    except OSError as err:
+        raise as_generation_error(err, lines_path) from None
+    return lines_path, len(kept)

@@ -1,0 +1,334 @@
+"""``generate``: a bundle's samples into files (with a manifest), resumable, shardable, overlapped with writing."""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ..errors import GenerationError
+from ..model_info import ModelInfo
+from ..seeding import sample_seed
+from ..version import __version__
+from . import formats
+from .conditions import ConditionPlan, resolve_conditions
+from .formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
+from .manifest import ManifestPart, ensure_header, finished, merge
+
+PathLike = Union[str, Path]
+FILE_PREFIX = "sample_"
+
+
+@dataclass
+class GenerationResult:
+    """What a ``generate`` run left in ``output_path``.
+
+    ``files`` lists the image file of every sample of the run (written now or found from an earlier run), in index
+    order; ``mask_files`` the masks of image+mask models. ``manifest`` is ``manifest.jsonl`` (one JSON line per
+    file); ``header`` is ``manifest.json`` (the run's parameters). Under torchrun the counts cover all ranks.
+    """
+
+    output_path: Path
+    files: List[Path]
+    manifest: Path
+    num_written: int
+    num_skipped: int
+    header: Optional[Path] = None
+    mask_files: List[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        try:
+            ok = not isinstance(value, bool) and float(value).is_integer() and int(value) >= minimum
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise GenerationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        value = int(value)
+    return value
+
+
+def read_model(bundle_dir: PathLike) -> ModelInfo:
+    """The bundle's metadata (cheap: no torch model is built)."""
+    from ..bundle_reader import read_bundle
+
+    bundle_dir = Path(bundle_dir).expanduser()
+    if not (bundle_dir / "configs" / "metadata.json").is_file():
+        raise GenerationError(f"{bundle_dir} is not a bundle folder: configs/metadata.json is missing.")
+    return read_bundle(bundle_dir)
+
+
+def output_names(info: ModelInfo) -> Tuple[str, ...]:
+    """Outputs a model makes: "image" (the bundle's ``pred``) plus e.g. "mask" when the metadata declares one."""
+    outs = ((info.monai_metadata.get("network_data_format") or {}).get("outputs") or {})
+    return ("image",) + tuple(k for k in outs if k not in ("pred", "image"))
+
+
+def _native_16bit(info: ModelInfo) -> bool:
+    from .bundle import output_formats, value_range
+
+    pred = output_formats(info.monai_metadata).get("pred") or {}
+    low, high = value_range(pred)
+    return str(pred.get("dtype", "")).lower() in ("uint16", "int16") or high - low > 255
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where sample ``i`` goes: ``[<output>/][<condition>/]sample_<i:06d><ext>`` under the output folder."""
+
+    fmt: str
+    plan: ConditionPlan
+    split_by_condition: bool
+    outputs: Tuple[str, ...]
+
+    def relative(self, index: int, output: str = "image") -> str:
+        parts = [output] if len(self.outputs) > 1 else []
+        if self.split_by_condition and self.plan.specs:
+            parts.append(self.plan.folder(self.plan.at(index)))
+        parts.append(f"{FILE_PREFIX}{index:06d}{EXTENSIONS[self.fmt]}")
+        return "/".join(parts)
+
+    @property
+    def pattern(self) -> str:
+        """The layout as a pattern, e.g. ``class_label_{class_label}/sample_{index:06d}.png``."""
+        parts = ["{output}"] if len(self.outputs) > 1 else []
+        if self.split_by_condition and self.plan.specs:
+            parts.append("/".join(f"{name}_{{{name}}}" for name in self.plan.names))
+        parts.append(f"{FILE_PREFIX}{{index:06d}}{EXTENSIONS[self.fmt]}")
+        return "/".join(parts)
+
+
+def _write_sample(fmt: str, path: Path, array: Any, info: SampleInfo) -> None:
+    """Encode one sample into ``path`` atomically (runs in a writer thread)."""
+    atomic_write(path, lambda tmp: formats.ENCODERS[fmt](tmp, array, info), suffix=EXTENSIONS[fmt])
+
+
+class _Inline:
+    """Runs "submitted" writes at once on the calling thread (``num_workers=0``)."""
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        fut.set_result(fn(*args))
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _default_workers(device: Any) -> int:
+    """Writer threads: the cores the forward pass leaves free (at most 4). On CPU, torch already uses
+    ``torch.get_num_threads()`` cores; more threads than cores slow the forward pass more than overlapping the
+    writes gains, so with no spare core files are written on the calling thread between forward passes."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    spare = cores if getattr(device, "type", "cpu") == "cuda" else cores - torch.get_num_threads()
+    return max(0, min(4, spare))
+
+
+def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathLike] = None, seed: int = 0,
+             batch_size: int = 64, output_format: str = "png", conditions: Optional[Mapping[str, Any]] = None,
+             split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
+             save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
+             start_index: int = 0, sampler: Any = None):
+    """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
+
+    Sample ``i`` is made from seed ``medigan_zoo.seeding.sample_seed(seed, i)`` and condition ``i`` of the
+    conditions plan (a value, or a list of values cycled over the samples), so every file is the same whatever
+    ``batch_size``, ``num_workers`` or number of processes. With ``save_images`` the files go to ``output_path``
+    with a manifest, a rerun with the same arguments skips finished samples, and ``torchrun`` shards the samples
+    across processes; without it the samples are returned as a list of channel-last numpy arrays (medigan's
+    convention; ``(image, mask)`` tuples for image+mask models).
+
+    Args:
+        output_format: png, jpg, nii.gz, npy or dcm. bit_depth: 8 or 16 for png/dcm (None: 16 only when the
+            model's outputs do not fit 8 bits).
+        num_workers: threads that encode and write files while the model computes the next batch.
+        sampler: an already loaded ``BundleSampler`` of this bundle (skips loading it again).
+    Raises:
+        GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
+    """
+    num_samples = _check_int("num_samples", num_samples, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seed = _check_int("seed", seed, 0)
+    start_index = _check_int("start_index", start_index, 0)
+    workers = None if num_workers is None else _check_int("num_workers", num_workers, 0)
+    fmt = formats.normalize_format(output_format)
+    info = sampler.info if sampler is not None else read_model(bundle_dir)
+    plan = resolve_conditions(info.conditions, conditions, info.id)
+    layout = Layout(fmt=fmt, plan=plan, split_by_condition=bool(split_by_condition), outputs=output_names(info))
+    dims = len(info.spatial_shape)
+    channels = int(info.zoo.get("num_channels") or 1)
+    bits = formats.check_format(fmt, dims, channels, bit_depth, _native_16bit(info)) if save_images else 32
+    folder = None
+    if save_images:
+        if output_path is None:
+            raise GenerationError("output_path is needed when save_images=True (or pass save_images=False to get "
+                                  "the samples back as arrays).")
+        folder = Path(output_path).expanduser().resolve()
+        formats.check_writable(folder)
+
+    from .bundle import load_bundle_sampler
+    from .distributed import default_device, join
+
+    if sampler is None:
+        sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device)
+    indices = range(start_index, start_index + num_samples)
+    if not save_images:
+        return _arrays(sampler, plan, seed, indices, batch_size)
+
+    if workers is None:
+        workers = _default_workers(sampler.device)
+    shard = join(sampler.device)
+    try:
+        return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard)
+    finally:
+        shard.close()
+
+
+def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) -> Dict[str, Any]:
+    import monai
+    import torch
+
+    from pydicom.uid import generate_uid
+
+    header: Dict[str, Any] = {
+        "synthetic": True,
+        "note": "Every file in this folder is SYNTHETIC, made by a generative model; none shows a real patient.",
+        "model_id": sampler.model_id, "bundle_name": sampler.name, "version": sampler.version,
+        "weights_sha256": sampler.weights_sha256, "weights_file": str(sampler.weights_path),
+        "zoo_version": __version__, "seed": seed, "sample_seed": "medigan_zoo.seeding.sample_seed(seed, index)",
+        "output_format": layout.fmt, "bit_depth": bits, "conditions": layout.plan.to_json(),
+        "condition_spec": {s.name: {"type": s.type, "values": dict(s.values)} for s in layout.plan.specs},
+        "split_by_condition": layout.split_by_condition, "file_pattern": layout.pattern,
+        "outputs": list(layout.outputs), "spatial_shape": list(sampler.spatial_shape),
+        "num_channels": sampler.num_channels, "value_range": list(sampler.value_range),
+        "spacing": list(sampler.spacing), "spatial_order": sampler.spatial_order,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": str(sampler.device),
+        "torch_version": torch.__version__, "monai_version": monai.__version__,
+        "regenerate": (f"medigan_zoo.engine.generate({str(sampler.bundle_dir)!r}, num_samples={len(indices)}, "
+                       f"output_path=<folder>, seed={seed}, output_format={layout.fmt!r}, bit_depth={bits}, "
+                       f"conditions={layout.plan.to_json()!r}, start_index={indices.start})"),
+    }
+    if layout.fmt == "dcm":
+        header["dicom"] = {"study": generate_uid(), "series": generate_uid()}
+    return header
+
+
+def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indices: range, batch_size: int,
+         workers: int, quiet: bool, shard: Any) -> GenerationResult:
+    from tqdm.auto import tqdm
+
+    header = ensure_header(folder, _header(sampler, layout, bits, seed, indices))
+    done = finished(folder)
+    mine = [i for i in indices if shard.owns(i)]
+    pending = [i for i in mine if i not in done]
+    dirs = {(folder / layout.relative(i, out)).parent for i in indices[: len(layout.plan.combos)]
+            for out in layout.outputs}
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    formats.remove_stale_temps(dirs)
+    modality = (sampler.info.modality or ["OT"])[0]
+    base = dict(model_id=sampler.model_id, model_name=sampler.name, version=sampler.version,
+                weights_sha256=sampler.weights_sha256, zoo_version=__version__, bit_depth=bits,
+                spacing=sampler.spacing, modality=modality, dicom_uids=header.get("dicom") or {})
+    bar = tqdm(total=len(mine), initial=len(mine) - len(pending), unit="img", desc=sampler.model_id,
+               disable=quiet or shard.rank != 0, dynamic_ncols=True)
+    part = ManifestPart(folder, tag=f"r{shard.rank}-" if shard.distributed else "")
+    error: Optional[BaseException] = None
+    try:
+        _pipeline(sampler, folder, layout, bits, seed, pending, batch_size, workers, base, part, bar)
+    except OSError as err:
+        error = formats.as_generation_error(err, Path(err.filename or folder))
+    except BaseException as err:  # noqa: BLE001 - re-raised below, after the other ranks heard of it
+        error = err
+    finally:
+        part.close()
+        bar.close()
+    ok = shard.all_ok(error is None)
+    manifest_path = folder / "manifest.jsonl"
+    if ok and shard.rank == 0:
+        manifest_path, _ = merge(folder)
+    written, skipped = shard.total(len(pending) if error is None else 0, len(mine) - len(pending))
+    shard.barrier()
+    if error is not None:
+        raise error
+    if not ok:
+        raise GenerationError(f"Another process of this torchrun job failed; rerun the same command to finish "
+                              f"{folder} (finished samples are kept and skipped).")
+    return GenerationResult(
+        output_path=folder, files=[folder / layout.relative(i) for i in indices], manifest=manifest_path,
+        num_written=written, num_skipped=skipped, header=folder / "manifest.json",
+        mask_files=[folder / layout.relative(i, "mask") for i in indices] if "mask" in layout.outputs else [])
+
+
+def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],
+              batch_size: int, workers: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
+    """Forward passes on this thread; encoding and writing on ``workers`` threads, at most two batches behind."""
+    plan = layout.plan
+    inflight: Deque[Tuple[List[Future], List[Dict[str, Any]]]] = deque()
+
+    def drain_one() -> None:
+        futures, records = inflight.popleft()
+        for fut in futures:
+            fut.result()
+        part.append(records)
+        bar.update(len(records))
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medigan-zoo-writer") if workers else _Inline()
+    try:
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start:start + batch_size]
+            seeds = [sample_seed(seed, i) for i in batch]
+            conds = [plan.at(i) for i in batch]
+            outs = sampler(seeds, plan.tensors(conds, sampler.device) if plan.specs else None)
+            missing = [name for name in layout.outputs if name not in outs]
+            if missing:
+                raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
+                                      f"declares the outputs {list(layout.outputs)}.")
+            arrays = {name: formats.batch_arrays(layout.fmt, outs[name],
+                                                 sampler.normalized(name, outs[name]) if layout.fmt in RASTER
+                                                 else None, bits, sampler.spatial_order)
+                      for name in layout.outputs}
+            futures: List[Future] = []
+            records: List[Dict[str, Any]] = []
+            for b, index in enumerate(batch):
+                info = SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base)
+                rec: Dict[str, Any] = {"index": index}
+                for name in layout.outputs:
+                    rel = layout.relative(index, name)
+                    rec["file" if name == "image" else f"{name}_file"] = rel
+                    futures.append(pool.submit(_write_sample, layout.fmt, folder / rel, arrays[name][b], info))
+                rec.update(seed=seeds[b], condition=conds[b], model_id=base["model_id"], bundle=base["model_name"],
+                           version=base["version"], weights_sha256=base["weights_sha256"],
+                           zoo_version=__version__, synthetic=True)
+                records.append(rec)
+            inflight.append((futures, records))
+            while len(inflight) > 2:
+                drain_one()
+        while inflight:
+            drain_one()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int) -> List[Any]:
+    """The samples as channel-last numpy arrays in the model's value range (``(image, mask)`` tuples with masks)."""
+    samples: List[Any] = []
+    for start in range(indices.start, indices.stop, batch_size):
+        batch = range(start, min(start + batch_size, indices.stop))
+        conds = [plan.at(i) for i in batch]
+        outs = sampler([sample_seed(seed, i) for i in batch], plan.tensors(conds, sampler.device) if plan.specs
+                       else None)
+        per_output = [outs[k].movedim(1, -1).numpy() for k in ("image", "mask") if k in outs]
+        for b in range(len(batch)):
+            items = [arr[b].copy() for arr in per_output]
+            samples.append(items[0] if len(items) == 1 else tuple(items))
+    return samples

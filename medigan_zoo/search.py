@@ -1,0 +1,437 @@
+"""Ranked free-text search over model metadata (BM25F over an inverted index, synonym-aware).
+
+Pure Python (no torch, monai or numpy): the CLI's ``search`` must answer in well under a second.
+
+    >>> index = SearchIndex([(model_id, fields_from_medigan_config(model_id, cfg)) for model_id, cfg in ...])
+    >>> index.search("mammography 128x128 dcgan", filters={"modality": "MG", "dims": "2"})
+
+See docs/search.md for tokenization, synonyms, ranking and filters.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from . import vocabulary
+from .errors import ZooError
+
+__all__ = ["SearchHit", "SearchIndex", "FIELDS", "FIELD_WEIGHTS", "parse_filters", "fields_from_medigan_config"]
+
+#: Field -> weight in the ranking (BM25F). Identity and the controlled fields weigh most, prose least.
+FIELD_WEIGHTS: Dict[str, float] = {
+    "id": 3.0, "name": 2.0, "architecture": 3.0, "modality": 3.0, "generates": 2.5, "dataset": 3.0,
+    "anatomy": 2.5, "shape": 3.0, "dims": 2.0, "condition": 2.0, "use_cases": 1.5, "tags": 1.5,
+    "license": 2.0, "dataset_type": 1.0, "year": 1.5, "function": 1.0, "metrics": 1.0, "keys": 0.75,
+    "description": 1.0,
+}
+FIELDS: Tuple[str, ...] = (
+    "id", "name", "description", "modality", "anatomy", "generates", "condition", "dataset", "dataset_type",
+    "license", "architecture", "function", "use_cases", "tags", "shape", "dims", "year", "metrics", "keys",
+)
+_B = {"description": 0.75, "name": 0.5}  # BM25 length normalization per field (others: _B_DEFAULT)
+_B_DEFAULT = 0.3
+_K1 = 1.2
+_PREFIX_MIN = 4  # query words of 4+ letters unknown to the index match indexed terms they begin
+_PREFIX_WEIGHT = 0.5
+_PREFIX_MAX = 30
+
+_EXACT_FILTERS = {"id", "license", "dims", "year", "dataset_type", "shape"}
+_FILTER_ALIASES = {
+    "organ": "anatomy", "organs": "anatomy", "body_part": "anatomy", "type": "architecture", "arch": "architecture",
+    "model_type": "architecture", "method": "architecture", "modalities": "modality", "model_id": "id",
+    "dim": "dims", "ndim": "dims", "dimension": "dims", "dimensions": "dims", "size": "shape",
+    "image_size": "shape", "spatial_shape": "shape", "use_case": "use_cases", "usecase": "use_cases",
+    "task": "use_cases", "tag": "tags", "metric": "metrics", "datasets": "dataset", "data": "dataset",
+    "conditions": "condition", "functions": "function", "key": "keys", "title": "name",
+}
+_RADIOGRAPHY = {"CR", "DX"}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the model, its relevance score and, per field, the query terms found there."""
+
+    model_id: str
+    score: float
+    matched: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------------------------------
+def _filter_field(key: str, valid: Sequence[str] = FIELDS) -> str:
+    """Canonical filter field for ``key`` (case, dashes and aliases tolerated) or ZooError."""
+    norm = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+    norm = _FILTER_ALIASES.get(norm, norm)
+    if norm in valid:
+        return norm
+    raise ZooError(f"Unknown search filter field {key!r}. Valid filter fields: {', '.join(valid)} "
+                   f"(also: organ=, type=, size=). Example: `medigan-zoo search mammography modality=MG dims=2`.")
+
+
+def parse_filters(args: Sequence[str]) -> Dict[str, str]:
+    """``["modality=MG", "dims=2"]`` -> ``{"modality": "MG", "dims": "2"}``.
+
+    Keys are checked and canonicalized (``organ=`` -> ``anatomy``); a repeated key means any of its values
+    (``modality=MG modality=CT`` -> ``"MG,CT"``). Words without ``=`` or with an empty side raise ZooError.
+    """
+    filters: Dict[str, str] = {}
+    for arg in args:
+        text = str(arg)
+        key, sep, value = text.partition("=")
+        value = value.strip().strip("'\"").strip()
+        if not sep or not key.strip() or not value:
+            raise ZooError(f"Bad search filter {text!r}: filters are written key=value, e.g. modality=MG or dims=3.")
+        name = _filter_field(key)
+        filters[name] = f"{filters[name]},{value}" if name in filters else value
+    return filters
+
+
+def _exact_norm(field_name: str, value: str) -> str:
+    text = vocabulary.normalize(value)
+    if field_name == "dims":
+        return text.replace(" ", "").rstrip("d")
+    if field_name == "license":
+        words = text.split()
+        if len(words) > 1 and words[-1] == "license":
+            words = words[:-1]
+        return "-".join(words)
+    if field_name == "id":
+        return str(value).strip().lower()
+    return text
+
+
+def _modality_filter_codes(value: str) -> Set[str]:
+    codes: Set[str] = set()
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        code = vocabulary.canonical_modality(part)
+        if code is None:
+            raise ZooError(f"Unknown modality {part!r} in filter modality={value}. Use a DICOM code "
+                           f"({', '.join(vocabulary.MODALITY_CODES)}) or a name such as mammography, MRI, x-ray.")
+        codes.add(code)
+    if codes & _RADIOGRAPHY:
+        codes |= _RADIOGRAPHY
+    return codes
+
+
+# --------------------------------------------------------------------------------------------------
+# The index
+# --------------------------------------------------------------------------------------------------
+class SearchIndex:
+    """Inverted index over model metadata fields, built once; ``search`` ranks models with BM25F.
+
+    Args:
+        entries: ``(model_id, fields)`` pairs; ``fields`` maps a field name (see ``FIELDS``; other names are
+            indexed with weight 1) to a string or a list of strings.
+    """
+
+    def __init__(self, entries: Iterable[Tuple[str, Mapping[str, Union[str, Sequence[str]]]]]):
+        self._ids: List[str] = []
+        self._values: List[Dict[str, Tuple[str, ...]]] = []
+        field_names: List[str] = list(FIELDS)
+        doc_tfs: List[Dict[str, Dict[str, int]]] = []  # doc -> field -> term -> tf
+        doc_lens: List[Dict[str, int]] = []
+        total_len: Dict[str, int] = {}
+        for model_id, fields in entries:
+            values: Dict[str, Tuple[str, ...]] = {}
+            tfs: Dict[str, Dict[str, int]] = {}
+            lens: Dict[str, int] = {}
+            for name, raw in (fields or {}).items():
+                if name not in field_names:
+                    field_names.append(name)
+                vals = _as_strings(raw)
+                values[name] = vals
+                terms: Dict[str, int] = {}
+                count = 0
+                for value in vals:
+                    if name == "dims" and value.strip().isdigit():
+                        value = value.strip() + "d"
+                    for term in vocabulary.analyze(value, broader=True):
+                        terms[term] = terms.get(term, 0) + 1
+                        count += 1
+                if terms:
+                    tfs[name] = terms
+                    lens[name] = count
+                    total_len[name] = total_len.get(name, 0) + count
+            self._ids.append(str(model_id))
+            self._values.append(values)
+            doc_tfs.append(tfs)
+            doc_lens.append(lens)
+        self.fields: Tuple[str, ...] = tuple(field_names)
+        self._field_bit = {name: 1 << i for i, name in enumerate(self.fields)}
+        n_docs = len(self._ids)
+        avg = {name: total / n_docs for name, total in total_len.items()} if n_docs else {}
+        # postings: term -> {doc: [weighted, length-normalized tf, field bit mask]}
+        self._postings: Dict[str, Dict[int, List[float]]] = {}
+        for doc, tfs in enumerate(doc_tfs):
+            for name, terms in tfs.items():
+                b = _B.get(name, _B_DEFAULT)
+                norm = FIELD_WEIGHTS.get(name, 1.0) / (1.0 - b + b * doc_lens[doc][name] / avg[name])
+                bit = self._field_bit[name]
+                for term, tf in terms.items():
+                    post = self._postings.setdefault(term, {})
+                    entry = post.get(doc)
+                    if entry is None:
+                        post[doc] = [tf * norm, bit]
+                    else:
+                        entry[0] += tf * norm
+                        entry[1] = int(entry[1]) | bit
+        self._idf = {term: math.log(1.0 + (n_docs - len(post) + 0.5) / (len(post) + 0.5))
+                     for term, post in self._postings.items()}
+        self._vocab = sorted(self._postings)
+        self._filter_cache: Dict[Tuple[str, str], Set[int]] = {}
+        self._doc_codes: Optional[List[Set[str]]] = None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    # --- query ---------------------------------------------------------------------------------
+    def search(self, query: Union[str, Sequence[str]], filters: Optional[Mapping[str, str]] = None,
+               limit: Optional[int] = None) -> List[SearchHit]:
+        """Models matching at least one query term, best first (ties by id), within ``filters``.
+
+        Args:
+            query: free text ("mammography 128x128 dcgan") or a list of terms (medigan's ``values``).
+            filters: exact constraints, field -> value: ``modality=MG`` (code or name), ``dims=3``,
+                ``license=CC-BY-4.0``, ``architecture=dcgan``, ``anatomy=chest``, ``dataset=inbreast``;
+                comma-separated values mean any of them. An unknown field raises ZooError.
+            limit: return at most this many hits.
+        """
+        allowed = self._apply_filters(filters) if filters else None
+        clauses = self._clauses(query)
+        if not clauses:
+            if allowed is None:
+                return []
+            hits = [SearchHit(self._ids[d], 0.0, {}) for d in allowed]
+            hits.sort(key=lambda h: h.model_id)
+            return hits[:limit] if limit is not None else hits
+
+        scores: Dict[int, float] = {}
+        matched_count: Dict[int, int] = {}
+        matched_fields: Dict[int, List[Tuple[int, str]]] = {}
+        for surface, terms in clauses:
+            clause_scores: Dict[int, float] = {}
+            clause_bits: Dict[int, int] = {}
+            for term in terms:
+                self._score_term(term, clause_scores, clause_bits, allowed)
+            for doc, score in clause_scores.items():
+                scores[doc] = scores.get(doc, 0.0) + score
+                matched_count[doc] = matched_count.get(doc, 0) + 1
+                matched_fields.setdefault(doc, []).append((clause_bits[doc], surface))
+
+        n_clauses = len(clauses)
+        ranked = []
+        for doc, score in scores.items():
+            final = score * matched_count[doc] / n_clauses  # coordination: reward covering more terms
+            ranked.append((-round(final, 9), self._ids[doc], doc, final))
+        ranked.sort()
+        if limit is not None:
+            ranked = ranked[:max(0, int(limit))]
+        return [SearchHit(model_id, round(final, 4), self._matched(matched_fields[doc]))
+                for _, model_id, doc, final in ranked]
+
+    def _score_term(self, term: str, scores: Dict[int, float], bits: Dict[int, int],
+                    allowed: Optional[Set[int]]) -> None:
+        expansions = [(term, 1.0)] if term in self._postings else self._prefix_terms(term)
+        for indexed, weight in expansions:
+            idf = self._idf[indexed] * weight
+            for doc, (tfw, bit) in self._postings[indexed].items():
+                if allowed is not None and doc not in allowed:
+                    continue
+                score = idf * tfw * (_K1 + 1.0) / (tfw + _K1)
+                if indexed == term:
+                    scores[doc] = scores.get(doc, 0.0) + score
+                else:  # prefix expansions of one word: keep the best, do not add them up
+                    scores[doc] = max(scores.get(doc, 0.0), score)
+                bits[doc] = bits.get(doc, 0) | int(bit)
+
+    def _prefix_terms(self, term: str) -> List[Tuple[str, float]]:
+        if len(term) < _PREFIX_MIN or not term.isalpha():
+            return []
+        out = []
+        i = bisect.bisect_left(self._vocab, term)
+        while i < len(self._vocab) and self._vocab[i].startswith(term) and len(out) < _PREFIX_MAX:
+            out.append((self._vocab[i], _PREFIX_WEIGHT))
+            i += 1
+        return out
+
+    @staticmethod
+    def _clauses(query: Union[str, Sequence[str]]) -> List[Tuple[str, Tuple[str, ...]]]:
+        parts = [query] if isinstance(query, str) else [str(q) for q in (query or [])]
+        clauses: List[Tuple[str, Tuple[str, ...]]] = []
+        seen: Set[Tuple[str, ...]] = set()
+        for part in parts:
+            for surface, terms in vocabulary.analyze_groups(part):
+                if terms not in seen:
+                    seen.add(terms)
+                    clauses.append((surface, terms))
+        return clauses
+
+    def _matched(self, per_clause: List[Tuple[int, str]]) -> Dict[str, Tuple[str, ...]]:
+        out: Dict[str, Tuple[str, ...]] = {}
+        for name in self.fields:
+            bit = self._field_bit[name]
+            words = tuple(surface for bits, surface in per_clause if bits & bit)
+            if words:
+                out[name] = words
+        return out
+
+    # --- filters -------------------------------------------------------------------------------
+    def _apply_filters(self, filters: Mapping[str, str]) -> Set[int]:
+        allowed: Optional[Set[int]] = None
+        for key, value in filters.items():
+            name = _filter_field(key, self.fields)
+            docs = self._filter_docs(name, str(value))
+            allowed = set(docs) if allowed is None else allowed & docs
+        return allowed if allowed is not None else set(range(len(self._ids)))
+
+    def _filter_docs(self, name: str, value: str) -> Set[int]:
+        cache_key = (name, value)
+        if cache_key in self._filter_cache:
+            return self._filter_cache[cache_key]
+        docs: Set[int] = set()
+        if name == "modality":
+            wanted = _modality_filter_codes(value)
+            for doc, codes in enumerate(self._modality_codes()):
+                if codes & wanted:
+                    docs.add(doc)
+        else:
+            options = [v.strip() for v in value.split(",") if v.strip()]
+            if name in _EXACT_FILTERS:
+                wanted_exact = {_exact_norm(name, v) for v in options}
+                for doc, values in enumerate(self._values):
+                    if any(_exact_norm(name, v) in wanted_exact for v in values.get(name, ())):
+                        docs.add(doc)
+            else:
+                wanted_terms = [set(vocabulary.analyze(v)) for v in options]
+                wanted_terms = [w for w in wanted_terms if w]
+                for doc, values in enumerate(self._values):
+                    for v in values.get(name, ()):
+                        have = set(vocabulary.analyze(v, broader=True))
+                        if any(w <= have for w in wanted_terms):
+                            docs.add(doc)
+                            break
+        self._filter_cache[cache_key] = docs
+        return docs
+
+    def _modality_codes(self) -> List[Set[str]]:
+        if self._doc_codes is None:
+            self._doc_codes = []
+            for values in self._values:
+                codes = set(vocabulary.modality_codes(values.get("modality", ())))
+                if codes & _RADIOGRAPHY:
+                    codes |= _RADIOGRAPHY
+                self._doc_codes.append(codes)
+        return self._doc_codes
+
+
+def _as_strings(raw: Any) -> Tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, (str, int, float)):
+        return (str(raw),) if str(raw).strip() else ()
+    if isinstance(raw, Mapping):
+        return tuple(str(k) for k in raw)
+    return tuple(str(v) for v in raw if v is not None and str(v).strip())
+
+
+# --------------------------------------------------------------------------------------------------
+# medigan configs -> search fields
+# --------------------------------------------------------------------------------------------------
+def _metric_names(performance: Any, prefix: str = "") -> List[str]:
+    names: List[str] = []
+    if not isinstance(performance, Mapping):
+        return names
+    for key, value in performance.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            names += _metric_names(value, name + ".")
+        elif value not in (None, "", [], {}) and not str(key).endswith("_no_images"):
+            names.append(name)
+    return names
+
+
+def _non_empty(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_non_empty(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(v not in (None, "") for v in value)
+    return value not in (None, "")
+
+
+def _int(value: Any) -> Optional[int]:
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _strings(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, Mapping):  # a zoo-style condition dict: names and value labels
+        out = []
+        for name, spec in value.items():
+            out.append(str(name))
+            if isinstance(spec, Mapping):
+                out += [str(v) for v in (spec.get("values") or {}).values()]
+        return out
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v not in (None, "")]
+    return [str(value)] if str(value).strip() else []
+
+
+def fields_from_medigan_config(model_id: str, config: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """Search fields of one medigan global.json entry (``execution``/``selection``/``description``).
+
+    modality = the entry's modality strings + their DICOM codes + the codes' names; anatomy = ``organ``;
+    architecture = ``type``; shape = ``HxW`` (or ``DxHxW`` when ``depth`` > 4: medigan uses ``depth`` for
+    channels, 1 to 4); dims = "2"/"3"; metrics = names of performance entries with a value
+    (``CLF.trained_on_real.accuracy``); keys = names of the selection keys with non-empty values.
+    """
+    config = config or {}
+    sel = config.get("selection") or {}
+    desc = config.get("description") or {}
+    modality = _strings(sel.get("modality"))
+    codes = vocabulary.modality_codes(modality)
+    for code in codes:
+        for term in [code, *vocabulary.modality_names(code)]:
+            if term not in modality:
+                modality.append(term)
+    height, width, depth = _int(sel.get("height")), _int(sel.get("width")), _int(sel.get("depth"))
+    shape: List[str] = []
+    dims: List[str] = []
+    if height and width:
+        if depth and depth > 4:
+            shape, dims = [f"{depth}x{height}x{width}"], ["3"]
+        else:
+            shape, dims = [f"{height}x{width}"], ["2"]
+    year = sel.get("year")
+    fields = {
+        "id": [str(model_id)],
+        "name": _strings(desc.get("title")),
+        "description": _strings(desc.get("comment")),
+        "modality": modality,
+        "anatomy": _strings(sel.get("organ")),
+        "generates": _strings(sel.get("generates")),
+        "condition": _strings(sel.get("condition")),
+        "dataset": _strings(sel.get("dataset")),
+        "dataset_type": _strings(sel.get("dataset_type")),
+        "license": _strings(sel.get("license")),
+        "architecture": _strings(sel.get("type")),
+        "function": _strings(sel.get("function")),
+        "use_cases": _strings(sel.get("use_cases")),
+        "tags": _strings(sel.get("tags")),
+        "shape": shape,
+        "dims": dims,
+        "year": [str(year)] if year not in (None, "") else [],
+        "metrics": _metric_names(sel.get("performance")),
+        "keys": [key for key, value in sel.items() if _non_empty(value)],
+    }
+    return fields

@@ -1,0 +1,68 @@
+"""DDPM training pieces for MONAI's ``SupervisedTrainer`` (used by diffusion bundles' configs/train.json).
+
+``SupervisedTrainer`` runs ``prepare_batch -> inferer(inputs, network, *args, **kwargs) -> loss(pred, target)``.
+MONAI's ``DiffusionPrepareBatch`` + ``DiffusionInferer`` pass a condition as cross-attention ``context``; the zoo's
+class-conditional UNets take ``class_labels`` (``num_class_embeds``), so these two small subclasses pass the labels
+that way, with optional label dropout to a null class for classifier-free guidance.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import torch
+from monai.engines.utils import DiffusionPrepareBatch, default_prepare_batch
+from monai.inferers import DiffusionInferer
+
+
+class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
+    """Image -> (noisy-image inputs, noise target) with per-sample timesteps and class labels.
+
+    Args:
+        num_train_timesteps: length of the DDPM chain.
+        condition_name: batch key holding the (B,) or (B, 1) class labels; None for unconditional training.
+        null_class: label that means "no condition" (classifier-free guidance); None disables label dropout.
+        drop_prob: probability of replacing a sample's label with ``null_class``.
+    """
+
+    def __init__(self, num_train_timesteps: int, condition_name: Optional[str] = "class_label",
+                 null_class: Optional[int] = None, drop_prob: float = 0.0):
+        super().__init__(num_train_timesteps=num_train_timesteps, condition_name=condition_name)
+        if drop_prob and null_class is None:
+            raise ValueError("drop_prob > 0 needs null_class")
+        self.null_class = null_class
+        self.drop_prob = float(drop_prob)
+
+    def __call__(self, batchdata: Dict[str, torch.Tensor], device: Union[str, torch.device, None] = None,
+                 non_blocking: bool = False, **kwargs: Any):
+        images, _ = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
+        images = torch.as_tensor(images)  # drop MetaTensor metadata: the UNet needs plain tensors
+        noise = self.get_noise(images)
+        timesteps = self.get_timesteps(images)
+        infer_kwargs: Dict[str, torch.Tensor] = {"noise": noise, "timesteps": timesteps}
+        if self.condition_name is not None:
+            labels = torch.as_tensor(batchdata[self.condition_name]).reshape(-1).long().to(images.device)
+            if self.drop_prob > 0:
+                drop = torch.rand(labels.shape[0], device=labels.device) < self.drop_prob
+                labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
+            infer_kwargs["class_labels"] = labels
+        return images, self.get_target(images, noise, timesteps), (), infer_kwargs
+
+
+class ClassDiffusionInferer(DiffusionInferer):
+    """``DiffusionInferer`` whose training call passes ``class_labels`` to the UNet (``num_class_embeds``)."""
+
+    def __call__(self, inputs: torch.Tensor, diffusion_model: torch.nn.Module, noise: torch.Tensor,  # type: ignore[override]
+                 timesteps: torch.Tensor, class_labels: Optional[torch.Tensor] = None, **_: Any) -> torch.Tensor:
+        noisy = self.scheduler.add_noise(original_samples=inputs, noise=noise, timesteps=timesteps)
+        if class_labels is None:
+            return diffusion_model(x=noisy, timesteps=timesteps)
+        return diffusion_model(x=noisy, timesteps=timesteps, class_labels=class_labels)
+
+
+def save_state_dict(module: torch.nn.Module, path: Union[str, Path]) -> Path:
+    """Save ``module``'s state dict (plain tensors, loads with ``weights_only=True``); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
+    return path
