@@ -10,6 +10,8 @@ See docs/search.md for tokenization, synonyms, ranking and filters.
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -89,6 +91,7 @@ def parse_filters(args: Sequence[str]) -> Dict[str, str]:
     return filters
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _exact_norm(field_name: str, value: str) -> str:
     text = vocabulary.normalize(value)
     if field_name == "dims":
@@ -166,24 +169,28 @@ class SearchIndex:
         self._field_bit = {name: 1 << i for i, name in enumerate(self.fields)}
         n_docs = len(self._ids)
         avg = {name: total / n_docs for name, total in total_len.items()} if n_docs else {}
-        # postings: term -> {doc: [weighted, length-normalized tf, field bit mask]}
-        self._postings: Dict[str, Dict[int, List[float]]] = {}
+        # postings: term -> {doc: BM25F score of the term};
+        # field bits (which fields hold the term) are only read for the hits returned.
+        weighted: Dict[str, Dict[int, float]] = {}
+        self._bits: Dict[str, Dict[int, int]] = {}
         for doc, tfs in enumerate(doc_tfs):
             for name, terms in tfs.items():
                 b = _B.get(name, _B_DEFAULT)
                 norm = FIELD_WEIGHTS.get(name, 1.0) / (1.0 - b + b * doc_lens[doc][name] / avg[name])
                 bit = self._field_bit[name]
                 for term, tf in terms.items():
-                    post = self._postings.setdefault(term, {})
-                    entry = post.get(doc)
-                    if entry is None:
-                        post[doc] = [tf * norm, bit]
-                    else:
-                        entry[0] += tf * norm
-                        entry[1] = int(entry[1]) | bit
-        self._idf = {term: math.log(1.0 + (n_docs - len(post) + 0.5) / (len(post) + 0.5))
-                     for term, post in self._postings.items()}
+                    post = weighted.setdefault(term, {})
+                    post[doc] = post.get(doc, 0.0) + tf * norm
+                    bits = self._bits.setdefault(term, {})
+                    bits[doc] = bits.get(doc, 0) | bit
+        self._postings: Dict[str, Dict[int, float]] = {}  # term -> {doc: idf * saturated tf}
+        for term, post in weighted.items():
+            idf = math.log(1.0 + (n_docs - len(post) + 0.5) / (len(post) + 0.5))
+            self._postings[term] = {doc: idf * tfw * (_K1 + 1.0) / (tfw + _K1) for doc, tfw in post.items()}
         self._vocab = sorted(self._postings)
+        self._id_rank = [0] * n_docs
+        for rank, doc in enumerate(sorted(range(n_docs), key=self._ids.__getitem__)):
+            self._id_rank[doc] = rank
         self._filter_cache: Dict[Tuple[str, str], Set[int]] = {}
         self._doc_codes: Optional[List[Set[str]]] = None
 
@@ -211,52 +218,57 @@ class SearchIndex:
             hits.sort(key=lambda h: h.model_id)
             return hits[:limit] if limit is not None else hits
 
-        scores: Dict[int, float] = {}
-        matched_count: Dict[int, int] = {}
-        matched_fields: Dict[int, List[Tuple[int, str]]] = {}
+        n_docs = len(self._ids)
+        acc = [0.0] * n_docs  # summed clause scores
+        cnt = [0] * n_docs  # clauses matched
+        touched: Set[int] = set()
+        used: List[Tuple[str, Tuple[str, ...]]] = []  # (surface, indexed terms it matched)
         for surface, terms in clauses:
-            clause_scores: Dict[int, float] = {}
-            clause_bits: Dict[int, int] = {}
-            for term in terms:
-                self._score_term(term, clause_scores, clause_bits, allowed)
-            for doc, score in clause_scores.items():
-                scores[doc] = scores.get(doc, 0.0) + score
-                matched_count[doc] = matched_count.get(doc, 0) + 1
-                matched_fields.setdefault(doc, []).append((clause_bits[doc], surface))
+            indexed = [t for t in terms if t in self._postings]
+            prefixed = [w for t in terms if t not in self._postings for w in self._prefix_terms(t)]
+            used.append((surface, tuple(indexed + prefixed)))
+            if len(indexed) == 1 and not prefixed and allowed is None:  # the common case: one plain term
+                post = self._postings[indexed[0]]
+                for doc, score in post.items():
+                    acc[doc] += score
+                    cnt[doc] += 1
+                touched.update(post)
+                continue
+            clause: Dict[int, float] = {}
+            for term in indexed:
+                post = self._postings[term]
+                for doc in (post.keys() & allowed if allowed is not None else post):
+                    clause[doc] = clause.get(doc, 0.0) + post[doc]
+            for word in prefixed:  # prefix fallback: the best of the indexed words the query word begins
+                post = self._postings[word]
+                for doc in (post.keys() & allowed if allowed is not None else post):
+                    score = _PREFIX_WEIGHT * post[doc]
+                    if score > clause.get(doc, 0.0):
+                        clause[doc] = score
+            for doc, score in clause.items():
+                acc[doc] += score
+                cnt[doc] += 1
+            touched.update(clause)
 
+        # coordination: a model's summed score is scaled by the share of query clauses it matches;
+        # ties (equal floats: same contributions summed in the same order) go by model id
         n_clauses = len(clauses)
-        ranked = []
-        for doc, score in scores.items():
-            final = score * matched_count[doc] / n_clauses  # coordination: reward covering more terms
-            ranked.append((-round(final, 9), self._ids[doc], doc, final))
-        ranked.sort()
+        rank = self._id_rank
+        ranked = [(-acc[d] * cnt[d], rank[d], d) for d in touched]
         if limit is not None:
-            ranked = ranked[:max(0, int(limit))]
-        return [SearchHit(model_id, round(final, 4), self._matched(matched_fields[doc]))
-                for _, model_id, doc, final in ranked]
+            ranked = heapq.nsmallest(max(0, int(limit)), ranked)
+        else:
+            ranked.sort()
+        return [SearchHit(self._ids[doc], round(-neg / n_clauses, 4), self._matched(doc, used))
+                for neg, _, doc in ranked]
 
-    def _score_term(self, term: str, scores: Dict[int, float], bits: Dict[int, int],
-                    allowed: Optional[Set[int]]) -> None:
-        expansions = [(term, 1.0)] if term in self._postings else self._prefix_terms(term)
-        for indexed, weight in expansions:
-            idf = self._idf[indexed] * weight
-            for doc, (tfw, bit) in self._postings[indexed].items():
-                if allowed is not None and doc not in allowed:
-                    continue
-                score = idf * tfw * (_K1 + 1.0) / (tfw + _K1)
-                if indexed == term:
-                    scores[doc] = scores.get(doc, 0.0) + score
-                else:  # prefix expansions of one word: keep the best, do not add them up
-                    scores[doc] = max(scores.get(doc, 0.0), score)
-                bits[doc] = bits.get(doc, 0) | int(bit)
-
-    def _prefix_terms(self, term: str) -> List[Tuple[str, float]]:
+    def _prefix_terms(self, term: str) -> List[str]:
         if len(term) < _PREFIX_MIN or not term.isalpha():
             return []
         out = []
         i = bisect.bisect_left(self._vocab, term)
         while i < len(self._vocab) and self._vocab[i].startswith(term) and len(out) < _PREFIX_MAX:
-            out.append((self._vocab[i], _PREFIX_WEIGHT))
+            out.append(self._vocab[i])
             i += 1
         return out
 
@@ -272,7 +284,13 @@ class SearchIndex:
                     clauses.append((surface, terms))
         return clauses
 
-    def _matched(self, per_clause: List[Tuple[int, str]]) -> Dict[str, Tuple[str, ...]]:
+    def _matched(self, doc: int, used: List[Tuple[str, Tuple[str, ...]]]) -> Dict[str, Tuple[str, ...]]:
+        per_clause = []
+        for surface, indexed in used:
+            bits = 0
+            for term in indexed:
+                bits |= self._bits[term].get(doc, 0)
+            per_clause.append((bits, surface))
         out: Dict[str, Tuple[str, ...]] = {}
         for name in self.fields:
             bit = self._field_bit[name]
@@ -322,11 +340,15 @@ class SearchIndex:
     def _modality_codes(self) -> List[Set[str]]:
         if self._doc_codes is None:
             self._doc_codes = []
+            seen: Dict[Tuple[str, ...], Set[str]] = {}
             for values in self._values:
-                codes = set(vocabulary.modality_codes(values.get("modality", ())))
-                if codes & _RADIOGRAPHY:
-                    codes |= _RADIOGRAPHY
-                self._doc_codes.append(codes)
+                key = values.get("modality", ())
+                if key not in seen:
+                    codes = set(vocabulary.modality_codes(key))
+                    if codes & _RADIOGRAPHY:
+                        codes |= _RADIOGRAPHY
+                    seen[key] = codes
+                self._doc_codes.append(seen[key])
         return self._doc_codes
 
 

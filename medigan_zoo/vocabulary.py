@@ -32,7 +32,8 @@ _NO_FOLD = frozenset({
     "us", "gas", "thorax", "pancreas", "diabetes", "series", "species", "lens", "ddsm",
     "bus", "virus", "corpus", "uterus", "fetus", "bias", "iris", "axis", "ras", "kvasir", "ars", "sas",
     "cbis", "brats", "atlas", "dcis", "pelvis", "aids", "news", "class", "loss", "cross", "less", "glass",
-    "csaw", "mias", "this", "does", "his", "hers", "yes", "adenosis", "fibrosis", "sclerosis", "stenosis", "metastasis", "ischemias",
+    "csaw", "mias", "this", "does", "his", "hers", "yes", "adenosis", "fibrosis", "sclerosis", "stenosis",
+    "metastasis",
 })
 
 STOPWORDS = frozenset({

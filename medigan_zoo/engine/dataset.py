@@ -36,6 +36,10 @@ class SyntheticDataset(Dataset):
         self.cache_blocks = _check_int("cache_blocks", cache_blocks, 1)
         self.start_index = _check_int("start_index", start_index, 0)
         self.device = device
+        if device is not None:
+            from .bundle import resolve_device
+
+            resolve_device(device)  # a bad device fails here, not in the first worker
         info = read_model(self.bundle_dir)
         self.plan = resolve_conditions(info.conditions, conditions, info.id)
         self._sampler = None

@@ -165,6 +165,7 @@ def write_nifti(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
 
 _SC = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
 _SC_MULTIFRAME = {8: "1.2.840.10008.5.1.4.1.1.7.2", 16: "1.2.840.10008.5.1.4.1.1.7.3"}  # Grayscale Byte / Word SC
+_SC_MULTIFRAME_RGB = "1.2.840.10008.5.1.4.1.1.7.4"  # Multi-frame True Color SC
 
 
 def dicom_dataset(arr: np.ndarray, info: SampleInfo):
@@ -173,7 +174,10 @@ def dicom_dataset(arr: np.ndarray, info: SampleInfo):
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     volume = arr.ndim == 4  # (frames, rows, columns, channels)
-    sop_class = _SC_MULTIFRAME[info.bit_depth] if volume else _SC
+    if volume:
+        sop_class = _SC_MULTIFRAME_RGB if arr.shape[-1] == 3 else _SC_MULTIFRAME[info.bit_depth]
+    else:
+        sop_class = _SC
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -224,7 +228,8 @@ def dicom_dataset(arr: np.ndarray, info: SampleInfo):
         step = spacing[0] if len(spacing) == 3 else 1.0
         ds.SliceLocationVector = [f"{k * step:g}" for k in range(frames)]
         ds.SliceThickness = f"{step:g}"
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
+        if channels == 1:
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
     ds.PixelData = np.ascontiguousarray(arr).tobytes()
     return ds
 

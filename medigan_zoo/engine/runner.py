@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
+from collections import abc, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,24 @@ PathLike = Union[str, Path]
 FILE_PREFIX = "sample_"
 
 
+class FileList(abc.Sequence):
+    """The files of a run, computed on access (a million-sample run does not hold a million Paths)."""
+
+    def __init__(self, folder: Path, layout: "Layout", indices: range, output: str = "image"):
+        self.folder, self.layout, self.indices, self.output = folder, layout, indices, output
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        return self.folder / self.layout.relative(self.indices[i], self.output)
+
+    def __repr__(self) -> str:
+        return f"FileList({len(self)} files in {self.folder})"
+
+
 @dataclass
 class GenerationResult:
     """What a ``generate`` run left in ``output_path``.
@@ -32,12 +50,12 @@ class GenerationResult:
     """
 
     output_path: Path
-    files: List[Path]
+    files: Sequence[Path]
     manifest: Path
     num_written: int
     num_skipped: int
     header: Optional[Path] = None
-    mask_files: List[Path] = field(default_factory=list)
+    mask_files: Sequence[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -148,9 +166,13 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     convention; ``(image, mask)`` tuples for image+mask models).
 
     Args:
+        conditions: condition id -> value or list of values (cycled), e.g. ``{"class_label": [0, 1]}``.
+        split_by_condition: one sub-folder per condition value (``class_label_1/``).
         output_format: png, jpg, nii.gz, npy or dcm. bit_depth: 8 or 16 for png/dcm (None: 16 only when the
             model's outputs do not fit 8 bits).
-        num_workers: threads that encode and write files while the model computes the next batch.
+        num_workers: threads that encode and write files while the model computes the next batch (None: the
+            cores the forward pass leaves free; 0: write on the calling thread).
+        start_index: index of the first sample (files and seeds follow the index).
         sampler: an already loaded ``BundleSampler`` of this bundle (skips loading it again).
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
@@ -197,8 +219,6 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
     import monai
     import torch
 
-    from pydicom.uid import generate_uid
-
     header: Dict[str, Any] = {
         "synthetic": True,
         "note": "Every file in this folder is SYNTHETIC, made by a generative model; none shows a real patient.",
@@ -218,6 +238,8 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
                        f"conditions={layout.plan.to_json()!r}, start_index={indices.start})"),
     }
     if layout.fmt == "dcm":
+        from pydicom.uid import generate_uid
+
         header["dicom"] = {"study": generate_uid(), "series": generate_uid()}
     return header
 
@@ -264,9 +286,9 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
         raise GenerationError(f"Another process of this torchrun job failed; rerun the same command to finish "
                               f"{folder} (finished samples are kept and skipped).")
     return GenerationResult(
-        output_path=folder, files=[folder / layout.relative(i) for i in indices], manifest=manifest_path,
+        output_path=folder, files=FileList(folder, layout, indices), manifest=manifest_path,
         num_written=written, num_skipped=skipped, header=folder / "manifest.json",
-        mask_files=[folder / layout.relative(i, "mask") for i in indices] if "mask" in layout.outputs else [])
+        mask_files=FileList(folder, layout, indices, "mask") if "mask" in layout.outputs else [])
 
 
 def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],

@@ -1,0 +1,302 @@
+#!/usr/bin/env python
+"""Search and ranking benchmark: medigan_zoo's MediganSelector vs a naive scan vs medigan 1.0.0 itself.
+
+Builds a 10,000-entry catalog (medigan's 23-model config replicated with new ids) in a temporary folder,
+times ``find_matching_models_by_values`` and ``rank_models_by_performance`` over a fixed query set (median
+and p95 ms per call), checks every answer equals a naive recursive scan (a port of medigan's algorithm) and,
+when medigan 1.0.0 is installed in /tmp/medigan_venv (see scripts/make_medigan_expected.py), runs medigan on
+the same catalog in a subprocess, times it and checks it gives the same ids in the same order.
+
+    nice python benchmarks/bench_search.py                   # 10,000 models, medigan if its venv exists
+    nice python benchmarks/bench_search.py --models 2000 --no-medigan --repeat 5
+
+Not a unit test: figures depend on the machine (results: benchmarks/README.md, "Search and ranking").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_GLOBAL = REPO.parent / "shared" / "reference" / "medigan_global.json"
+DEFAULT_MEDIGAN_PYTHON = Path("/tmp/medigan_venv/bin/python")
+
+#: (values, operator, keys also matched, case-sensitive): README examples and typical searches
+FIND_QUERIES = [
+    (["dcgan", "Mammography", "inbreast"], "AND", True, False),
+    (["dcgan", "mMg", "ClF", "modalities", "inbreast"], "AND", True, False),
+    (["mammography", "mri"], "OR", False, False),
+    (["breast", "chest", "brain"], "XOR", False, False),
+    (["MMG"], "AND", False, True),
+    (["x-ray", "lung"], "AND", True, False),
+    (["FID", "performance"], "OR", True, False),
+    (["zzz"], "OR", False, False),
+]
+#: (metric, order, first n model ids or None)
+RANK_QUERIES = [
+    ("FID", "asc", None),
+    ("FID", "desc", None),
+    ("SSIM", "desc", None),
+    ("FID_ratio", "desc", None),
+    ("CLF.trained_on_real.f1", "desc", None),
+    ("turing_test.AUC", "asc", None),
+    ("FID", "asc", 2000),
+]
+
+
+def build_catalog(global_json: Path, n: int) -> Dict[str, Any]:
+    """medigan's config replicated to ``n`` entries, ids renumbered (00001_DCGAN... -> 00024_DCGAN...)."""
+    base = json.loads(global_json.read_text(encoding="utf-8"))
+    items = list(base.items())
+    catalog: Dict[str, Any] = {}
+    for k in range(n):
+        model_id, config = items[k % len(items)]
+        catalog[f"{k + 1:05d}{model_id[5:]}"] = json.loads(json.dumps(config))
+    return catalog
+
+
+# --- the naive reference: medigan 1.0.0's recursive scan, ported ------------------------------------------
+
+
+def naive_find(configs: Dict[str, Any], values: List[Any], operator: str, keys: bool, cs: bool) -> List[dict]:
+    targets = list(values) if cs else [str(v).lower() for v in values]
+    out = []
+    for model_id, config in configs.items():
+        entries: List[dict] = []
+
+        def visit(node):
+            for key in node:
+                if keys:
+                    if not cs and key.lower() in targets:
+                        entries.append({"key": "key", "value": key, "matching_element": key.lower()})
+                    elif key in targets:
+                        entries.append({"key": "key", "value": key, "matching_element": key})
+                value = node[key]
+                if isinstance(value, dict):
+                    visit(value)
+                    continue
+                for item in (value if isinstance(value, list) else [value]):
+                    if not cs:
+                        item = str(item).lower()
+                    if str(item) in targets:
+                        entries.append({"key": key, "value": item, "matching_element": str(item)})
+
+        if config.get("selection") is not None:
+            visit(config["selection"])
+        found = {e["matching_element"] for e in entries}
+        match = bool(entries) and (operator == "OR" or (operator == "AND" and all(t in found for t in targets))
+                                   or (operator == "XOR" and len(found.intersection(targets)) == 1))
+        if match:
+            out.append({"model_id": model_id, "is_match": True, "target_values": targets, "operator": operator,
+                        "are_keys_also_matched": keys, "is_case_sensitive": cs,
+                        "matched_entries": {str(i): e for i, e in enumerate(entries)}})
+    return out
+
+
+def naive_rank(configs: Dict[str, Any], ids: Optional[List[str]], metric: str, order: str) -> List[dict]:
+    wanted = None if ids is None else set(ids)
+    rows = []
+    for model_id, config in configs.items():
+        if wanted is not None and model_id not in wanted:
+            continue
+        node = config["selection"].get("performance")
+        try:
+            for part in metric.split("."):
+                node = node[part]
+        except (KeyError, TypeError):
+            continue
+        if node is None:
+            continue
+        if isinstance(node, list):
+            node = min(node) if order == "asc" else max(node)
+        rows.append({"model_id": model_id, metric: node})
+    rows.sort(key=lambda r: r[metric], reverse=order != "asc")
+    return rows
+
+
+# --- timing ------------------------------------------------------------------------------------------------
+
+
+def timed(fn, repeat: int) -> List[float]:
+    """ms per call over ``repeat`` calls (after one warm-up call)."""
+    fn()
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def summary(ms: List[float]) -> Dict[str, float]:
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"median_ms": statistics.median(ordered), "p95_ms": p95, "max_ms": ordered[-1], "calls": len(ms)}
+
+
+def rank_ids(catalog_ids: List[str], first: Optional[int]) -> Optional[List[str]]:
+    return None if first is None else catalog_ids[:first]
+
+
+# --- medigan worker (runs under /tmp/medigan_venv/bin/python) ----------------------------------------------
+
+
+def medigan_worker(workdir: Path, repeat: int, out: Path) -> None:
+    """Time medigan 1.0.0 on workdir/config/global.json; write timings and answers to ``out``."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    os.chdir(workdir)
+    start = time.perf_counter()
+    from medigan import Generators
+
+    generators = Generators()
+    init_ms = (time.perf_counter() - start) * 1000
+    ids = generators.list_models()
+    result: Dict[str, Any] = {"init_ms": init_ms, "find": [], "rank": []}
+    for values, op, keys, cs in FIND_QUERIES:
+        answer = [m.model_id for m in generators.find_matching_models_by_values(values, op, keys, cs)]
+        ms = timed(lambda: generators.find_matching_models_by_values(values, op, keys, cs), repeat)
+        result["find"].append({"ids": answer, "ms": ms})
+    for metric, order, first in RANK_QUERIES:
+        subset = rank_ids(ids, first)
+        answer = generators.rank_models_by_performance(model_ids=subset, metric=metric, order=order)
+        ms = timed(lambda: generators.rank_models_by_performance(model_ids=subset, metric=metric, order=order),
+                   repeat)
+        result["rank"].append({"answer": answer, "ms": ms})
+    out.write_text(json.dumps(result), encoding="utf-8")
+
+
+def run_medigan(python: Path, workdir: Path, repeat: int) -> Dict[str, Any]:
+    out = workdir / "medigan_result.json"
+    cmd = [str(python), str(Path(__file__).resolve()), "--medigan-worker", str(workdir), "--repeat", str(repeat),
+           "--worker-out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+# --- main --------------------------------------------------------------------------------------------------
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--global-json", type=Path, default=DEFAULT_GLOBAL)
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=50, help="timed calls per query (medigan: --medigan-repeat)")
+    parser.add_argument("--medigan-repeat", type=int, default=3)
+    parser.add_argument("--medigan-python", type=Path, default=DEFAULT_MEDIGAN_PYTHON)
+    parser.add_argument("--no-medigan", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--medigan-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.medigan_worker:
+        medigan_worker(args.medigan_worker, args.repeat, args.worker_out)
+        return 0
+
+    sys.path.insert(0, str(REPO))
+    from medigan_zoo.medigan_compat import MediganSelector
+
+    if not args.global_json.is_file():
+        sys.exit(f"medigan's config not found at {args.global_json} (pass --global-json)")
+    catalog = build_catalog(args.global_json, args.models)
+    ids = list(catalog)
+    report: Dict[str, Any] = {"models": len(catalog), "python": sys.version.split()[0],
+                              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"}
+
+    start = time.perf_counter()
+    selector = MediganSelector(catalog)
+    report["index_build_ms"] = (time.perf_counter() - start) * 1000
+
+    # correctness first: every answer equals the naive scan
+    for values, op, keys, cs in FIND_QUERIES:
+        ours = [json.loads(str(c)) for c in selector.find_matching_models_by_values(values, op, keys, cs)]
+        assert ours == naive_find(catalog, values, op, keys, cs), ("find", values, op, keys, cs)
+    for metric, order, first in RANK_QUERIES:
+        subset = rank_ids(ids, first)
+        ours = selector.rank_models_by_performance(model_ids=subset, metric=metric, order=order)
+        assert ours == naive_rank(catalog, subset, metric, order), ("rank", metric, order, first)
+    report["equal_to_naive_scan"] = True
+
+    find_ms: List[float] = []
+    find_full_ms: List[float] = []
+    rows = []
+    for values, op, keys, cs in FIND_QUERIES:
+        ms = timed(lambda: selector.find_matching_models_by_values(values, op, keys, cs), args.repeat)
+        full = timed(lambda: [c.matched_entries for c in selector.find_matching_models_by_values(values, op, keys, cs)],
+                     max(3, args.repeat // 10))
+        hits = len(selector.find_matching_models_by_values(values, op, keys, cs))
+        find_ms += ms
+        find_full_ms += full
+        rows.append({"verb": "find", "query": f"{values} {op} keys={keys} cs={cs}", "hits": hits,
+                     **summary(ms), "with_matched_entries_median_ms": statistics.median(full)})
+    rank_ms: List[float] = []
+    for metric, order, first in RANK_QUERIES:
+        subset = rank_ids(ids, first)
+        ms = timed(lambda: selector.rank_models_by_performance(model_ids=subset, metric=metric, order=order),
+                   args.repeat)
+        hits = len(selector.rank_models_by_performance(model_ids=subset, metric=metric, order=order))
+        rank_ms += ms
+        rows.append({"verb": "rank", "query": f"{metric} {order}" + (f" model_ids=first {first}" if first else ""),
+                     "hits": hits, **summary(ms)})
+    report["queries"] = rows
+    report["find_matching_models_by_values"] = summary(find_ms)
+    report["find_with_matched_entries"] = summary(find_full_ms)
+    report["rank_models_by_performance"] = summary(rank_ms)
+
+    naive_ms = timed(lambda: naive_find(catalog, *FIND_QUERIES[0]), 2)
+    report["naive_scan_find_ms"] = statistics.median(naive_ms)
+
+    if not args.no_medigan and args.medigan_python.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config").mkdir()
+            (Path(tmp) / "config" / "global.json").write_text(json.dumps(catalog), encoding="utf-8")
+            med = run_medigan(args.medigan_python, Path(tmp), args.medigan_repeat)
+        for (values, op, keys, cs), got in zip(FIND_QUERIES, med["find"]):
+            ours = [c.model_id for c in selector.find_matching_models_by_values(values, op, keys, cs)]
+            assert ours == got["ids"], ("medigan find differs", values)
+        for (metric, order, first), got in zip(RANK_QUERIES, med["rank"]):
+            ours = selector.rank_models_by_performance(model_ids=rank_ids(ids, first), metric=metric, order=order)
+            assert ours == got["answer"], ("medigan rank differs", metric, order)
+        report["medigan_1_0_0"] = {
+            "init_ms": med["init_ms"], "equal_answers": True,
+            "find_matching_models_by_values": summary([x for q in med["find"] for x in q["ms"]]),
+            "rank_models_by_performance": summary([x for q in med["rank"] for x in q["ms"]]),
+        }
+    else:
+        report["medigan_1_0_0"] = "not run (no --medigan-python venv, or --no-medigan)"
+
+    print(f"catalog: {report['models']} models; index build {report['index_build_ms']:.0f} ms; "
+          f"answers equal to the naive scan: {report['equal_to_naive_scan']}")
+    print(f"{'verb':5} {'hits':>6} {'median ms':>10} {'p95 ms':>8}  query")
+    for row in rows:
+        print(f"{row['verb']:5} {row['hits']:>6} {row['median_ms']:>10.3f} {row['p95_ms']:>8.3f}  {row['query']}")
+    for verb in ("find_matching_models_by_values", "find_with_matched_entries", "rank_models_by_performance"):
+        s = report[verb]
+        print(f"medigan_zoo {verb}: median {s['median_ms']:.3f} ms, p95 {s['p95_ms']:.3f} ms over {s['calls']} calls")
+    print(f"naive scan (README query 1): {report['naive_scan_find_ms']:.0f} ms per call")
+    med = report["medigan_1_0_0"]
+    if isinstance(med, dict):
+        for verb in ("find_matching_models_by_values", "rank_models_by_performance"):
+            s = med[verb]
+            print(f"medigan 1.0.0 {verb}: median {s['median_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms over "
+                  f"{s['calls']} calls (same answers: {med['equal_answers']})")
+        print(f"medigan 1.0.0 Generators() init: {med['init_ms']:.0f} ms")
+    else:
+        print(f"medigan 1.0.0: {med}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""``medigan-zoo evaluate MODEL_ID [options]``: the command-line side of ``evaluate_bundle``.
+
+    medigan-zoo evaluate chest_xray_cdcgan --num_samples 2000 --seed 0
+    medigan-zoo evaluate chest_xray_cdcgan --metrics fid,prdc --dry_run
+    medigan-zoo evaluate chest_xray_cdcgan --feature_extractor my_radimagenet.ts --norm_intensity imagenet \\
+        --norm_size 224 --name_suffix @radimagenet
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+from ..errors import ZooError
+
+#: option -> default (flags mirror evaluate_bundle's parameters; norm_* build the Normalization overrides)
+OPTIONS: Dict[str, Any] = {
+    "num_samples": 2000, "seed": 0, "metrics": "all", "reference_split": "test", "train_split": "train",
+    "data_dir": None, "feature_extractor": None, "feature_weights": None, "norm_size": None,
+    "norm_resize_mode": None, "norm_channels": None, "norm_intensity": None, "norm_slices_3d": None, "k": 5,
+    "batch_size": 256, "device": "cpu", "downstream_samples": None, "classifier_epochs": 10,
+    "realism_max_per_class": None, "name_suffix": "", "dry_run": False, "json": False, "num_threads": None,
+    "quiet": False,
+}
+
+
+def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
+    """Evaluate ``model_id`` (resolved by ``generators``), print the table, write unless ``dry_run``."""
+    from .evaluate import build_command, evaluate_bundle
+
+    unknown = sorted(set(kwargs) - set(OPTIONS))
+    if unknown:
+        raise ZooError(f"evaluate got unknown option(s) {', '.join('--' + u for u in unknown)}; options: "
+                       f"{', '.join('--' + o for o in OPTIONS)}.")
+    opts = {**OPTIONS, **kwargs}
+    resolved = generators.index.resolve_id(model_id)
+    bundle_dir = generators.bundle_dir(resolved)
+    metrics = opts["metrics"]
+    if isinstance(metrics, (list, tuple)):
+        metrics = ",".join(map(str, metrics))
+    norm = {key[5:]: opts[key] for key in ("norm_size", "norm_resize_mode", "norm_channels", "norm_intensity",
+                                           "norm_slices_3d") if opts[key] is not None}
+    extractor = opts["feature_extractor"]
+    known = getattr(generators.index, "feature_extractors", {}) or {}
+    if extractor is not None and str(extractor) in known and known[str(extractor)].bundle_dir is not None:
+        extractor_arg = str(known[str(extractor)].bundle_dir)
+    else:
+        extractor_arg = extractor
+    recorded = {k: v for k, v in kwargs.items() if k not in ("dry_run", "json", "quiet", "device", "batch_size",
+                                                             "num_threads", "data_dir")}
+    recorded.setdefault("num_samples", opts["num_samples"])
+    recorded.setdefault("seed", opts["seed"])
+    report = evaluate_bundle(
+        bundle_dir, metrics=metrics, num_samples=int(opts["num_samples"]), seed=int(opts["seed"]),
+        reference_split=str(opts["reference_split"]), train_split=str(opts["train_split"]),
+        data_dir=opts["data_dir"], feature_extractor=extractor_arg, feature_weights=opts["feature_weights"],
+        normalization=norm or None, k=int(opts["k"]), batch_size=int(opts["batch_size"]), device=opts["device"],
+        downstream_samples=opts["downstream_samples"], classifier_epochs=int(opts["classifier_epochs"]),
+        realism_max_per_class=opts["realism_max_per_class"], name_suffix=str(opts["name_suffix"] or ""),
+        write=not bool(opts["dry_run"]), command=build_command(resolved, recorded),
+        num_threads=opts["num_threads"], model_id=resolved,
+        log=(lambda *a, **k: None) if opts["quiet"] or opts["json"] else print)
+    if opts["json"]:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+        return
+    print(report.markdown())
+    if report.written:
+        print(f"\nwritten to {bundle_dir}/configs/metadata.json and {bundle_dir}/docs/README.md")
+    else:
+        print("\ndry run: no file was changed")
