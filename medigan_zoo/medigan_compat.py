@@ -163,14 +163,24 @@ class ModelMatchCandidate:
     query returning thousands of models stays cheap.
     """
 
-    __slots__ = ("model_id", "_query", "_index", "_entries", "is_match")
+    __slots__ = ("model_id", "_query", "_index", "_entries", "_is_match")
 
     def __init__(self, query: _Query, index: int, model_id: str):
+        # only three assignments: a query may return thousands of candidates
         self.model_id = model_id
         self._query = query
         self._index = index
-        self._entries: Optional[List[MatchedEntry]] = None
-        self.is_match = True
+
+    @property
+    def is_match(self) -> bool:
+        try:
+            return self._is_match
+        except AttributeError:
+            return True  # every returned candidate matched
+
+    @is_match.setter
+    def is_match(self, value: bool) -> None:
+        self._is_match = value
 
     # medigan's attributes
     @property
@@ -191,11 +201,13 @@ class ModelMatchCandidate:
 
     @property
     def matched_entries(self) -> List[MatchedEntry]:
-        if self._entries is None:
+        try:
+            return self._entries
+        except AttributeError:
             q = self._query
             self._entries = q.selector._matched_entries(self._index, q.target_set, q.is_case_sensitive,
                                                         q.are_keys_also_matched)
-        return self._entries
+            return self._entries
 
     # medigan's methods
     def add_matched_entry(self, matched_entry: MatchedEntry) -> None:
@@ -616,7 +628,10 @@ class MediganSelector:
                 positions = sorted(set(postings[0]).intersection(*postings[1:]))
         elif operator == "OR":
             nonempty = [p for p in postings if p]
-            positions = nonempty[0] if len(nonempty) == 1 else sorted(set().union(*nonempty))
+            if any(len(p) == len(self.model_ids) for p in nonempty):
+                positions = range(len(self.model_ids))  # one value is in every model
+            else:
+                positions = nonempty[0] if len(nonempty) == 1 else sorted(set().union(*nonempty))
         else:  # XOR: exactly one distinct target value found
             nonempty = [p for p in postings if p]
             if len(nonempty) == 1:

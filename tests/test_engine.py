@@ -28,67 +28,61 @@ engine = pytest.importorskip("medigan_zoo.engine")
 CLASSES = {"0": "normal", "1": "pneumonia"}
 LATENT = 8
 
-# Stand-in for medigan_zoo.sampling.GANSampler while that module is not in the repository: same contract
-# (docs/bundle_contract.md, section 4), one torch.Generator per sample.
-TINY_SAMPLER = textwrap.dedent('''
-    import torch
+# Zoo bundles wrap their generator in medigan_zoo.sampling.GANSampler; this bundle-local module (imported the way
+# `monai.bundle run` imports a bundle's own code: the bundle folder is on sys.path) adds a mask output to it.
+MASK_SAMPLER = textwrap.dedent('''
     from torch import nn
 
 
-    class TinySampler(nn.Module):
-        def __init__(self, network, latent_size, num_classes=0):
+    class MaskSampler(nn.Module):
+        def __init__(self, sampler):
             super().__init__()
-            self.network, self.latent_size, self.num_classes = network, latent_size, num_classes
+            self.sampler = sampler
 
         def forward(self, seeds, **conditions):
-            z = torch.stack([torch.randn(self.latent_size, generator=torch.Generator().manual_seed(int(s)))
-                             for s in seeds.tolist()])
-            if self.num_classes:
-                labels = conditions["class_label"].cpu()
-                z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).float()], 1)
-            return torch.sigmoid(self.network(z.to(next(self.network.parameters()).device)))
-
-
-    class TinyMaskSampler(TinySampler):
-        def forward(self, seeds, **conditions):
-            image = super().forward(seeds, **conditions)
+            image = self.sampler(seeds, **conditions)
             return {"image": image, "mask": (image > 0.5).float()}
 ''')
 
 
-def _gan_sampler_config(num_classes: int, with_mask: bool = False) -> Dict[str, Any]:
-    return {"_target_": f"zoo_test_sampler.{'TinyMaskSampler' if with_mask else 'TinySampler'}",
-            "network": "@network", "latent_size": LATENT, "num_classes": num_classes}
-
-
 def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditional: bool = True,
                 checkpoint_dict: bool = False, spacing: Optional[list] = None, with_mask: bool = False) -> Path:
-    """A runnable zoo-style bundle: a small monai Generator with random weights and a per-sample-seeded sampler."""
-    from monai.networks.nets import Generator
+    """A runnable zoo-style bundle with random weights: 2D: medigan_zoo's UpsampleGenerator (class-conditional),
+    3D: a small monai.networks.nets.Generator; both wrapped in medigan_zoo.sampling.GANSampler."""
+    from monai.bundle import ConfigParser
 
     bundle = root / name
     for sub in ("configs", "models", "docs"):
         (bundle / sub).mkdir(parents=True, exist_ok=True)
-    (bundle / "zoo_test_sampler.py").write_text(TINY_SAMPLER)
-    num_classes = len(CLASSES) if conditional else 0
-    start = [4, 4, 4] if dims == 2 else [4, 2, 2, 2]
-    net_args = {"latent_shape": [LATENT + num_classes], "start_shape": start, "channels": [4, 1], "strides": [2, 2]}
-    spatial = [16, 16] if dims == 2 else [8, 8, 8]
+    if dims == 2:
+        network_def = {"_target_": "medigan_zoo.networks.wgan.UpsampleGenerator", "latent_size": LATENT,
+                       "start_size": 4, "channels": [8, 4, 4], "num_classes": len(CLASSES) if conditional else 0,
+                       "embed_size": 4, "convs_per_block": 1}
+        spatial = [16, 16]
+    else:
+        network_def = {"_target_": "monai.networks.nets.Generator", "latent_shape": [LATENT],
+                       "start_shape": [4, 2, 2, 2], "channels": [4, 1], "strides": [2, 2]}
+        spatial = [8, 8, 8]
+    sampler = {"_target_": "medigan_zoo.sampling.GANSampler", "network": "@network", "latent_shape": [LATENT],
+               "latent_distribution": "normal", "output_range": [-1, 1],
+               "condition_names": ["class_label"] if conditional else []}
+    if with_mask:
+        (bundle / "zoo_test_mask_sampler.py").write_text(MASK_SAMPLER)
+        sampler = {"_target_": "zoo_test_mask_sampler.MaskSampler", "sampler": sampler}
     torch.manual_seed(len(name) + dims)
-    state = Generator(**net_args).state_dict()
+    state = ConfigParser({"net": network_def}).get_parsed_content("net").state_dict()
     torch.save({"model": state, "epoch": 3} if checkpoint_dict else state, bundle / "models" / "model.pt")
     config = {
         "imports": ["$import torch"],
         "bundle_root": ".", "device": "$torch.device('cpu')", "num_samples": 4, "batch_size": 4, "seed": 0,
         "output_dir": "$@bundle_root + '/outputs'", "output_ext": ".png" if dims == 2 else ".nii.gz",
-        "class_label": 0,
-        "network_def": {"_target_": "monai.networks.nets.Generator", **net_args},
+        "network_def": network_def,
         "network": "$@network_def.to(@device)",
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
-        "sampler": _gan_sampler_config(num_classes, with_mask),
+        "sampler": sampler,
     }
-    if not conditional:
-        del config["class_label"]
+    if conditional:
+        config["class_label"] = 0
     zoo = copy.deepcopy(ZOO_BLOCK)
     zoo.update(spatial_shape=spatial, num_channels=1, modality=["DX"] if dims == 2 else ["CT"],
                condition={"class_label": {"type": "categorical", "values": CLASSES, "default": 0,
@@ -157,9 +151,10 @@ def test_load_zoo_bundle_and_checkpoint_dict(tmp_path, tiny_bundle):
     wrapped = engine.load_bundle_sampler(make_bundle(tmp_path, name="toy_xray_cgan", checkpoint_dict=True))
     cond = {"class_label": torch.tensor([0, 1])}
     assert torch.equal(plain([5, 6], cond)["image"], wrapped([5, 6], cond)["image"])  # {"model": state_dict}
-    # the sampler runs the loaded weights, not the random init of network_def
+    # the sampler runs the loaded weights, not a fresh random init of network_def
     state = torch.load(tiny_bundle / "models" / "model.pt", weights_only=True)
-    assert torch.equal(plain.module.network.state_dict()["linear.weight"], state["linear.weight"])
+    loaded = plain.module.network.state_dict()
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
 
 
 def test_device_choices(tiny_bundle):

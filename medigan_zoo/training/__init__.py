@@ -1,0 +1,1 @@
+"""Training support for the zoo's bundles (used from configs/train.json)."""
