@@ -98,7 +98,7 @@ def _check_metadata(metadata: Dict[str, Any]) -> List[Problem]:
             if key not in zoo:
                 out.append(Problem(rel, f"$.{ZOO_KEY}.{key}", "zoo field is missing", "fill it in honestly"))
         pred = ((metadata.get("network_data_format") or {}).get("outputs") or {}).get("pred") or {}
-        if pred.get("spatial_shape") and zoo.get("spatial_shape") and \
+        if zoo.get("role", "generator") == "generator" and pred.get("spatial_shape") and zoo.get("spatial_shape") and \
                 list(pred["spatial_shape"]) != list(zoo["spatial_shape"]):
             out.append(Problem(rel, f"$.{ZOO_KEY}.spatial_shape",
                                f"{zoo['spatial_shape']} differs from network_data_format.outputs.pred.spatial_shape "

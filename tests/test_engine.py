@@ -322,6 +322,12 @@ def test_bad_bundle_and_dimension_checks(tiny3d_bundle, tmp_path, mednist_gan):
         engine.generate(tmp_path, 2, tmp_path / "y")
     with pytest.raises(GenerationError, match="takes no condition 'class_label'; it takes no conditions"):
         engine.SyntheticDataset(mednist_gan, 2, conditions={"class_label": 1})
+    extractor = make_bundle(tmp_path, name="toy_features")
+    meta = json.loads((extractor / "configs" / "metadata.json").read_text())
+    meta["medigan_zoo"]["role"] = "feature_extractor"
+    (extractor / "configs" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(GenerationError, match="is a feature extractor, not a generator"):
+        engine.generate(extractor, 2, tmp_path / "z")
 
 
 def test_unwritable_output_folder(tiny_bundle, tmp_path):
@@ -345,8 +351,14 @@ def test_chest_xray_cdcgan(tmp_path):
 
 
 def _runnable_shipped():
-    return [b for b in shipped_bundles() if (b / "models" / "model.pt").is_file()
-            and (b / "configs" / "inference.json").is_file()]
+    """Generator bundles in bundles/ with weights (feature extractors are not generators)."""
+    found = []
+    for bundle in shipped_bundles():
+        meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+        if ((meta.get("medigan_zoo") or {}).get("role", "generator") == "generator"
+                and (bundle / "models" / "model.pt").is_file() and (bundle / "configs" / "inference.json").is_file()):
+            found.append(bundle)
+    return found
 
 
 @pytest.mark.parametrize("bundle", _runnable_shipped() or [None], ids=lambda b: b.name if b else "none")

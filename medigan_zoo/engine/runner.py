@@ -74,13 +74,18 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def read_model(bundle_dir: PathLike) -> ModelInfo:
-    """The bundle's metadata (cheap: no torch model is built)."""
+    """The metadata of a generator bundle (cheap: no torch model is built)."""
     from ..bundle_reader import read_bundle
 
     bundle_dir = Path(bundle_dir).expanduser()
     if not (bundle_dir / "configs" / "metadata.json").is_file():
         raise GenerationError(f"{bundle_dir} is not a bundle folder: configs/metadata.json is missing.")
-    return read_bundle(bundle_dir)
+    info = read_bundle(bundle_dir)
+    role = info.zoo.get("role", "generator")
+    if role != "generator":
+        raise GenerationError(f"Bundle {info.id!r} is a {role.replace('_', ' ')}, not a generator; it has no "
+                              "samples to generate.")
+    return info
 
 
 def output_names(info: ModelInfo) -> Tuple[str, ...]:
