@@ -268,7 +268,7 @@ _MISSING = object()
 
 def _copy(value: Any) -> Any:
     """Copy of a JSON-like value (results never alias the index)."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_copy(v) for v in value]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from test_engine import folder_bytes, manifest_lines, tiny_bundle  # noqa: F401
+from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny_bundle  # noqa: F401
 
 engine = pytest.importorskip("medigan_zoo.engine")
 dist = pytest.importorskip("torch.distributed")

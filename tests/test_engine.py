@@ -12,7 +12,7 @@ import json
 import pickle
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import pytest
@@ -96,6 +96,15 @@ def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditio
     (bundle / "configs" / "inference.json").write_text(json.dumps(config, indent=2))
     (bundle / "LICENSE").write_text("CC-BY-4.0 (test weights)\n")
     return bundle
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread (TEAM_NOTES: the machine's cores are shared); restored after the module."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -307,7 +316,7 @@ def test_bad_arguments_rejected_before_work(tiny_bundle, tmp_path, monkeypatch, 
     def no_work(*args, **kw):
         raise AssertionError("the model was loaded before the arguments were checked")
 
-    monkeypatch.setattr("medigan_zoo.engine.bundle.load_bundle_sampler", no_work)
+    monkeypatch.setattr("medigan_zoo.engine.runner.load_bundle_sampler", no_work)
     args = {"num_samples": 4, "output_path": tmp_path / "out", "quiet": True, **kwargs}
     with pytest.raises(GenerationError, match=message) as info:
         engine.generate(tiny_bundle, **args)
@@ -351,11 +360,11 @@ def test_chest_xray_cdcgan(tmp_path):
 
 
 def _runnable_shipped():
-    """Generator bundles in bundles/ with weights (feature extractors are not generators)."""
+    """Generator bundles in bundles/ with a zoo block and weights (feature extractors are not generators)."""
     found = []
     for bundle in shipped_bundles():
         meta = json.loads((bundle / "configs" / "metadata.json").read_text())
-        if ((meta.get("medigan_zoo") or {}).get("role", "generator") == "generator"
+        if ("medigan_zoo" in meta and meta["medigan_zoo"].get("role", "generator") == "generator"
                 and (bundle / "models" / "model.pt").is_file() and (bundle / "configs" / "inference.json").is_file()):
             found.append(bundle)
     return found

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..bundle_reader import read_bundle
 from ..errors import GenerationError
-from ..model_info import ZOO_KEY, ConditionSpec, ModelInfo
+from ..model_info import ConditionSpec, ModelInfo
 
 DeviceArg = Union[None, str, torch.device]
 
@@ -62,16 +62,13 @@ def file_sha256(path: Path) -> str:
 
 # --- foreign bundles ------------------------------------------------------------------------------
 
-_SAVING = ("SaveImage", "SaveImaged", "SaveImageD", "SaveImageDict")
-
-
 def _flatten_without_saving(transform: Any) -> List[Any]:
     """The transforms of ``transform`` (nested Compose flattened) minus MONAI's saving transforms."""
-    from monai.transforms import Compose
+    from monai.transforms import Compose, SaveImage, SaveImaged
 
     if isinstance(transform, Compose):
         return [t for sub in transform.transforms for t in _flatten_without_saving(sub)]
-    return [] if type(transform).__name__ in _SAVING else [transform]
+    return [] if isinstance(transform, (SaveImage, SaveImaged)) else [transform]
 
 
 def _elementwise(transform: Any) -> bool:
@@ -147,7 +144,7 @@ class BundleSampler:
     module: nn.Module
     device: torch.device
     weights_path: Path
-    foreign: bool
+    foreign: bool  # the bundle has no `sampler`: the zoo built a LatentSampler for it
     # CPU kernels sum in another order for very small batches (e.g. a GEMV for one sample), which changes the last
     # bits of the outputs; calls with fewer samples are padded to this many, so sample i is bit-identical whatever
     # the batch size.
@@ -200,8 +197,8 @@ class BundleSampler:
 
     @property
     def spatial_order(self) -> str:
-        """``"hw"`` (zoo bundles: spatial axes [H, W] / [D, H, W]) or ``"monai"`` (foreign bundles: MONAI's
-        (x, y[, z]) order, which MONAI's PNG writer transposes; the engine writes raster files the same way)."""
+        """``"hw"`` (bundles with a sampler follow the contract: spatial axes [H, W] / [D, H, W]) or ``"monai"``
+        (foreign bundles: MONAI's (x, y[, z]) order, which MONAI's PNG writer transposes; so does the engine)."""
         return "monai" if self.foreign else "hw"
 
     @property
@@ -310,8 +307,8 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) 
         except RuntimeError as err:
             raise GenerationError(f"Weights {ckpt} do not fit `network` of bundle {bundle_dir}: {err}") from None
         network = network.to(dev).eval()
-        foreign = ZOO_KEY not in info.monai_metadata or "sampler" not in parser
-        if "sampler" in parser:
+        foreign = "sampler" not in parser
+        if not foreign:
             module = parser.get_parsed_content("sampler")  # references the same (loaded) `network` instance
         else:
             shape, uniform = _latent_spec(info.monai_metadata, bundle_dir)

@@ -96,6 +96,20 @@ def finished(folder: Path) -> Dict[int, Dict[str, Any]]:
     return {i: r for i, r in done.items() if all(p.is_file() for p in _paths(folder, r))}
 
 
+def _flock(fh: Any, blocking: bool) -> Optional[bool]:
+    """Take an exclusive flock: True when held, False when another process holds it, None when this file system
+    (or OS) has no locks."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # e.g. ENOLCK on an NFS mount without a lock daemon
+        return None
+    return True
+
+
 class ManifestPart:
     """This process's part file: records appended (and flushed) after their files are in place."""
 
@@ -106,8 +120,7 @@ class ManifestPart:
             name = f"part-{HOST}-{os.getpid()}-{tag}{uuid.uuid4().hex[:8]}.jsonl"
             tmp = parts / f".{name}"
             self._fh = open(tmp, "a", encoding="utf-8")
-            if fcntl is not None:
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            _flock(self._fh, blocking=True)
             os.replace(tmp, parts / name)  # visible to mergers only once locked
         except OSError as err:
             raise as_generation_error(err, parts / "part.jsonl") from None
@@ -127,42 +140,27 @@ class ManifestPart:
             self._fh.close()  # releases the lock
 
 
-@contextlib.contextmanager
-def _locked(path: Path, blocking: bool = True) -> Iterator[Optional[Any]]:
-    """An exclusive flock on ``path``; yields None when ``blocking`` is False and another process holds it."""
-    fh = open(path, "a+b")
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield None
-                return
-        yield fh
-    finally:
-        fh.close()
-
-
-def merge(folder: Path) -> Tuple[Path, int]:
+def merge(folder: Path, own_part: Optional[Path] = None) -> Tuple[Path, int]:
     """Fold every part into ``manifest.jsonl`` (one line per index, sorted, only files present); return its path
-    and number of lines. Parts of finished or killed processes are deleted; parts of running ones are kept."""
+    and number of lines. ``own_part`` (closed) and parts of finished or killed processes (their lock is free) are
+    deleted; parts of running processes, or of any process where locks are unavailable, are kept."""
     lines_path = folder / LINES
     try:
-        with _locked(folder / LOCK):
+        with open(folder / LOCK, "a+b") as lock, contextlib.ExitStack() as held:
+            _flock(lock, blocking=True)  # without locks (None) the merge goes on; the parts stay
             records: Dict[int, Dict[str, Any]] = {r["index"]: r for r in _records(lines_path)}
-            with contextlib.ExitStack() as held:
-                done_parts = []
-                for part in sorted((folder / PARTS).glob("part-*.jsonl")):
-                    lock = held.enter_context(_locked(part, blocking=False)) if fcntl is not None else None
-                    for rec in _records(part):
-                        records[rec["index"]] = rec
-                    if lock is not None:
-                        done_parts.append(part)
-                kept = [records[i] for i in sorted(records) if all(p.is_file() for p in _paths(folder, records[i]))]
-                text = "".join(json.dumps(r, default=str) + "\n" for r in kept)
-                atomic_write(lines_path, lambda p: p.write_text(text, encoding="utf-8"))
-                for part in done_parts:
-                    part.unlink()
+            finished_parts = []
+            for part in sorted((folder / PARTS).glob("part-*.jsonl")):
+                fh = held.enter_context(open(part, "a+b"))
+                if part == own_part or _flock(fh, blocking=False):
+                    finished_parts.append(part)
+                for rec in _records(part):
+                    records[rec["index"]] = rec
+            kept = [records[i] for i in sorted(records) if all(p.is_file() for p in _paths(folder, records[i]))]
+            text = "".join(json.dumps(r, default=str) + "\n" for r in kept)
+            atomic_write(lines_path, lambda p: p.write_text(text, encoding="utf-8"))
+            for part in finished_parts:
+                part.unlink()
             with contextlib.suppress(OSError):
                 (folder / PARTS).rmdir()
     except OSError as err:

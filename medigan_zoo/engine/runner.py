@@ -1,6 +1,7 @@
 """``generate``: a bundle's samples into files (with a manifest), resumable, shardable, overlapped with writing."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import abc, deque
@@ -14,6 +15,7 @@ from ..model_info import ModelInfo
 from ..seeding import sample_seed
 from ..version import __version__
 from . import formats
+from .bundle import load_bundle_sampler, output_formats, value_range
 from .conditions import ConditionPlan, resolve_conditions
 from .formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
 from .manifest import ManifestPart, ensure_header, finished, merge
@@ -90,13 +92,10 @@ def read_model(bundle_dir: PathLike) -> ModelInfo:
 
 def output_names(info: ModelInfo) -> Tuple[str, ...]:
     """Outputs a model makes: "image" (the bundle's ``pred``) plus e.g. "mask" when the metadata declares one."""
-    outs = ((info.monai_metadata.get("network_data_format") or {}).get("outputs") or {})
-    return ("image",) + tuple(k for k in outs if k not in ("pred", "image"))
+    return ("image",) + tuple(k for k in output_formats(info.monai_metadata) if k not in ("pred", "image"))
 
 
 def _native_16bit(info: ModelInfo) -> bool:
-    from .bundle import output_formats, value_range
-
     pred = output_formats(info.monai_metadata).get("pred") or {}
     low, high = value_range(pred)
     return str(pred.get("dtype", "")).lower() in ("uint16", "int16") or high - low > 255
@@ -202,7 +201,6 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         folder = Path(output_path).expanduser().resolve()
         formats.check_writable(folder)
 
-    from .bundle import load_bundle_sampler
     from .distributed import default_device, join
 
     if sampler is None:
@@ -282,7 +280,7 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
     ok = shard.all_ok(error is None)
     manifest_path = folder / "manifest.jsonl"
     if ok and shard.rank == 0:
-        manifest_path, _ = merge(folder)
+        manifest_path, _ = merge(folder, own_part=part.path)
     written, skipped = shard.total(len(pending) if error is None else 0, len(mine) - len(pending))
     shard.barrier()
     if error is not None:
@@ -298,16 +296,22 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
 
 def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],
               batch_size: int, workers: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
-    """Forward passes on this thread; encoding and writing on ``workers`` threads, at most two batches behind."""
+    """Forward passes on this thread; encoding and writing on ``workers`` threads, at most two batches behind.
+
+    A sample's manifest record is appended once its files are in place; when a write fails, the samples already
+    written are still recorded (a rerun skips them) before the error is raised.
+    """
     plan = layout.plan
-    inflight: Deque[Tuple[List[Future], List[Dict[str, Any]]]] = deque()
+    inflight: Deque[List[Tuple[Dict[str, Any], List[Future]]]] = deque()  # per batch: (record, its writes)
 
     def drain_one() -> None:
-        futures, records = inflight.popleft()
-        for fut in futures:
-            fut.result()
-        part.append(records)
-        bar.update(len(records))
+        batch = inflight[0]
+        for _, futures in batch:
+            for fut in futures:
+                fut.result()
+        inflight.popleft()
+        part.append([rec for rec, _ in batch])
+        bar.update(len(batch))
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medigan-zoo-writer") if workers else _Inline()
     try:
@@ -324,11 +328,11 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                                                  sampler.normalized(name, outs[name]) if layout.fmt in RASTER
                                                  else None, bits, sampler.spatial_order)
                       for name in layout.outputs}
-            futures: List[Future] = []
-            records: List[Dict[str, Any]] = []
+            entries = []
             for b, index in enumerate(batch):
                 info = SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base)
                 rec: Dict[str, Any] = {"index": index}
+                futures = []
                 for name in layout.outputs:
                     rel = layout.relative(index, name)
                     rec["file" if name == "image" else f"{name}_file"] = rel
@@ -336,14 +340,19 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                 rec.update(seed=seeds[b], condition=conds[b], model_id=base["model_id"], bundle=base["model_name"],
                            version=base["version"], weights_sha256=base["weights_sha256"],
                            zoo_version=__version__, synthetic=True)
-                records.append(rec)
-            inflight.append((futures, records))
+                entries.append((rec, futures))
+            inflight.append(entries)
             while len(inflight) > 2:
                 drain_one()
         while inflight:
             drain_one()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        written = [rec for batch in inflight for rec, futures in batch
+                   if all(f.done() and not f.cancelled() and f.exception() is None for f in futures)]
+        if written:  # after a failure: what did get written before it (the failure is what gets raised)
+            with contextlib.suppress(GenerationError):
+                part.append(written)
 
 
 def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int) -> List[Any]:
