@@ -18,7 +18,7 @@ OPTIONS: Dict[str, Any] = {
     "data_dir": None, "feature_extractor": None, "feature_weights": None, "norm_size": None,
     "norm_resize_mode": None, "norm_channels": None, "norm_intensity": None, "norm_slices_3d": None, "k": 5,
     "batch_size": 256, "device": "cpu", "downstream_samples": None, "classifier_epochs": 10,
-    "realism_max_per_class": None, "name_suffix": "", "dry_run": False, "json": False, "num_threads": None,
+    "realism_max_per_class": None, "name_suffix": "", "dry_run": False, "json": False, "num_threads": 1,
     "quiet": False,
 }
 

@@ -32,7 +32,9 @@ from .report import metric_entry, metrics_markdown, write_results
 
 ALL_METRICS: Tuple[str, ...] = ("fid", "fid_ratio", "prdc", "realism", "downstream", "memorization")
 DEFAULT_NUM_SAMPLES = 2000
-CLASSIFIER_NORMALIZATION = "[-1,1], resize to 32 per axis (area / bilinear)"
+def classifier_normalization(size: int, dims: int) -> str:
+    """How the realism / downstream classifiers see the images (recorded with their metrics)."""
+    return f"[-1,1], resize to {'x'.join([str(size)] * dims)} (area when shrinking, else {'bi' if dims == 2 else 'tri'}linear)"
 PIXEL_NORMALIZATION = "pixels in [0,1] at the model's resolution"
 
 
@@ -98,24 +100,13 @@ class EvaluationReport:
 # --- metrics on image tensors --------------------------------------------------------------------
 
 def memorization_distances(synthetic: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
-    """Mean nearest-neighbour L2 distance to the training images of the synthetic and of held-out real images."""
-    try:
-        from .memorization import nearest_neighbour_l2
-    except ImportError:
-        raise ZooError("medigan_zoo.evaluation.memorization is not available, so memorization cannot be "
-                       "measured; leave 'memorization' out of --metrics.") from None
+    """Mean nearest-neighbour L2 distance (pixels) to the training images of the synthetic and of held-out real
+    images, and their ratio (``medigan_zoo.evaluation.memorization``)."""
+    from .memorization import memorization_report
 
-    def mean_nn(samples: torch.Tensor) -> float:
-        out = nearest_neighbour_l2(samples, train)
-        if isinstance(out, tuple):
-            out = out[0]
-        if isinstance(out, Mapping):
-            out = out.get("distances", out.get("distance", next(iter(out.values()))))
-        return float(torch.as_tensor(out, dtype=torch.float64).mean())
-
-    syn = mean_nn(synthetic)
-    real = mean_nn(test)
-    return {"synthetic_to_train": syn, "real_test_to_train": real, "ratio": syn / real if real > 0 else float("nan")}
+    res = memorization_report(synthetic, train, test)
+    return {"synthetic_to_train": res["nn_l2_synthetic_to_train"], "real_test_to_train": res["nn_l2_test_to_train"],
+            "ratio": res["nn_l2_ratio"]}
 
 
 def _direction(name: str) -> str:
@@ -191,11 +182,14 @@ def evaluate_images(real: torch.Tensor, synthetic: torch.Tensor,
         if "realism" in groups:
             from .realism import realism_auc
 
-            res = realism_auc(real, synthetic, seed=int(seed), config=TrainConfig(epochs=int(classifier_epochs)))
+            size = 16 if real.ndim == 5 else 32
+            res = realism_auc(real, synthetic, seed=int(seed), config=TrainConfig(epochs=int(classifier_epochs),
+                                                                                   size=size))
             details["realism"] = res
             entries.append(ctx.entry("realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
                                      feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
-                                     normalization=CLASSIFIER_NORMALIZATION, reference_split=reference_name))
+                                     normalization=classifier_normalization(size, real.ndim - 2),
+                                     reference_split=reference_name))
     return EvaluationReport(model_id="(images)", metrics=entries, details=details, timings=timings)
 
 
@@ -269,7 +263,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     k: int = 5, batch_size: int = 256, device: Optional[str] = "cpu",
                     downstream_samples: Optional[int] = None, classifier_epochs: int = 10,
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
-                    write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = None,
+                    write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
                     model_id: Optional[str] = None, log=print) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
@@ -289,7 +283,8 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         name_suffix: appended to every metric name (e.g. "@inception" to keep a second FID beside the default one).
         write: write the metrics into configs/metadata.json and docs/README.md (False = dry run).
         command: the command line recorded with each metric (default: the equivalent ``medigan-zoo evaluate``).
-        num_threads: torch CPU threads during the run (None: leave as is).
+        num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
+            the stored reference figures were measured with; None leaves it as is).
     """
     from ..engine import load_bundle_sampler
 
@@ -358,7 +353,8 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             extractor = load_feature_extractor(feature_extractor, device or "cpu", normalization, feature_weights)
             entries += feature_metrics(reference.images, synthetic, extractor, groups, ctx, reference.name, k=k,
                                        details=details, timings=timings)
-        config = TrainConfig(epochs=int(classifier_epochs))
+        config = TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32)
+        clf_norm = classifier_normalization(config.size, len(shape))
         if "realism" in groups:
             from .realism import realism_auc
 
@@ -370,7 +366,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             entries.append(ctx.entry(
                 "realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
                 feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
-                normalization=CLASSIFIER_NORMALIZATION, reference_split=train.name,
+                normalization=clf_norm, reference_split=train.name,
                 note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable"))
         if "downstream" in groups:
             from .downstream import downstream_gain
@@ -385,7 +381,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             for name, value in res.items():
                 entries.append(ctx.entry(
                     name, value, num_samples=n_down, feature_extractor="SmallCNN classifier trained per run",
-                    normalization=CLASSIFIER_NORMALIZATION, reference_split=test.name,
+                    normalization=clf_norm, reference_split=test.name,
                     note=f"trained on {train.name} ({len(train)}) and/or {n_down} synthetic; tested on {test.name}"))
         if "memorization" in groups:
             t0 = time.perf_counter()

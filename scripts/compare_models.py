@@ -1,0 +1,190 @@
+"""Build docs/model_comparison.md: every shipped generator bundle with its evaluation metrics, and which model is
+best for what.
+
+    python scripts/compare_models.py                          # read the metrics already in the bundles
+    python scripts/compare_models.py --evaluate --num_samples 2000 --seed 0   # (re-)evaluate first, then write
+    python scripts/compare_models.py --output -               # print instead of writing
+
+The metrics come from each bundle's configs/metadata.json ("medigan_zoo"."metrics"), written by
+``medigan-zoo evaluate``. FID is only comparable between models of the same data set, measured with the same
+feature extractor and normalization; the cross-data-set recommendations use the normalized figures (FID ratio,
+realism AUC, precision/recall, downstream gain).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+COLUMNS = [  # (metric name, header, format)
+    ("FID", "FID ↓", "{:.2f}"),
+    ("FID_ratio", "FID ratio ↑ (1 = ideal)", "{:.3f}"),
+    ("precision", "precision ↑", "{:.3f}"),
+    ("recall", "recall ↑", "{:.3f}"),
+    ("density", "density ↑", "{:.3f}"),
+    ("coverage", "coverage ↑", "{:.3f}"),
+    ("realism_AUC", "realism AUC (0.5 = ideal)", "{:.3f}"),
+    ("CLF.trained_on_real.accuracy", "acc real", "{:.3f}"),
+    ("CLF.trained_on_fake.accuracy", "acc synthetic", "{:.3f}"),
+    ("CLF.trained_on_real_and_fake.accuracy", "acc real+synthetic", "{:.3f}"),
+    ("CLF_delta", "CLF delta ↑", "{:+.3f}"),
+    ("NN_L2_ratio", "NN-L2 ratio (memorization, <1 = closer than real)", "{:.3f}"),
+]
+
+
+def generator_bundles(root: Path) -> List[Path]:
+    """Shipped bundles that are generators with weights (feature extractors and unfinished bundles left out)."""
+    out = []
+    for bundle in sorted(p for p in root.iterdir() if (p / "configs" / "metadata.json").is_file()):
+        meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+        zoo = meta.get("medigan_zoo") or {}
+        if zoo.get("role", "generator") == "generator" and (bundle / "models" / "model.pt").is_file():
+            out.append(bundle)
+    return out
+
+
+def read_row(bundle: Path) -> Dict[str, Any]:
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    zoo = meta.get("medigan_zoo") or {}
+    metrics = {m["name"]: m for m in zoo.get("metrics") or [] if isinstance(m, dict) and "name" in m}
+    return {
+        "id": bundle.name, "name": meta.get("name", bundle.name), "modality": ",".join(zoo.get("modality") or []),
+        "dataset": ", ".join(zoo.get("dataset") or []), "architecture": zoo.get("architecture", ""),
+        "shape": "x".join(str(s) for s in zoo.get("spatial_shape") or []),
+        "condition": ", ".join(zoo.get("condition") or {}) or "none", "metrics": metrics,
+        "ready": (bundle / "docs" / "training_log.txt").is_file() and (bundle / "docs" / "samples.png").is_file(),
+    }
+
+
+def value(row: Dict[str, Any], name: str) -> Optional[float]:
+    m = row["metrics"].get(name)
+    v = m.get("value") if m else None
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def fmt(row: Dict[str, Any], name: str, pattern: str) -> str:
+    v = value(row, name)
+    return pattern.format(v) if v is not None else "–"
+
+
+def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]:
+    have = [r for r in rows if value(r, name) is not None]
+    return min(have, key=lambda r: key(value(r, name))) if have else None
+
+
+def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
+    lines = []
+    by_data = defaultdict(list)
+    for r in rows:
+        by_data[r["dataset"]].append(r)
+    for data, group in sorted(by_data.items()):
+        b = best(group, "FID", lambda v: v)
+        if b and len([r for r in group if value(r, "FID") is not None]) > 1:
+            lines.append(f"- **Closest to the real {data} images (lowest FID among the {len(group)} {data} models):** "
+                         f"`{b['id']}` (FID {value(b, 'FID'):.2f}).")
+    picks = [
+        ("FID_ratio", lambda v: abs(1.0 - v), "Closest to real-vs-real variability (FID ratio nearest 1)", "{:.3f}"),
+        ("realism_AUC", lambda v: abs(v - 0.5), "Hardest to tell from real images (realism AUC nearest 0.5)",
+         "{:.3f}"),
+        ("precision", lambda v: -v, "Highest fidelity (precision: samples inside the real manifold)", "{:.3f}"),
+        ("coverage", lambda v: -v, "Best coverage of the real data's modes (coverage)", "{:.3f}"),
+        ("recall", lambda v: -v, "Most diverse (recall)", "{:.3f}"),
+        ("CLF_delta", lambda v: -v, "Best for data augmentation (largest accuracy gain when added to real "
+                                    "training data)", "{:+.3f}"),
+    ]
+    for name, key, text, pattern in picks:
+        b = best(rows, name, key)
+        if b:
+            lines.append(f"- **{text}:** `{b['id']}` ({name} {pattern.format(value(b, name))}).")
+    flagged = [r for r in rows if (value(r, "NN_L2_ratio") or 2.0) < 0.9]
+    if flagged:
+        lines.append("- **Memorization warning** (samples closer to the training images than held-out real images "
+                     "are, NN-L2 ratio < 0.9): " + ", ".join(f"`{r['id']}` ({value(r, 'NN_L2_ratio'):.2f})"
+                                                             for r in flagged) + ".")
+    elif any(value(r, "NN_L2_ratio") is not None for r in rows):
+        lines.append("- No model's samples are closer to the training set than held-out real images are "
+                     "(every NN-L2 ratio >= 0.9): no sign of memorization.")
+    return lines
+
+
+def provenance(rows: List[Dict[str, Any]]) -> List[str]:
+    seen = []
+    for r in rows:
+        fid = r["metrics"].get("FID") or next(iter(r["metrics"].values()), None)
+        if fid:
+            seen.append(f"- `{r['id']}`: {fid.get('num_samples', '?')} samples, seed {fid.get('seed', '?')}, "
+                        f"extractor {fid.get('feature_extractor', '?')}, normalization "
+                        f"\"{fid.get('normalization', '?')}\", reference {fid.get('reference_split', '?')}; "
+                        f"`{fid.get('command', '')}`")
+    return seen
+
+
+def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
+    out = ["# Model comparison", "",
+           "Generated by `python scripts/compare_models.py` from the metrics in each bundle's "
+           "`configs/metadata.json` (measured by `medigan-zoo evaluate`, see docs/evaluation.md). Do not edit by "
+           "hand.", "",
+           "FID values depend on the feature extractor and the normalization (Osuala et al., medigan, 2023): they "
+           "are comparable only between models of the **same data set** measured the same way. The FID ratio "
+           "(FID(real_a, real_b) / FID(real_a, synthetic)), realism AUC, precision/recall and the downstream "
+           "gain are normalized and can be compared across data sets, with care.", "",
+           "## Models", "",
+           "| model | modality | data set | architecture | shape | condition |", "|---|---|---|---|---|---|"]
+    out += [f"| `{r['id']}` | {r['modality']} | {r['dataset']} | {r['architecture']} | {r['shape']} | "
+            f"{r['condition']} |" for r in rows]
+    out += ["", "## Metrics", "", "| model | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+            "|---|" + "---|" * len(COLUMNS)]
+    out += ["| `" + r["id"] + "` | " + " | ".join(fmt(r, n, p) for n, _, p in COLUMNS) + " |" for r in rows]
+    out += ["", "– = not measured (downstream gain needs a class-conditional model)."]
+    out += ["", "## Which model for what", ""] + (recommendations(rows) or ["No metrics measured yet."])
+    out += ["", "## How the figures were measured", ""] + (provenance(rows) or ["No metrics measured yet."])
+    if missing:
+        out += ["", "## Not evaluated yet", "", "Bundles still in training (no docs/training_log.txt and "
+                "docs/samples.png, or no metrics): " + ", ".join(f"`{m}`" for m in missing) + "."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundles", default=str(REPO / "bundles"), help="folder of bundles")
+    parser.add_argument("--output", default=str(REPO / "docs" / "model_comparison.md"), help="'-' prints")
+    parser.add_argument("--evaluate", action="store_true", help="run medigan_zoo.evaluation first (writes metrics)")
+    parser.add_argument("--num_samples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="bundle ids to (re-)evaluate (default: all ready ones)")
+    args = parser.parse_args(argv)
+    bundles = generator_bundles(Path(args.bundles))
+    if args.evaluate:
+        from medigan_zoo.evaluation import evaluate_bundle
+
+        for bundle in bundles:
+            row = read_row(bundle)
+            if (args.only and bundle.name not in args.only) or not row["ready"]:
+                continue
+            command = f"medigan-zoo evaluate {bundle.name} --num_samples {args.num_samples} --seed {args.seed}"
+            report = evaluate_bundle(bundle, num_samples=args.num_samples, seed=args.seed, command=command)
+            print(f"{bundle.name}: {json.dumps(report.values())} ({report.timings['total']:.0f} s)", flush=True)
+    rows = [read_row(b) for b in bundles]
+    shown = [r for r in rows if r["metrics"]]
+    root = Path(args.bundles)
+    pending = sorted({r["id"] for r in rows if not r["metrics"]} |
+                     {p.name for p in root.iterdir() if (p / "configs").is_dir() and
+                      p.name not in {r["id"] for r in rows} and
+                      (json.loads((p / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {})
+                      .get("role", "generator") == "generator"} if root.is_dir() else set())
+    text = build_markdown(shown, pending)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"{len(shown)} models written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
