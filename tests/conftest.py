@@ -27,6 +27,14 @@ def require(path: Path, what: str) -> Path:
     return path
 
 
+def shipped_generators():
+    """Shipped bundles that generate images (feature extractors are indexed apart)."""
+    import json
+
+    return [b for b in shipped_bundles() if (json.loads((b / "configs" / "metadata.json").read_text())
+                                             .get("medigan_zoo") or {}).get("role", "generator") == "generator"]
+
+
 @pytest.fixture
 def medigan_global() -> Path:
     return require(MEDIGAN_GLOBAL, "medigan's reference config medigan_global.json")

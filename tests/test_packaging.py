@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, shipped_bundles
+from conftest import REPO, shipped_bundles, shipped_generators
 
 
 @pytest.mark.skipif(not shipped_bundles(), reason="no shipped bundles yet")
@@ -38,8 +38,8 @@ def test_wheel_install_lists_shipped_bundles(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     ids = [m["id"] for m in json.loads(out.stdout)]
-    assert ids == [b.name for b in shipped_bundles()]
+    assert ids == [b.name for b in shipped_generators()]
     script = subprocess.run([str(env_dir / "bin" / "medigan-zoo"), "list"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert script.returncode == 0, script.stderr
-    assert all(b.name in script.stdout for b in shipped_bundles())
+    assert all(b.name in script.stdout for b in shipped_generators())
