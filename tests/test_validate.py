@@ -8,7 +8,7 @@ import pytest
 
 from medigan_zoo.validate import validate_bundle
 
-from conftest import shipped_bundles
+from conftest import shipped_bundles, shipped_generators
 from test_cli import run_cli
 
 
@@ -34,7 +34,7 @@ def test_foreign_bundle_reports_what_the_zoo_contract_needs(mednist_gan):
 
 @pytest.fixture
 def bundle_copy(tmp_path):
-    valid = [b for b in shipped_bundles() if (b / "models" / "model.pt").is_file() and not errors(b)]
+    valid = [b for b in shipped_generators() if (b / "models" / "model.pt").is_file() and not errors(b)]
     if not valid:
         pytest.skip("no valid shipped bundle to copy yet")
     return shutil.copytree(valid[0], tmp_path / valid[0].name)

@@ -1,0 +1,126 @@
+"""Training data for the zoo's 2D GAN bundles: npz files -> MONAI Datasets (the data path is always a parameter).
+
+* MedMNIST npz files (``{split}_images`` (N, H, W[, C]) uint8, ``{split}_labels``) -> records
+  ``{"image": (C, H, W) float32 in [0, 1], <label_key>: int}``.
+* The TCIA Brain-Tumor-Progression slices (``brain_mri_pgbm_128.npz`` + ``.json``) -> 2D slices of the
+  T1 / T1post / T2 / FLAIR series, normalised per series, downsampled, near-empty slices dropped, with a
+  patient-level train / test split.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+PathLike = Union[str, Path]
+
+#: Brain MRI sequence classes: series type in the data set's JSON -> class index.
+BRAIN_SEQUENCES: Dict[str, int] = {"T1pre_reg": 0, "T1post": 1, "T2_reg": 2, "FLAIR_reg": 3}
+#: Class index -> name used in the bundle's condition.
+BRAIN_SEQUENCE_NAMES: Dict[int, str] = {0: "T1", 1: "T1post", 2: "T2", 3: "FLAIR"}
+#: Patients held out of training (the memorization check's real "test" images).
+BRAIN_TEST_PATIENTS: Tuple[str, ...] = ("PGBM-009",)
+
+
+def load_npz_split(data_path: PathLike, split: str = "train", num_items: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """MedMNIST split as (images (N, C, H, W) float32 in [0, 1], labels (N,) int64); ``num_items > 0`` keeps the first ones."""
+    with np.load(data_path) as npz:
+        key = f"{split}_images"
+        if key not in npz:
+            raise KeyError(f"{data_path} has no {key!r}; keys: {sorted(npz.keys())}")
+        images = npz[key]
+        labels = npz[f"{split}_labels"].reshape(-1).astype(np.int64)
+    if num_items and num_items > 0:
+        images, labels = images[:num_items], labels[:num_items]
+    images = images.astype(np.float32) / 255.0
+    images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)  # (N, C, H, W)
+    return np.ascontiguousarray(images), labels
+
+
+def _records(images: np.ndarray, labels: np.ndarray, label_key: str) -> List[Dict[str, Any]]:
+    return [{"image": img, label_key: int(lab)} for img, lab in zip(images, labels)]
+
+
+def npz_records(data_path: PathLike, split: str = "train", label_key: str = "class_label",
+                num_items: int = 0) -> List[Dict[str, Any]]:
+    """Records ``{"image": (C, H, W) float32 in [0, 1], label_key: int}`` of a MedMNIST split."""
+    images, labels = load_npz_split(data_path, split, num_items)
+    return _records(images, labels, label_key)
+
+
+def npz_dataset(data_path: PathLike, split: str = "train", transform: Any = None, label_key: str = "class_label",
+                num_items: int = 0, cache: bool = False):
+    """A MONAI ``Dataset`` (``CacheDataset`` when ``cache``) over :func:`npz_records`."""
+    from monai.data import CacheDataset, Dataset
+
+    data = npz_records(data_path, split, label_key, num_items)
+    if cache:
+        return CacheDataset(data, transform=transform, progress=False)
+    return Dataset(data, transform=transform)
+
+
+def _area_downsample(volume: np.ndarray, size: int) -> np.ndarray:
+    """(S, H, W) -> (S, size, size) by block averaging (H and W must be multiples of size)."""
+    s, h, w = volume.shape
+    if h % size or w % size:
+        raise ValueError(f"cannot block-average {h}x{w} to {size}x{size}")
+    fh, fw = h // size, w // size
+    return volume.reshape(s, size, fh, size, fw).mean(axis=(2, 4))
+
+
+def brain_mri_slices(data_path: PathLike, json_path: Optional[PathLike] = None, size: int = 64,
+                     split: str = "train", test_patients: Sequence[str] = BRAIN_TEST_PATIENTS,
+                     sequences: Mapping[str, int] = BRAIN_SEQUENCES, min_foreground: float = 0.2,
+                     percentile: float = 99.5) -> Tuple[np.ndarray, np.ndarray]:
+    """Brain MRI slices as (images (N, 1, size, size) float32 in [0, 1], sequence labels (N,) int64).
+
+    Each series is divided by its own ``percentile`` intensity and clipped to [0, 1] (so slices of one series
+    keep their relative brightness), block-averaged to ``size`` and slices whose fraction of pixels above 0.1
+    is below ``min_foreground`` are dropped. Tumor masks and the other series types are not used.
+    ``split``: "train" (patients not in ``test_patients``), "test" (those patients) or "all".
+    """
+    data_path = Path(data_path)
+    json_path = Path(json_path) if json_path else data_path.with_suffix(".json")
+    meta = json.loads(json_path.read_text())
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    images, labels = [], []
+    with np.load(data_path) as npz:
+        for series in meta:
+            label = sequences.get(series["series"])
+            if label is None:
+                continue
+            held_out = series["patient"] in test_patients
+            if (split == "train" and held_out) or (split == "test" and not held_out):
+                continue
+            vol = npz[series["key"]].astype(np.float32)
+            scale = float(np.percentile(vol, percentile)) or 1.0
+            vol = np.clip(vol / scale, 0.0, 1.0)
+            vol = _area_downsample(vol, size) if vol.shape[-1] != size else vol
+            keep = (vol > 0.1).mean(axis=(1, 2)) >= min_foreground
+            images.append(vol[keep])
+            labels.append(np.full(int(keep.sum()), label, np.int64))
+    if not images:
+        raise ValueError(f"no slices selected from {data_path} (split={split!r})")
+    return np.concatenate(images)[:, None].astype(np.float32), np.concatenate(labels)
+
+
+def brain_mri_records(data_path: PathLike, json_path: Optional[PathLike] = None, size: int = 64,
+                      split: str = "train", label_key: str = "sequence", num_items: int = 0,
+                      **kwargs: Any) -> List[Dict[str, Any]]:
+    """Records ``{"image": (1, size, size) float32 in [0, 1], label_key: int}`` of :func:`brain_mri_slices`."""
+    images, labels = brain_mri_slices(data_path, json_path, size=size, split=split, **kwargs)
+    if num_items and num_items > 0:
+        idx = np.random.RandomState(0).permutation(len(images))[:num_items]  # a class-mixed subset
+        images, labels = images[idx], labels[idx]
+    return _records(images, labels, label_key)
+
+
+def reference_images(data_path: PathLike, split: str, size: Optional[int] = None) -> np.ndarray:
+    """Real images (N, C, H, W) in [0, 1] of a split, for any of the data sets above (brain: ``size`` 64)."""
+    name = Path(data_path).name
+    if name.startswith("brain_mri"):
+        return brain_mri_slices(data_path, size=size or 64, split=split)[0]
+    return load_npz_split(data_path, split)[0]
