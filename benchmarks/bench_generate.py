@@ -1,16 +1,22 @@
 """Generation throughput and streaming memory (see benchmarks/README.md, section "Generation").
 
-    python benchmarks/bench_generate.py --threads 1 --threads 2 --repeats 3
+    python benchmarks/bench_generate.py --threads 1 --threads 2 --repeats 5
     python benchmarks/bench_generate.py --memory          # SyntheticDataset peak RSS, 1,000 vs 100,000 samples
 
 Throughput: N PNG samples of MONAI's MedNIST GAN (a foreign bundle, ../shared/bundles/mednist_gan) made by
   (a) medigan_zoo.engine.generate (model loaded beforehand, like the baseline),
   (b) a hand-written loop in one process: torch.inference_mode, batches of 64, sigmoid, uint8, PIL save,
-  (c) the bundle's published inference.json: `python -m monai.bundle run inferring` (batch size 1), timed as a
-      whole process, and compared with (a') the zoo's generate run the same way as a whole process.
-(a) and (b) alternate ``--repeats`` times in one process; the best run of each is reported, with their ratio
-(and the ratio of the medians).
-Not a unit test: timings depend on the machine and its load.
+  (c) the bundle's published inference.json, `python -m monai.bundle run inferring` (batch size 1), as a process.
+(a) and (b) alternate ``--repeats`` times in one process for each ``--threads`` (torch intra-op threads).
+(c), and the zoo run the same way as a process (a'), run once per thread count with N and with N/10 samples.
+
+Two measures, because the development machine is shared:
+  wall: samples per second; (a)/(b) from the best run of each (timeit's convention), (c) from its steady rate
+        (first file to last file: no interpreter start-up, imports or model loading). It shows what overlapping
+        the writes with the forward pass buys, but depends on what else the machine runs.
+  cpu:  CPU seconds (all threads) per 1,000 samples; (a)/(b): median of the runs, (c)/(a'): the difference
+        between the N and N/10 runs (start-up cancels). Hardly affected by other jobs; does not show overlap.
+Not a unit test.
 """
 from __future__ import annotations
 
@@ -47,10 +53,18 @@ def baseline(network, num_samples: int, out: Path) -> None:
                 Image.fromarray(pixels[j, 0]).save(out / f"{start + j:06d}.png")
 
 
+def _timed(fn) -> tuple:
+    """(wall seconds, CPU seconds of this process) of ``fn()``."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, workers) -> dict:
     import torch
 
     from medigan_zoo.engine import generate, load_bundle_sampler
+    from medigan_zoo.engine.runner import _default_workers
 
     torch.set_num_threads(threads)
     sampler = load_bundle_sampler(bundle, device="cpu")
@@ -59,58 +73,67 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
     try:
         generate(bundle, 64, root / "warmup", sampler=sampler, quiet=True)
         for rep in range(repeats):
-            t0 = time.perf_counter()
-            result = generate(bundle, num_samples, root / f"zoo{rep}", sampler=sampler, quiet=True,
-                              num_workers=workers)
-            zoo.append(time.perf_counter() - t0)
-            assert result.num_written == num_samples
-            t0 = time.perf_counter()
-            baseline(sampler.module.network, num_samples, root / f"base{rep}")
-            base.append(time.perf_counter() - t0)
+            zoo.append(_timed(lambda: generate(bundle, num_samples, root / f"zoo{rep}", sampler=sampler, quiet=True,
+                                               num_workers=workers)))
+            base.append(_timed(lambda: baseline(sampler.module.network, num_samples, root / f"base{rep}")))
+            assert len(list((root / f"zoo{rep}").glob("*.png"))) == num_samples
             shutil.rmtree(root / f"zoo{rep}")
             shutil.rmtree(root / f"base{rep}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    from medigan_zoo.engine.runner import _default_workers
+    zw, bw = min(w for w, _ in zoo), min(w for w, _ in base)
+    zc, bc = statistics.median(c for _, c in zoo), statistics.median(c for _, c in base)
+    per_k = 1000 / num_samples
+    return {"threads": threads, "writer_threads": _default_workers(sampler.device) if workers is None else workers,
+            "zoo_per_s": num_samples / zw, "baseline_per_s": num_samples / bw, "wall_ratio_zoo_over_baseline": bw / zw,
+            "wall_ratio_of_medians": statistics.median(w for w, _ in base) / statistics.median(w for w, _ in zoo),
+            "zoo_cpu_s_per_1000": zc * per_k, "baseline_cpu_s_per_1000": bc * per_k, "cpu_ratio_zoo_over_baseline": bc / zc,
+            "zoo_runs_wall_s": [w for w, _ in zoo], "baseline_runs_wall_s": [w for w, _ in base]}
 
-    za, zb = min(zoo), min(base)  # best of n: the least disturbed run of each (timeit's convention)
-    return {"threads": threads, "writer_threads": workers if workers is not None else _default_workers(sampler.device),
-            "zoo_s": za, "baseline_s": zb, "zoo_per_s": num_samples / za, "baseline_per_s": num_samples / zb,
-            "ratio_zoo_over_baseline": zb / za,
-            "ratio_of_medians": statistics.median(base) / statistics.median(zoo),
-            "zoo_runs_s": zoo, "baseline_runs_s": base}
+
+def _child_run(cmd, env) -> tuple:
+    """(wall seconds, CPU seconds) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def whole_process(bundle: Path, num_samples: int, threads: int) -> dict:
-    """(c) MONAI's published inferring and (a') the zoo, each as one timed process."""
+    """(c) MONAI's published inferring and (a') the zoo, each as a process, with N and N/10 samples."""
     root = Path(tempfile.mkdtemp(prefix="bench_generate_proc_"))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": f"{REPO}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
+
+    def command(tool: str, n: int, out: Path) -> list:
+        if tool == "monai":
+            return [sys.executable, "-m", "monai.bundle", "run", "inferring",
+                    "--meta_file", str(bundle / "configs/metadata.json"),
+                    "--config_file", str(bundle / "configs/inference.json"),
+                    "--logging_file", str(bundle / "configs/logging.conf"), "--bundle_root", str(bundle),
+                    "--num_samples", str(n), "--output_dir", str(out), "--device", "$torch.device('cpu')"]
+        code = (f"import torch; torch.set_num_threads({threads}); from medigan_zoo.engine import generate; "
+                f"generate({str(bundle)!r}, {n}, {str(out)!r}, device='cpu', quiet=True)")
+        return [sys.executable, "-c", code]
+
+    small = max(2, num_samples // 10)
+    out = {"threads": threads}
     try:
-        monai_cmd = [sys.executable, "-m", "monai.bundle", "run", "inferring",
-                     "--meta_file", str(bundle / "configs/metadata.json"),
-                     "--config_file", str(bundle / "configs/inference.json"),
-                     "--logging_file", str(bundle / "configs/logging.conf"), "--bundle_root", str(bundle),
-                     "--num_samples", str(num_samples), "--output_dir", str(root / "monai"),
-                     "--device", "$torch.device('cpu')"]
-        zoo_code = (f"import torch; torch.set_num_threads({threads}); from medigan_zoo.engine import generate; "
-                    f"generate({str(bundle)!r}, {num_samples}, {str(root / 'zoo')!r}, device='cpu', quiet=True)")
-        times, steady, written = {}, {}, {}
-        for name, cmd in (("monai", monai_cmd), ("zoo", [sys.executable, "-c", zoo_code])):
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name] = time.perf_counter() - t0
-            stamps = sorted(p.stat().st_mtime for p in (root / name).glob("*.png"))
-            written[name] = len(stamps)
-            # steady state: first file to last file (no interpreter start-up, imports or model loading)
-            steady[name] = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
+        for tool in ("monai", "zoo"):
+            wall, cpu = _child_run(command(tool, num_samples, root / tool), env)
+            _, cpu_small = _child_run(command(tool, small, root / f"{tool}_small"), env)
+            stamps = sorted(p.stat().st_mtime for p in (root / tool).glob("*.png"))
+            assert len(stamps) == num_samples, (tool, len(stamps))
+            out[f"{tool}_process_s"] = wall
+            out[f"{tool}_process_per_s"] = num_samples / wall
+            out[f"{tool}_steady_per_s"] = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
+            out[f"{tool}_cpu_s_per_1000"] = (cpu - cpu_small) / (num_samples - small) * 1000
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"threads": threads, "monai_s": times["monai"], "zoo_s": times["zoo"],
-            "monai_per_s": num_samples / times["monai"], "zoo_per_s": num_samples / times["zoo"],
-            "ratio_zoo_over_monai": times["monai"] / times["zoo"],
-            "monai_steady_per_s": steady["monai"], "zoo_steady_per_s": steady["zoo"],
-            "ratio_steady_zoo_over_monai": steady["zoo"] / steady["monai"], "files": written}
+    out["process_ratio_zoo_over_monai"] = out["monai_process_s"] / out["zoo_process_s"]
+    return out
 
 
 def rss_child(bundle: Path, num_samples: int) -> None:
@@ -146,9 +169,9 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=MEDNIST)
     parser.add_argument("--num_samples", type=int, default=2000)
     parser.add_argument("--threads", type=int, action="append", help="torch threads (repeatable); default 1 and 2")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--writer_threads", type=int, default=None, help="zoo num_workers (default: automatic)")
-    parser.add_argument("--skip_process", action="store_true", help="skip (c) and (a') whole-process timings")
+    parser.add_argument("--skip_process", action="store_true", help="skip the (c) and (a') process runs")
     parser.add_argument("--memory", action="store_true", help="only the SyntheticDataset peak-RSS comparison")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -170,7 +193,14 @@ def main() -> None:
         report["in_process"] = [in_process(args.bundle, args.num_samples, t, args.repeats, args.writer_threads)
                                 for t in args.threads or [1, 2]]
         if not args.skip_process:
-            report["whole_process"] = whole_process(args.bundle, args.num_samples, max(args.threads or [2]))
+            report["process"] = []
+            for row in report["in_process"]:
+                proc = whole_process(args.bundle, args.num_samples, row["threads"])
+                # (a) vs (c), both without start-up: wall rates, and CPU per sample
+                proc["wall_ratio_a_over_c"] = row["zoo_per_s"] / proc["monai_steady_per_s"]
+                proc["cpu_ratio_a_over_c"] = proc["monai_cpu_s_per_1000"] / row["zoo_cpu_s_per_1000"]
+                report["process"].append(proc)
+        report["load_average_at_end"] = os.getloadavg()
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -48,15 +48,24 @@ def main() -> None:
     samples = torch.cat([sampler.normalized("image", sampler(seeds[i:i + 64], {k: v[i:i + 64] for k, v in
                                                                             conditions.items()})["image"])
                          for i in range(0, args.n, 64)])
-    data = np.load(args.data)
-    train = to_unit(data["train_images"], sampler.num_channels)
     rng = np.random.default_rng(args.seed)
-    test = to_unit(data["test_images"][rng.choice(len(data["test_images"]), args.n, replace=False)],
-                   sampler.num_channels)
+    data = np.load(args.data)
+    if "train_images" in data:  # MedMNIST npz
+        train = to_unit(data["train_images"], sampler.num_channels)
+        test_all = data["test_images"]
+        test = to_unit(test_all[rng.choice(len(test_all), min(args.n, len(test_all)), replace=False)],
+                       sampler.num_channels)
+    else:  # brain_mri_pgbm_128.npz: slices as the bundle was trained on them, held-out patient as test
+        from medigan_zoo.training.data import reference_images
+
+        size = int(samples.shape[-1])
+        train = torch.as_tensor(reference_images(args.data, "train", size=size))
+        test_all = reference_images(args.data, "test", size=size)
+        test = torch.as_tensor(test_all[rng.choice(len(test_all), min(args.n, len(test_all)), replace=False)])
     if train.shape[2:] != samples.shape[2:]:
         raise SystemExit(f"sample shape {tuple(samples.shape[2:])} differs from data {tuple(train.shape[2:])}")
     report = memorization_report(samples, train, test)
-    report.update(num_samples=args.n, seed=args.seed, data=args.data.name)
+    report.update(num_samples=args.n, num_train=len(train), num_test=len(test), seed=args.seed, data=args.data.name)
     print(json.dumps(report, indent=2))
 
 

@@ -375,10 +375,11 @@ def test_shipped_bundle_generates(bundle, tmp_path):
     if bundle is None:
         pytest.skip("no bundle with weights in bundles/ yet")
     sampler = engine.load_bundle_sampler(bundle, device="cpu")
-    fmt = "nii.gz" if len(sampler.spatial_shape) == 3 else "png"
-    result = engine.generate(bundle, 2, tmp_path / "out", output_format=fmt, sampler=sampler, quiet=True)
-    assert result.num_written == 2 and all(p.is_file() for p in result.files)
-    item = engine.SyntheticDataset(bundle, 2, batch_size=2)[1]
-    assert tuple(item["image"].shape) == (sampler.num_channels, *sampler.spatial_shape)
+    sampler.min_batch = 1  # a smoke test: no padding to the bit-identity batch (diffusion models are slow on CPU)
+    result = engine.generate(bundle, 2, tmp_path / "out", output_format="npy", sampler=sampler, quiet=True)
+    assert result.num_written == 2 and len(manifest_lines(tmp_path / "out")) == 2
     low, high = sampler.value_range
-    assert low - 1e-4 <= float(item["image"].min()) and float(item["image"].max()) <= high + 1e-4
+    for path in result.files:
+        image = np.load(path)
+        assert image.shape == (sampler.num_channels, *sampler.spatial_shape)
+        assert low - 1e-4 <= image.min() and image.max() <= high + 1e-4

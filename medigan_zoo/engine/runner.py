@@ -294,24 +294,32 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
         mask_files=FileList(folder, layout, indices, "mask") if "mask" in layout.outputs else [])
 
 
+def _write_chunk(fmt: str, jobs: Sequence[Tuple[int, List[Tuple[Path, Any]], SampleInfo]], done: List[bool]) -> None:
+    """Write some samples of a batch (one writer task); ``done[k]`` is set once sample ``k``'s files are in place."""
+    for k, files, info in jobs:
+        for path, array in files:
+            _write_sample(fmt, path, array, info)
+        done[k] = True
+
+
 def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],
               batch_size: int, workers: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
     """Forward passes on this thread; encoding and writing on ``workers`` threads, at most two batches behind.
 
-    A sample's manifest record is appended once its files are in place; when a write fails, the samples already
-    written are still recorded (a rerun skips them) before the error is raised.
+    Each batch is split into one task per writer thread. A sample's manifest record is appended once its files
+    are in place; when a write fails, the samples already written are still recorded (a rerun skips them) before
+    the error is raised.
     """
     plan = layout.plan
-    inflight: Deque[List[Tuple[Dict[str, Any], List[Future]]]] = deque()  # per batch: (record, its writes)
+    inflight: Deque[Tuple[List[Dict[str, Any]], List[bool], List[Future]]] = deque()  # records, done, tasks
 
     def drain_one() -> None:
-        batch = inflight[0]
-        for _, futures in batch:
-            for fut in futures:
-                fut.result()
+        records, _, tasks = inflight[0]
+        for task in tasks:
+            task.result()
         inflight.popleft()
-        part.append([rec for rec, _ in batch])
-        bar.update(len(batch))
+        part.append(records)
+        bar.update(len(records))
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medigan-zoo-writer") if workers else _Inline()
     try:
@@ -328,28 +336,30 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                                                  sampler.normalized(name, outs[name]) if layout.fmt in RASTER
                                                  else None, bits, sampler.spatial_order)
                       for name in layout.outputs}
-            entries = []
+            records, jobs = [], []
             for b, index in enumerate(batch):
-                info = SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base)
                 rec: Dict[str, Any] = {"index": index}
-                futures = []
+                files = []
                 for name in layout.outputs:
                     rel = layout.relative(index, name)
                     rec["file" if name == "image" else f"{name}_file"] = rel
-                    futures.append(pool.submit(_write_sample, layout.fmt, folder / rel, arrays[name][b], info))
+                    files.append((folder / rel, arrays[name][b]))
                 rec.update(seed=seeds[b], condition=conds[b], model_id=base["model_id"], bundle=base["model_name"],
                            version=base["version"], weights_sha256=base["weights_sha256"],
                            zoo_version=__version__, synthetic=True)
-                entries.append((rec, futures))
-            inflight.append(entries)
+                records.append(rec)
+                jobs.append((b, files, SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base)))
+            done = [False] * len(batch)
+            step = -(-len(jobs) // max(workers, 1))
+            tasks = [pool.submit(_write_chunk, layout.fmt, jobs[k:k + step], done) for k in range(0, len(jobs), step)]
+            inflight.append((records, done, tasks))
             while len(inflight) > 2:
                 drain_one()
         while inflight:
             drain_one()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        written = [rec for batch in inflight for rec, futures in batch
-                   if all(f.done() and not f.cancelled() and f.exception() is None for f in futures)]
+        written = [rec for records, done, _ in inflight for rec, ok in zip(records, done) if ok]
         if written:  # after a failure: what did get written before it (the failure is what gets raised)
             with contextlib.suppress(GenerationError):
                 part.append(written)

@@ -140,6 +140,19 @@ def load_brain_slices(data_dir: Path, split: str = "train", size: Optional[int] 
     return RealData(x.contiguous(), torch.from_numpy(np.concatenate(labels)), f"{BRAIN_FILE}:{split}")
 
 
+def load_brain_reference(data_dir: Path, split: str, size: Optional[int]) -> RealData:
+    """Brain MRI slices prepared exactly as the zoo's brain generators were trained on them
+    (``medigan_zoo.training.data.brain_mri_slices``: T1, T1post, T2, FLAIR; test patient PGBM-009), falling back to
+    :func:`load_brain_slices` where that module is absent. Splits: train, test, all ("val" means test)."""
+    split = {"val": "test"}.get(split, split)
+    try:
+        from ..training.data import brain_mri_slices
+    except ImportError:
+        return load_brain_slices(data_dir, split=split, size=size)
+    images, labels = brain_mri_slices(_require(data_dir / BRAIN_FILE), size=size or 64, split=split)
+    return RealData(torch.from_numpy(images), torch.from_numpy(labels), f"{BRAIN_FILE}:{split}")
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -166,8 +179,7 @@ def load_reference(names: Sequence[str], split: str, data_dir: Optional[Union[st
     root = default_data_dir(data_dir)
     file = dataset_file(names, spatial_shape)
     if file == BRAIN_FILE:
-        size = int(spatial_shape[-1]) if spatial_shape else None
-        data = load_brain_slices(root, split=split if split in ("train", "test", "all") else "test", size=size)
+        data = load_brain_reference(root, split, int(spatial_shape[-1]) if spatial_shape else None)
     else:
         data = load_medmnist(root / file, split, spatial_dims=len(spatial_shape) or None)
     shape = tuple(int(s) for s in spatial_shape)

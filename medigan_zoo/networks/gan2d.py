@@ -1,7 +1,7 @@
 """Small class-conditional DCGAN for 2D images of 28-64 px (generator + projection discriminator).
 
 The generator embeds the class label and concatenates it to the latent, projects to a small feature map and
-upsamples it with nearest-neighbour + 3x3 convolutions (MONAI ``Convolution`` blocks: conv, batch norm, ReLU),
+upsamples it with nearest-neighbour (or bilinear) upsampling + 3x3 convolutions (MONAI ``Convolution`` blocks: conv, batch norm, ReLU),
 which avoids the checkerboard artefacts of transposed convolutions; it ends in ``tanh`` ([-1, 1]). The
 discriminator is a stack of spectrally normalised strided convolutions with a projection term
 <embed(y), features> (Miyato & Koyama 2018), trained with the hinge loss (``medigan_zoo.training.gan``).
@@ -29,10 +29,13 @@ class CondDCGANGenerator(nn.Module):
         channels: feature channels at the start and after each upsampling, e.g. (128, 64, 32) for 7 -> 28 px.
         out_channels: image channels (1 gray, 3 RGB).
         embed_size: length of the class embedding concatenated to the latent.
+        upsample_mode: "nearest" or "bilinear" (smoother; better for 64 px).
+        convs_per_block: 3x3 convolution blocks after each upsampling.
     """
 
     def __init__(self, latent_size: int = 64, num_classes: int = 2, start_size: int = 7,
-                 channels: Sequence[int] = (128, 64, 32), out_channels: int = 1, embed_size: int = 16):
+                 channels: Sequence[int] = (128, 64, 32), out_channels: int = 1, embed_size: int = 16,
+                 upsample_mode: str = "nearest", convs_per_block: int = 1):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -46,10 +49,14 @@ class CondDCGANGenerator(nn.Module):
         numel = self.start_channels * self.start_size * self.start_size
         self.project = nn.Sequential(nn.Linear(self.latent_size + int(embed_size), numel, bias=False),
                                      nn.BatchNorm1d(numel), nn.ReLU())
+        if upsample_mode not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample_mode must be 'nearest' or 'bilinear', got {upsample_mode!r}")
         blocks = []
         for cin, cout in zip(channels[:-1], channels[1:]):
-            blocks += [nn.Upsample(scale_factor=2.0, mode="nearest"),
-                       Convolution(2, int(cin), int(cout), kernel_size=3, act="RELU", norm="BATCH", bias=False)]
+            blocks.append(nn.Upsample(scale_factor=2.0, mode=upsample_mode))
+            for k in range(max(1, int(convs_per_block))):
+                blocks.append(Convolution(2, int(cin) if k == 0 else int(cout), int(cout), kernel_size=3, act="RELU",
+                                          norm="BATCH", bias=False))
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(Convolution(2, int(channels[-1]), int(out_channels), kernel_size=3, conv_only=True),
                                   nn.Tanh())
