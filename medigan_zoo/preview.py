@@ -38,21 +38,23 @@ def sample_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, row_label
     th, tw = tiles[0].shape[:2]
     ncol = min(nrow, len(tiles))
     nrows = (len(tiles) + nrow - 1) // nrow
-    label_w = 0
-    if row_labels:
-        label_w = 8 + 7 * max(len(str(label)) for label in row_labels)
-    grid = np.full((nrows * (th + padding) + padding, label_w + ncol * (tw + padding) + padding, 3), 255, np.uint8)
+    grid = np.full((nrows * (th + padding) + padding, ncol * (tw + padding) + padding, 3), 255, np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, nrow)
-        y, x = padding + r * (th + padding), label_w + padding + c * (tw + padding)
+        y, x = padding + r * (th + padding), padding + c * (tw + padding)
         grid[y:y + th, x:x + tw] = tile
     out = Image.fromarray(grid)
     if scale > 1:
         out = out.resize((out.width * scale, out.height * scale), Image.NEAREST)
-    if row_labels:
-        draw = ImageDraw.Draw(out)
+    if row_labels:  # a label column at the left, in output pixels (not scaled with the tiles)
+        label_w = 8 + 6 * max(len(str(label)) for label in row_labels)
+        canvas = Image.new("RGB", (out.width + label_w, out.height), (255, 255, 255))
+        canvas.paste(out, (label_w, 0))
+        draw = ImageDraw.Draw(canvas)
         for r, label in enumerate(row_labels):
-            draw.text((2, (padding + r * (th + padding)) * scale + th * scale // 2 - 5), str(label), fill=(0, 0, 0))
+            y = (padding + r * (th + padding)) * scale + th * scale // 2 - 5
+            draw.text((4, y), str(label), fill=(0, 0, 0))
+        out = canvas
     return out
 
 
