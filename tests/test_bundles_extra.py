@@ -40,6 +40,7 @@ def _present(name: str) -> Path:
 
 
 def _meta(bundle: Path) -> dict:
+    _present(bundle.name)
     return json.loads((bundle / "configs" / "metadata.json").read_text())
 
 
