@@ -311,7 +311,7 @@ def _deep_get(base: Any, parts: Sequence[str]) -> Any:
     return base
 
 
-def _rank_number(value: Any) -> Optional[float]:
+def metric_number(value: Any) -> Optional[float]:
     """The number a metric value ranks by: numbers and numeric strings; None when it cannot be ranked."""
     if isinstance(value, bool):
         return None
@@ -330,12 +330,12 @@ def _rank_number(value: Any) -> Optional[float]:
 def _rank_value(value: Any, ascending: bool) -> Optional[Tuple[float, Any]]:
     """(sort number, reported value); a list gives its smallest item when ascending, else its largest (medigan)."""
     if isinstance(value, list):
-        numbers = [(_rank_number(v), v) for v in value]
+        numbers = [(metric_number(v), v) for v in value]
         if not numbers or any(n is None for n, _ in numbers):
             return None
         chosen = (min if ascending else max)(numbers, key=lambda nv: nv[0])
         return chosen[0], chosen[1]
-    number = _rank_number(value)
+    number = metric_number(value)
     return None if number is None else (number, value)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import MetadataError
 from .jsonio import json_path
-from .medigan_compat import metric_direction
+from .medigan_compat import metric_number, metric_direction
 
 __all__ = ["convert_medigan_config", "convert_entry", "write_catalog", "CATALOG_FORMAT", "DEFAULT_CATALOG_NAME"]
 
@@ -68,18 +68,8 @@ class _Ctx:
 
 def _number(value: Any) -> Optional[float]:
     """A finite float from a number or a numeric string; None otherwise (bools are not numbers)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str) and value.strip():
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
+    number = metric_number(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _metric_value(value: Any) -> Optional[Union[int, float, List[Union[int, float]]]]:

@@ -113,12 +113,13 @@ def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem
 
     parser = ConfigParser()
     try:
-        warnings.filterwarnings("ignore", message=".*optional_packages_version.*")
-        parser.read_config(str(bundle_dir / "configs" / "inference.json"))
-        parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
-        parser["bundle_root"] = str(bundle_dir)
-        parser["device"] = "$torch.device('cpu')"
-        parser.parse(reset=True)
+        with warnings.catch_warnings():  # MONAI warns about the older optional_packages_version key
+            warnings.filterwarnings("ignore", message=".*optional_packages_version.*")
+            parser.read_config(str(bundle_dir / "configs" / "inference.json"))
+            parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
+            parser["bundle_root"] = str(bundle_dir)
+            parser["device"] = "$torch.device('cpu')"
+            parser.parse(reset=True)
     except Exception as err:  # noqa: BLE001 - any parse failure is a problem to report
         return [Problem(rel, "$", f"does not parse with monai.bundle.ConfigParser: {err}", "fix the config")]
     zoo = metadata.get(ZOO_KEY) or {}

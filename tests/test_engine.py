@@ -100,7 +100,7 @@ def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditio
 
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
-    """One intra-op thread (TEAM_NOTES: the machine's cores are shared); restored after the module."""
+    """One intra-op thread (the 2 CPU cores are shared by parallel jobs); restored after the module."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -18,10 +18,11 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
+from medigan_naive import naive_find, naive_rank
 from medigan_zoo.errors import MetricNotFoundError, ModelNotFoundError, ZooError
 from medigan_zoo.medigan_compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
                                         ModelMatchCandidate, metric_direction)
@@ -313,61 +314,6 @@ def test_no_torch_or_monai_on_import():
 # --- the index agrees with a naive scan (medigan's algorithm, ported) -------------------------------------
 
 
-def naive_find(configs: Dict[str, Any], values: List[Any], operator: str, keys: bool, cs: bool) -> List[dict]:
-    """medigan 1.0.0's recursive_search_for_values + check_if_is_match, without any index."""
-    targets = list(values) if cs else [str(v).lower() for v in values]
-    out = []
-    for model_id, config in configs.items():
-        entries: List[dict] = []
-
-        def visit(node):
-            for key in node:
-                if keys:
-                    if not cs and key.lower() in targets:
-                        entries.append({"key": "key", "value": key, "matching_element": key.lower()})
-                    elif key in targets:
-                        entries.append({"key": "key", "value": key, "matching_element": key})
-                value = node[key]
-                if isinstance(value, dict):
-                    visit(value)
-                    continue
-                for item in (value if isinstance(value, list) else [value]):
-                    if not cs:
-                        item = str(item).lower()
-                    if str(item) in targets:
-                        entries.append({"key": key, "value": item, "matching_element": str(item)})
-
-        if config.get("selection") is not None:
-            visit(config["selection"])
-        found = {e["matching_element"] for e in entries}
-        match = bool(entries) and (operator == "OR" or (operator == "AND" and all(t in found for t in targets))
-                                   or (operator == "XOR" and len(found.intersection(targets)) == 1))
-        if match:
-            out.append({"model_id": model_id, "is_match": True, "target_values": targets, "operator": operator,
-                        "are_keys_also_matched": keys, "is_case_sensitive": cs,
-                        "matched_entries": {str(i): e for i, e in enumerate(entries)}})
-    return out
-
-
-def naive_rank(configs: Dict[str, Any], metric: str, order: str) -> List[dict]:
-    """medigan 1.0.0's rank_models_by_performance (numbers and lists of numbers only)."""
-    rows = []
-    for model_id, config in configs.items():
-        node = config["selection"].get("performance")
-        try:
-            for part in metric.split("."):
-                node = node[part]
-        except (KeyError, TypeError):
-            continue
-        if node is None:
-            continue
-        if isinstance(node, list):
-            node = min(node) if order == "asc" else max(node)
-        rows.append({"model_id": model_id, metric: node})
-    rows.sort(key=lambda r: r[metric], reverse=order != "asc")
-    return rows
-
-
 def mutated_catalog(configs: Dict[str, Any], copies: int, seed: int) -> Dict[str, Any]:
     """medigan's config replicated with new ids and random edits (case, numbers, nesting, lists of dicts)."""
     rng = random.Random(seed)
@@ -405,11 +351,11 @@ def test_index_equals_naive_scan(configs):
         ours = [json.loads(str(c)) for c in sel.find_matching_models_by_values(values, operator, keys, cs)]
         assert ours == naive_find(catalog, values, operator, keys, cs), (values, operator, keys, cs)
     for order in ("asc", "desc"):
-        assert sel.rank_models_by_performance(metric="FID", order=order) == naive_rank(catalog, "FID", order)
+        assert sel.rank_models_by_performance(metric="FID", order=order) == naive_rank(catalog, None, "FID", order)
         ids = rng.sample(list(catalog), 50)
         subset = {i: catalog[i] for i in catalog if i in ids}
         assert sel.rank_models_by_performance(ids, metric="FID_ratio", order=order) == \
-            naive_rank(subset, "FID_ratio", order)
+            naive_rank(subset, None, "FID_ratio", order)
 
 
 def test_naive_scan_is_medigan(configs):

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .wgan_gp import recalibrate_batchnorm  # noqa: F401  (re-exported for train.json configs)
 
 logger = logging.getLogger(__name__)
 
@@ -99,31 +101,6 @@ class ConditionalGANIteration:
             p.requires_grad_(True)
         return {"g_loss": g_loss.item(), "d_loss": d_loss.item(),
                 "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(generator: nn.Module, latent_size: int, num_classes: int, num_batches: int = 50,
-                          batch_size: int = 64, seed: int = 0) -> nn.Module:
-    """Re-estimate the batch-norm running statistics of ``generator`` (e.g. an EMA copy whose buffers do not match
-    its averaged weights) as the exact mean over ``num_batches`` batches of its own activations; returns it in eval mode.
-    """
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return generator.eval()
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    rng = torch.Generator().manual_seed(int(seed))
-    device = next(generator.parameters()).device
-    generator.train()
-    for _ in range(int(num_batches)):
-        z = torch.randn(batch_size, int(latent_size), generator=rng).to(device)
-        labels = torch.randint(0, int(num_classes), (batch_size,), generator=rng).to(device)
-        generator(z, labels)
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
-    return generator.eval()
 
 
 def save_generator(generator: nn.Module, path: Union[str, Path]) -> Path:
