@@ -145,9 +145,12 @@ class _Inline:
 
 
 def _default_workers(device: Any) -> int:
-    """Writer threads: the cores the forward pass leaves free (at most 4). On CPU, torch already uses
-    ``torch.get_num_threads()`` cores; more threads than cores slow the forward pass more than overlapping the
-    writes gains, so with no spare core files are written on the calling thread between forward passes."""
+    """Writer threads: the cores the forward pass leaves free (at most 4).
+
+    On CPU, torch already uses ``torch.get_num_threads()`` cores. More threads than cores slow the forward pass
+    more than overlapping the writes gains, so with no spare core the files are written on the calling thread
+    between forward passes. (Cores busy with other jobs are not counted: pass ``num_workers=0`` there.)
+    """
     import torch
 
     cores = os.cpu_count() or 1
