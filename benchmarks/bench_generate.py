@@ -64,7 +64,7 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
     import torch
 
     from medigan_zoo.engine import generate, load_bundle_sampler
-    from medigan_zoo.engine.runner import _default_workers
+    from medigan_zoo.engine.runner import _default_lanes
 
     torch.set_num_threads(threads)
     sampler = load_bundle_sampler(bundle, device="cpu")
@@ -84,7 +84,7 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
     zw, bw = min(w for w, _ in zoo), min(w for w, _ in base)
     zc, bc = statistics.median(c for _, c in zoo), statistics.median(c for _, c in base)
     per_k = 1000 / num_samples
-    return {"threads": threads, "writer_threads": _default_workers(sampler.device) if workers is None else workers,
+    return {"threads": threads, "lanes": _default_lanes(sampler.device) if workers is None else workers,
             "zoo_per_s": num_samples / zw, "baseline_per_s": num_samples / bw, "wall_ratio_zoo_over_baseline": bw / zw,
             "wall_ratio_of_medians": statistics.median(w for w, _ in base) / statistics.median(w for w, _ in zoo),
             "zoo_cpu_s_per_1000": zc * per_k, "baseline_cpu_s_per_1000": bc * per_k, "cpu_ratio_zoo_over_baseline": bc / zc,
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--num_samples", type=int, default=2000)
     parser.add_argument("--threads", type=int, action="append", help="torch threads (repeatable); default 1 and 2")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--writer_threads", type=int, default=None, help="zoo num_workers (default: automatic)")
+    parser.add_argument("--lanes", type=int, default=None, help="zoo num_workers (default: automatic)")
     parser.add_argument("--skip_process", action="store_true", help="skip the (c) and (a') process runs")
     parser.add_argument("--memory", action="store_true", help="only the SyntheticDataset peak-RSS comparison")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
@@ -190,7 +190,7 @@ def main() -> None:
     if args.memory:
         report["memory"] = memory(args.bundle)
     else:
-        report["in_process"] = [in_process(args.bundle, args.num_samples, t, args.repeats, args.writer_threads)
+        report["in_process"] = [in_process(args.bundle, args.num_samples, t, args.repeats, args.lanes)
                                 for t in args.threads or [1, 2]]
         if not args.skip_process:
             report["process"] = []

@@ -10,11 +10,11 @@ Search and listing need neither torch nor monai; they are imported only when a m
 from .errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
                      ModelNotFoundError, ZooError)
 from .generators import Generators
-from .model_info import ConditionSpec, Metric, ModelInfo
+from .model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
 from .version import __version__
 
 __all__ = [
-    "Generators", "ModelInfo", "Metric", "ConditionSpec", "list_models", "get_model_info", "search",
+    "Generators", "ModelInfo", "Metric", "ConditionSpec", "OptionSpec", "list_models", "get_model_info", "search",
     "ZooError", "ModelNotFoundError", "MetricNotFoundError", "MetadataError", "BundleNotAvailableError",
     "GenerationError", "__version__",
 ]

@@ -104,12 +104,12 @@ class ZooCLI:
 
     def generate(self, model_id: str, num_samples: int = 10, output_path: str = "outputs", seed: int = 0,
                  batch_size: int = 64, output_format: str = "png", split_by_condition: bool = False,
-                 device: Optional[str] = None, quiet: bool = False, **conditions: Any) -> None:
-        """Generate samples into --output_path; conditions as flags, e.g. --class_label 1."""
+                 device: Optional[str] = None, quiet: bool = False, **model_args: Any) -> None:
+        """Generate samples into --output_path; conditions and sampling options as flags, e.g. --class_label 1
+        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes)."""
         result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
                                     batch_size=batch_size, output_format=output_format,
-                                    conditions=conditions or None, split_by_condition=split_by_condition,
-                                    device=device, quiet=quiet)
+                                    split_by_condition=split_by_condition, device=device, quiet=quiet, **model_args)
         if not quiet and result is not None and getattr(result, "output_path", None) is not None:
             print(f"{getattr(result, 'num_written', num_samples)} samples written to {result.output_path}"
                   f" (manifest: {getattr(result, 'manifest', '')})")

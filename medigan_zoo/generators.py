@@ -155,25 +155,35 @@ class Generators:
             return Path(output_path)
         return zoo_home() / "outputs" / model_id / time.strftime("%Y%m%d-%H%M%S")
 
+    def _conditions_and_options(self, model_id: str, conditions: Optional[Mapping[str, Any]],
+                                options: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]):
+        """Merge ``conditions`` / ``options`` with keyword arguments, sorted by the model's sampling option names."""
+        from .engine.conditions import split_conditions_and_options
+
+        extra_conditions, extra_options = split_conditions_and_options(self.index.get(model_id), kwargs)
+        return ({**(conditions or {}), **extra_conditions} or None), ({**(options or {}), **extra_options} or None)
+
     def generate(self, model_id: ModelId, num_samples: int = 30, output_path: Optional[Union[str, Path]] = None,
                  save_images: bool = True, seed: int = 0, batch_size: int = 64, output_format: str = "png",
                  conditions: Optional[Mapping[str, Any]] = None, split_by_condition: bool = False,
-                 device: Optional[str] = None, quiet: bool = False, **condition_kwargs: Any):
+                 device: Optional[str] = None, quiet: bool = False, options: Optional[Mapping[str, Any]] = None,
+                 **kwargs: Any):
         """Generate ``num_samples`` samples into ``output_path`` (default: a fresh folder under the zoo cache).
 
-        Conditions may be given as ``conditions={"class_label": 1}`` or as keyword arguments (``class_label=1``).
+        Conditions (``class_label=1``) and sampling options (``num_inference_steps=20``) may be given as keyword
+        arguments or as ``conditions={...}`` / ``options={...}``; ``medigan-zoo info MODEL`` lists both.
         Returns the engine's ``GenerationResult`` (or the arrays when ``save_images=False``).
         """
         from . import engine
 
         resolved = self.index.resolve_id(model_id)
-        merged = {**(conditions or {}), **condition_kwargs} or None
+        merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
         return engine.generate(
             self.bundle_dir(resolved), num_samples=num_samples,
             output_path=self._output_path(resolved, output_path) if save_images else output_path,
             seed=seed, batch_size=batch_size, output_format=output_format, conditions=merged,
             split_by_condition=split_by_condition, device=device or self.device, quiet=quiet,
-            save_images=save_images)
+            save_images=save_images, options=opts)
 
     def get_generate_function(self, model_id: ModelId, **defaults: Any):
         """A callable that generates with ``model_id`` (for a user's own data loading)."""
@@ -185,23 +195,26 @@ class Generators:
 
     def get_as_torch_dataset(self, model_id: ModelId, num_samples: int = 1000, seed: int = 0,
                              conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
-                             batch_size: int = 64, **condition_kwargs: Any):
-        """A lazy torch Dataset: sample i is generated on access, reproducibly."""
+                             batch_size: int = 64, options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
+        """A lazy torch Dataset: sample i is generated on access, reproducibly (conditions and sampling options
+        as in ``generate``)."""
         from . import engine
 
-        merged = {**(conditions or {}), **condition_kwargs} or None
-        return engine.SyntheticDataset(self.bundle_dir(model_id), num_samples=num_samples, seed=seed,
-                                       conditions=merged, device=device or self.device, batch_size=batch_size)
+        resolved = self.index.resolve_id(model_id)
+        merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
+        return engine.SyntheticDataset(self.bundle_dir(resolved), num_samples=num_samples, seed=seed,
+                                       conditions=merged, device=device or self.device, batch_size=batch_size,
+                                       options=opts)
 
     def get_as_torch_dataloader(self, model_id: ModelId, num_samples: int = 1000, batch_size: int = 16,
                                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
                                 conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
-                                **dataloader_kwargs: Any):
-        """A torch DataLoader over ``get_as_torch_dataset``."""
+                                options: Optional[Mapping[str, Any]] = None, **dataloader_kwargs: Any):
+        """A torch DataLoader over ``get_as_torch_dataset`` (extra keywords go to ``DataLoader``)."""
         from torch.utils.data import DataLoader
 
         dataset = self.get_as_torch_dataset(model_id, num_samples=num_samples, seed=seed, conditions=conditions,
-                                            device=device, batch_size=max(batch_size, 1))
+                                            device=device, batch_size=max(batch_size, 1), options=options)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                           **dataloader_kwargs)
 

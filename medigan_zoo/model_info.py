@@ -54,6 +54,20 @@ class ConditionSpec:
 
 
 @dataclass(frozen=True)
+class OptionSpec:
+    """A sampling option (an inference.json id, e.g. ``num_inference_steps``): changes how samples are made,
+    not what they show. ``type`` is "integer", "number", "boolean" or "string"."""
+
+    name: str
+    type: str
+    default: Any
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    choices: Tuple[Any, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Everything the zoo knows about one model, without importing torch or monai."""
 
@@ -116,6 +130,13 @@ class ModelInfo:
                 description=str(spec.get("description", "")),
             ))
         return specs
+
+    @property
+    def options(self) -> List[OptionSpec]:
+        return [OptionSpec(name=name, type=str(spec.get("type", "number")), default=spec.get("default"),
+                           minimum=spec.get("minimum"), maximum=spec.get("maximum"),
+                           choices=tuple(spec.get("choices") or ()), description=str(spec.get("description", "")))
+                for name, spec in (self.zoo.get("options") or {}).items()]
 
     def metric(self, name: str) -> Optional[Metric]:
         """The metric called ``name`` (case-insensitive), or None."""

@@ -128,6 +128,13 @@ def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem
         if key not in parser:
             out.append(Problem(rel, f"$.{key}", "standard id is missing",
                                "declare it (docs/bundle_contract.md section 3)"))
+    for key, spec in (zoo.get("options") or {}).items():
+        if key not in parser:
+            out.append(Problem(rel, f"$.{key}", f"sampling option {key!r} of the zoo block is not an id here",
+                               "declare it in inference.json or remove it from medigan_zoo.options"))
+        elif isinstance(spec, dict) and "default" in spec and parser.get(key) != spec["default"]:
+            out.append(Problem(rel, f"$.{key}", f"is {parser.get(key)!r} but medigan_zoo.options.{key}.default "
+                               f"says {spec['default']!r}", "make them agree"))
     weights = bundle_dir / "models" / "model.pt"
     if not weights.is_file():
         return out

@@ -48,7 +48,8 @@ MASK_SAMPLER = textwrap.dedent('''
 def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditional: bool = True,
                 checkpoint_dict: bool = False, spacing: Optional[list] = None, with_mask: bool = False) -> Path:
     """A runnable zoo-style bundle with random weights: 2D: medigan_zoo's UpsampleGenerator (class-conditional),
-    3D: a small monai.networks.nets.Generator; both wrapped in medigan_zoo.sampling.GANSampler."""
+    3D: a small monai.networks.nets.Generator; both wrapped in medigan_zoo.sampling.GANSampler, whose latent
+    distribution is the sampling option ``latent_distribution`` ("normal" or "uniform")."""
     from monai.bundle import ConfigParser
 
     bundle = root / name
@@ -64,7 +65,7 @@ def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditio
                        "start_shape": [4, 2, 2, 2], "channels": [4, 1], "strides": [2, 2]}
         spatial = [8, 8, 8]
     sampler = {"_target_": "medigan_zoo.sampling.GANSampler", "network": "@network", "latent_shape": [LATENT],
-               "latent_distribution": "normal", "output_range": [-1, 1],
+               "latent_distribution": "@latent_distribution", "output_range": [-1, 1],
                "condition_names": ["class_label"] if conditional else []}
     if with_mask:
         (bundle / "zoo_test_mask_sampler.py").write_text(MASK_SAMPLER)
@@ -80,13 +81,16 @@ def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditio
         "network": "$@network_def.to(@device)",
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
         "sampler": sampler,
+        "latent_distribution": "normal",
     }
     if conditional:
         config["class_label"] = 0
     zoo = copy.deepcopy(ZOO_BLOCK)
     zoo.update(spatial_shape=spatial, num_channels=1, modality=["DX"] if dims == 2 else ["CT"],
                condition={"class_label": {"type": "categorical", "values": CLASSES, "default": 0,
-                                          "description": "diagnosis"}} if conditional else {})
+                                          "description": "diagnosis"}} if conditional else {},
+               options={"latent_distribution": {"type": "string", "default": "normal", "choices": ["normal", "uniform"],
+                                                "description": "distribution of the latent"}})
     pred = {"type": "image", "num_channels": 1, "spatial_shape": spatial, "dtype": "float32", "value_range": [0, 1]}
     if spacing:
         pred["spacing"] = spacing
@@ -299,6 +303,56 @@ def test_rerun_with_other_parameters_is_refused(tiny_bundle, tmp_path):
     assert (more.num_written, more.num_skipped) == (2, 3)
 
 
+# --- sampling options -------------------------------------------------------------------------------------
+
+def test_sampling_options_change_samples_and_are_recorded(tiny_bundle, tmp_path):
+    normal = engine.generate(tiny_bundle, 3, tmp_path / "normal", quiet=True)
+    uniform = engine.generate(tiny_bundle, 3, tmp_path / "uniform", quiet=True,
+                              options={"latent_distribution": "uniform"})
+    assert folder_bytes(normal.output_path) != folder_bytes(uniform.output_path)
+    header = json.loads((tmp_path / "uniform" / "manifest.json").read_text())
+    assert header["options"] == {"latent_distribution": "uniform"} and "options={'latent_distribution'" in \
+        header["regenerate"]
+    assert json.loads((tmp_path / "normal" / "manifest.json").read_text())["options"] == {
+        "latent_distribution": "normal"}  # defaults are recorded too
+    assert all(line["options"] == {"latent_distribution": "uniform"} for line in manifest_lines(tmp_path / "uniform"))
+    from PIL import Image
+
+    provenance = json.loads(Image.open(uniform.files[0]).text["medigan_zoo"])
+    assert provenance["options"] == {"latent_distribution": "uniform"}
+    with pytest.raises(GenerationError, match="other parameters.*options"):
+        engine.generate(tiny_bundle, 3, tmp_path / "uniform", quiet=True)
+    # the same samples through the lazy dataset, the generate function and the Generators keywords
+    dataset = engine.SyntheticDataset(tiny_bundle, 3, options={"latent_distribution": "uniform"})
+    assert np.array_equal(dataset[2]["image"].numpy(), engine.generate(
+        tiny_bundle, 3, save_images=False, options={"latent_distribution": "uniform"})[2].transpose(2, 0, 1))
+    function = engine.get_generate_function(tiny_bundle, num_samples=3, latent_distribution="uniform", class_label=0)
+    assert np.array_equal(function()[2].transpose(2, 0, 1), dataset[2]["image"].numpy())
+    from medigan_zoo import Generators
+
+    gens = Generators(bundle_dirs=[tiny_bundle.parent], include_builtin=False)
+    again = gens.generate(tiny_bundle.name, 3, tmp_path / "kw", latent_distribution="uniform", class_label=0,
+                          quiet=True)
+    assert folder_bytes(again.output_path) == folder_bytes(uniform.output_path)
+
+
+def test_option_defaults_must_match_inference_json(tiny_bundle, tmp_path):
+    import shutil
+
+    from medigan_zoo.validate import validate_bundle
+
+    bundle = tmp_path / tiny_bundle.name
+    shutil.copytree(tiny_bundle, bundle)
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta["medigan_zoo"]["options"]["latent_distribution"]["default"] = "uniform"
+    meta["medigan_zoo"]["options"]["steps"] = {"type": "integer", "default": 3}
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
+    problems = [str(p) for p in validate_bundle(bundle)]
+    assert any("$.latent_distribution: is 'normal' but medigan_zoo.options.latent_distribution.default says "
+               "'uniform'" in p for p in problems), problems
+    assert any("$.steps: sampling option 'steps' of the zoo block is not an id here" in p for p in problems)
+
+
 # --- argument checks -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -311,6 +365,9 @@ def test_rerun_with_other_parameters_is_refused(tiny_bundle, tmp_path):
     ({"conditions": {"class_label": 5}}, "Valid values: 0 \\(normal\\), 1 \\(pneumonia\\)"),
     ({"conditions": {"class_label": [0, 7]}}, "class_label=7"),
     ({"output_format": "jpg", "bit_depth": 16}, "16-bit output is available for single-channel PNG and DICOM"),
+    ({"options": {"steps": 3}}, "has no sampling option 'steps'; it takes latent_distribution \\(string, one of"),
+    ({"options": {"latent_distribution": "cauchy"}}, "latent_distribution='cauchy' .* is not an allowed value"),
+    ({"options": {"latent_distribution": "$print(1)"}}, "looks like a MONAI config expression"),
 ])
 def test_bad_arguments_rejected_before_work(tiny_bundle, tmp_path, monkeypatch, kwargs, message):
     def no_work(*args, **kw):

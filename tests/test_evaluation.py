@@ -26,7 +26,7 @@ from medigan_zoo.errors import ZooError
 from medigan_zoo.evaluation.classifiers import roc_auc
 from medigan_zoo.evaluation.downstream import labels_like
 from medigan_zoo.evaluation.evaluate import evaluate_bundle, evaluate_images, feature_metrics, _Context
-from medigan_zoo.evaluation.features import FeatureExtractor, Normalization, load_feature_extractor
+from medigan_zoo.evaluation.features import Normalization, load_feature_extractor
 from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio, frechet_distance_eigh
 from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
 from medigan_zoo.evaluation.realism import prepare_classifier_data

@@ -9,13 +9,14 @@ Sample ``i`` of a run always comes from seed ``medigan_zoo.seeding.sample_seed(s
 batch size, DataLoader workers or number of processes. See docs/generation.md.
 """
 from .bundle import BundleSampler, LatentSampler, load_bundle_sampler
-from .conditions import ConditionPlan, resolve_conditions
+from .conditions import ConditionPlan, resolve_conditions, resolve_options, split_conditions_and_options
 from .dataset import GenerateFunction, SyntheticDataset, get_generate_function
 from .formats import EXTENSIONS as OUTPUT_FORMATS
 from .runner import GenerationResult, generate
 
 __all__ = [
-    "BundleSampler", "LatentSampler", "load_bundle_sampler", "ConditionPlan", "resolve_conditions",
+    "BundleSampler", "LatentSampler", "load_bundle_sampler", "ConditionPlan", "resolve_conditions", "resolve_options",
+    "split_conditions_and_options",
     "GenerateFunction", "SyntheticDataset", "get_generate_function", "GenerationResult", "generate",
     "OUTPUT_FORMATS",
 ]

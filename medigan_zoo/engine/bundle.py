@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -145,6 +145,7 @@ class BundleSampler:
     device: torch.device
     weights_path: Path
     foreign: bool  # the bundle has no `sampler`: the zoo built a LatentSampler for it
+    options: Mapping[str, Any] = field(default_factory=dict)  # sampling options the config was parsed with
     # CPU kernels sum in another order for very small batches (e.g. a GEMV for one sample), which changes the last
     # bits of the outputs; calls with fewer samples are padded to this many, so sample i is bit-identical whatever
     # the batch size.
@@ -276,9 +277,16 @@ def _latent_spec(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Tuple[i
     return ((channels,) + shape if channels > 0 else shape), uniform
 
 
-def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) -> BundleSampler:
-    """Parse a bundle with monai.bundle (``bundle_root`` and ``device`` overridden), load ``models/model.pt`` (or
-    the bundle's ``ckpt_path``) into ``network``, and return its sampler (built for foreign bundles)."""
+def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None,
+                        options: Optional[Mapping[str, Any]] = None) -> BundleSampler:
+    """Parse a bundle with monai.bundle (``bundle_root``, ``device`` and the sampling ``options`` overridden), load
+    ``models/model.pt`` (or the bundle's ``ckpt_path``) into ``network``, and return its sampler (built for foreign
+    bundles).
+
+    ``options``: sampling options of the zoo block (e.g. ``{"num_inference_steps": 20}``), checked with
+    ``resolve_options``; the ones not given keep the bundle's defaults.
+    """
+    from .conditions import resolve_options
     from monai.bundle import ConfigParser
 
     bundle_dir = Path(bundle_dir).expanduser().resolve()
@@ -286,6 +294,7 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) 
     if not config_file.is_file():
         raise GenerationError(f"{bundle_dir} is not a runnable bundle: configs/inference.json is missing.")
     info = read_bundle(bundle_dir)
+    resolved = resolve_options(info.options, options, info.id)
     dev = resolve_device(device)
     if str(bundle_dir) not in sys.path:  # as `monai.bundle run` does: bundles may import their own scripts/
         sys.path.insert(1, str(bundle_dir))
@@ -294,7 +303,7 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) 
         warnings.simplefilter("ignore")  # MONAI's deprecation notes about old metadata keys
         parser.read_config(str(config_file))
         parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
-        parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{dev}')"})
+        parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{dev}')", **resolved})
         try:
             network = parser.get_parsed_content("network" if "network" in parser else "network_def")
             ckpt = Path(parser.get_parsed_content("ckpt_path")) if "ckpt_path" in parser else Path("models/model.pt")
@@ -316,4 +325,4 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None) 
             module = LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
     module = module.to(dev).eval()
     return BundleSampler(bundle_dir=bundle_dir, info=info, module=module, device=dev, weights_path=ckpt,
-                         foreign=foreign)
+                         foreign=foreign, options=resolved)

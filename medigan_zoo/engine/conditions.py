@@ -1,4 +1,4 @@
-"""Check user conditions against a model's condition spec and give every sample index its condition."""
+"""Check user conditions and sampling options against a model's zoo block; give every sample index its condition."""
 from __future__ import annotations
 
 import itertools
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import GenerationError
-from ..model_info import ConditionSpec
+from ..model_info import ConditionSpec, OptionSpec
 
 Condition = Dict[str, Any]
 
@@ -119,3 +119,79 @@ def resolve_conditions(specs: Sequence[ConditionSpec], given: Optional[Mapping[s
         canon = [_canonical(spec, v, model) for v in values]
         choices.append([(spec.name, v) for v in canon])
     return ConditionPlan(specs=tuple(specs), combos=tuple(itertools.product(*choices)))
+
+
+def _describe_option(spec: OptionSpec) -> str:
+    bounds = ""
+    if spec.choices:
+        bounds = f", one of {list(spec.choices)}"
+    elif spec.minimum is not None or spec.maximum is not None:
+        bounds = f", {'' if spec.minimum is None else spec.minimum} .. {'' if spec.maximum is None else spec.maximum}"
+    return f"{spec.name} ({spec.type}{bounds}, default {spec.default!r})"
+
+
+def _option_value(spec: OptionSpec, value: Any, model: str) -> Any:
+    """``value`` converted to the option's type and checked against its bounds / choices."""
+    def fail(why: str) -> GenerationError:
+        return GenerationError(f"Option {spec.name}={value!r} of model {model!r} {why}; it takes "
+                               f"{_describe_option(spec)}.")
+
+    text = str(value).strip()
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            out: Any = value
+        elif text.lower() in ("true", "1", "yes"):
+            out = True
+        elif text.lower() in ("false", "0", "no"):
+            out = False
+        else:
+            raise fail("is not a boolean")
+    elif spec.type == "integer":
+        try:
+            number = float(text)
+        except ValueError:
+            raise fail("is not an integer") from None
+        if isinstance(value, bool) or not number.is_integer():
+            raise fail("is not an integer")
+        out = int(number)
+    elif spec.type == "number":
+        try:
+            out = float(text)
+        except ValueError:
+            raise fail("is not a number") from None
+        if isinstance(value, bool) or out != out:
+            raise fail("is not a number")
+    else:
+        if text[:1] in ("$", "@", "%"):
+            raise fail("looks like a MONAI config expression or reference, which options may not be")
+        out = text
+    if spec.choices and out not in spec.choices:
+        raise fail("is not an allowed value")
+    if spec.minimum is not None and out < spec.minimum:
+        raise fail(f"is below the minimum {spec.minimum}")
+    if spec.maximum is not None and out > spec.maximum:
+        raise fail(f"is above the maximum {spec.maximum}")
+    return out
+
+
+def resolve_options(specs: Sequence[OptionSpec], given: Optional[Mapping[str, Any]], model: str) -> Dict[str, Any]:
+    """Every sampling option of the model with its value for this run (given, else the default), type-checked.
+
+    Unknown names and values of the wrong type or out of bounds raise GenerationError listing what the model takes.
+    """
+    given = dict(given or {})
+    by_name = {s.name: s for s in specs}
+    for name in given:
+        if name not in by_name:
+            takes = ", ".join(_describe_option(s) for s in specs) or "no sampling options"
+            raise GenerationError(f"Model {model!r} has no sampling option {name!r}; it takes {takes}.")
+    return {s.name: _option_value(s, given[s.name], model) if s.name in given else s.default for s in specs}
+
+
+def split_conditions_and_options(info: Any, values: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Split keyword arguments (``class_label=1, num_inference_steps=20``) into (conditions, options) by the
+    model's sampling option names; everything else is taken for a condition (and checked as one)."""
+    names = {s.name for s in info.options}
+    conditions = {k: v for k, v in values.items() if k not in names}
+    options = {k: v for k, v in values.items() if k in names}
+    return conditions, options

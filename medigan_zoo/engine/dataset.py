@@ -1,6 +1,7 @@
 """Streaming access: a lazy torch Dataset of synthetic samples, and medigan's ``get_generate_function``."""
 from __future__ import annotations
 
+import inspect
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from torch.utils.data import Dataset
 
 from ..seeding import sample_seed
-from .conditions import resolve_conditions
+from .conditions import resolve_conditions, resolve_options, split_conditions_and_options
 from .runner import _check_int, generate, read_model
 
 PathLike = Union[str, Path]
@@ -21,14 +22,15 @@ class SyntheticDataset(Dataset):
     Samples are made ``batch_size`` at a time (the block holding ``i``) and the last ``cache_blocks`` blocks are
     kept, so reading in order costs one forward pass per block and memory does not grow with ``num_samples``.
     Sample ``i`` is the file ``i`` that ``generate`` writes with the same seed and conditions (values in the
-    model's value range, tensors in the model's axis order). The model is loaded on first access in each process,
+    model's value range, tensors in the model's axis order); ``options`` are the model's sampling options (e.g.
+    ``{"num_inference_steps": 20}``). The model is loaded on first access in each process,
     so the dataset pickles cheaply into DataLoader workers. Shuffling i.i.d. samples buys nothing and makes every
     read a cache miss; keep ``shuffle=False``.
     """
 
     def __init__(self, bundle_dir: PathLike, num_samples: int, seed: int = 0,
                  conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None, batch_size: int = 64,
-                 cache_blocks: int = 2, start_index: int = 0):
+                 cache_blocks: int = 2, start_index: int = 0, options: Optional[Mapping[str, Any]] = None):
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.seed = _check_int("seed", seed, 0)
@@ -42,6 +44,7 @@ class SyntheticDataset(Dataset):
             resolve_device(device)  # a bad device fails here, not in the first worker
         info = read_model(self.bundle_dir)
         self.plan = resolve_conditions(info.conditions, conditions, info.id)
+        self.options = resolve_options(info.options, options, info.id)
         self._sampler = None
         self._pid: Optional[int] = None
         self._cache: "OrderedDict[int, Dict[str, Any]]" = OrderedDict()
@@ -60,7 +63,7 @@ class SyntheticDataset(Dataset):
         if self._sampler is None or self._pid != os.getpid():
             from .bundle import load_bundle_sampler
 
-            self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device)
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device, options=self.options)
             self._pid = os.getpid()
             self._cache.clear()
         return self._sampler
@@ -103,23 +106,40 @@ class GenerateFunction:
     Each call makes the next ``num_samples`` samples of the sequence (``start_index`` continues where the previous
     call stopped unless given), so repeated calls give new samples and a fresh function repeats the sequence.
     Without ``output_path`` the samples come back as arrays (``save_images=False``). The model is loaded once.
+    Keywords that are not ``generate`` parameters are the model's conditions or sampling options
+    (``class_label=1``, ``num_inference_steps=20``), as in medigan.
     """
 
     def __init__(self, bundle_dir: PathLike, **defaults: Any):
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
-        self.defaults = dict(defaults)
+        self.info = read_model(self.bundle_dir)  # fail now on a path that is not a bundle
+        self.defaults = self._sorted(defaults)
         self.next_index = int(self.defaults.pop("start_index", 0))
         self._sampler = None
-        read_model(self.bundle_dir)  # fail now on a path that is not a bundle
+
+    def _sorted(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+        """``kwargs`` with model-specific keywords moved into ``conditions`` / ``options``."""
+        params = set(inspect.signature(generate).parameters)
+        out = {k: v for k, v in kwargs.items() if k in params}
+        extra = {k: v for k, v in kwargs.items() if k not in params}
+        if extra:
+            conditions, options = split_conditions_and_options(self.info, extra)
+            out["conditions"] = {**(out.get("conditions") or {}), **conditions}
+            out["options"] = {**(out.get("options") or {}), **options}
+        return out
 
     def __call__(self, **overrides: Any):
-        kwargs = {"num_samples": 30, **self.defaults, **overrides}
+        kwargs = {"num_samples": 30, **self.defaults}
+        for key, value in self._sorted(overrides).items():
+            kwargs[key] = {**(kwargs.get(key) or {}), **value} if key in ("conditions", "options") else value
         kwargs.setdefault("save_images", kwargs.get("output_path") is not None)
         start = kwargs.pop("start_index", self.next_index)
         from .bundle import load_bundle_sampler, resolve_device
 
-        if self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device:
-            self._sampler = load_bundle_sampler(self.bundle_dir, device=kwargs.get("device"))
+        options = resolve_options(self.info.options, kwargs.get("options"), self.info.id)
+        if (self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device
+                or dict(self._sampler.options) != options):
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=kwargs.get("device"), options=options)
         result = generate(self.bundle_dir, start_index=start, sampler=self._sampler, **kwargs)
         self.next_index = start + int(kwargs["num_samples"])
         return result

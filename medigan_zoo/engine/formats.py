@@ -99,6 +99,7 @@ class SampleInfo:
     spacing: Tuple[float, ...] = ()
     modality: str = "OT"
     dicom_uids: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # sampling options of the run
 
     @property
     def description(self) -> str:
@@ -109,7 +110,8 @@ class SampleInfo:
     def provenance(self) -> str:
         return json.dumps({"synthetic": True, "model": self.model_id, "version": self.version,
                            "weights_sha256": self.weights_sha256, "index": self.index, "seed": self.seed,
-                           "condition": dict(self.condition), "zoo_version": self.zoo_version})
+                           "condition": dict(self.condition), "options": dict(self.options),
+                           "zoo_version": self.zoo_version})
 
 
 # --- encoders: (temporary path, array, info) -> file ------------------------------------------------

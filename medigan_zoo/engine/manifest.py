@@ -29,7 +29,9 @@ LOCK = ".manifest.lock"
 
 # header keys that must match for a second run to add to (or resume) the files of a first one
 RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "bit_depth", "conditions",
-            "split_by_condition", "file_pattern")
+            "options", "split_by_condition", "file_pattern")
+#: values of run keys that headers written before the key existed stand for
+RUN_KEY_DEFAULTS = {"options": {}}
 
 
 def ensure_header(folder: Path, header: Mapping[str, Any]) -> Dict[str, Any]:
@@ -60,7 +62,8 @@ def ensure_header(folder: Path, header: Mapping[str, Any]) -> Dict[str, Any]:
     except (OSError, ValueError) as err:
         raise GenerationError(f"{path} is unreadable ({err}); remove it or choose another output_path.") from None
     expected = json.loads(json.dumps({k: header.get(k) for k in RUN_KEYS}, default=str))
-    diffs = [f"{k}: {existing.get(k)!r} there, {expected[k]!r} now" for k in RUN_KEYS if existing.get(k) != expected[k]]
+    there = {k: existing.get(k, RUN_KEY_DEFAULTS.get(k)) for k in RUN_KEYS}
+    diffs = [f"{k}: {there[k]!r} there, {expected[k]!r} now" for k in RUN_KEYS if there[k] != expected[k]]
     if diffs:
         raise GenerationError(f"{folder} already holds samples generated with other parameters ({'; '.join(diffs)}). "
                               "Use another output_path, or the same parameters to resume that run.")

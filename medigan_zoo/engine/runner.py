@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from collections import abc, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -16,7 +17,7 @@ from ..seeding import sample_seed
 from ..version import __version__
 from . import formats
 from .bundle import load_bundle_sampler, output_formats, value_range
-from .conditions import ConditionPlan, resolve_conditions
+from .conditions import ConditionPlan, resolve_conditions, resolve_options
 from .formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
 from .manifest import ManifestPart, ensure_header, finished, merge
 
@@ -128,41 +129,47 @@ class Layout:
 
 
 def _write_sample(fmt: str, path: Path, array: Any, info: SampleInfo) -> None:
-    """Encode one sample into ``path`` atomically (runs in a writer thread)."""
+    """Encode one sample into ``path`` atomically."""
     atomic_write(path, lambda tmp: formats.ENCODERS[fmt](tmp, array, info), suffix=EXTENSIONS[fmt])
 
 
-class _Inline:
-    """Runs "submitted" writes at once on the calling thread (``num_workers=0``)."""
+def _default_lanes(device: Any) -> int:
+    """Threads that each make and write whole batches.
 
-    def submit(self, fn, *args) -> Future:
-        fut: Future = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
-
-
-def _default_workers(device: Any) -> int:
-    """Writer threads: the cores the forward pass leaves free (at most 4).
-
-    On CPU, torch already uses ``torch.get_num_threads()`` cores. More threads than cores slow the forward pass
-    more than overlapping the writes gains, so with no spare core the files are written on the calling thread
-    between forward passes. (Cores busy with other jobs are not counted: pass ``num_workers=0`` there.)
+    On CPU, one per core (at most 8), each running the model single-threaded on its own batch: for the small
+    networks of this field that beats one multi-threaded forward pass followed by the writes (independent batches
+    need no synchronisation, and the writes of one lane overlap the forward passes of the others). On a GPU, 4:
+    one forward pass at a time, the others encode and write.
     """
+    if getattr(device, "type", "cpu") == "cuda":
+        return 4
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+@contextlib.contextmanager
+def _single_threaded_torch(enabled: bool):
+    """Run torch ops single-threaded inside the block (lanes parallelise instead); restore the setting after."""
     import torch
 
-    cores = os.cpu_count() or 1
-    spare = cores if getattr(device, "type", "cpu") == "cuda" else cores - torch.get_num_threads()
-    return max(0, min(4, spare))
+    before = torch.get_num_threads()
+    if enabled and before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathLike] = None, seed: int = 0,
              batch_size: int = 64, output_format: str = "png", conditions: Optional[Mapping[str, Any]] = None,
              split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
              save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
-             start_index: int = 0, sampler: Any = None):
+             start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
     Sample ``i`` is made from seed ``medigan_zoo.seeding.sample_seed(seed, i)`` and condition ``i`` of the
@@ -177,10 +184,13 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         split_by_condition: one sub-folder per condition value (``class_label_1/``).
         output_format: png, jpg, nii.gz, npy or dcm. bit_depth: 8 or 16 for png/dcm (None: 16 only when the
             model's outputs do not fit 8 bits).
-        num_workers: threads that encode and write files while the model computes the next batch (None: the
-            cores the forward pass leaves free; 0: write on the calling thread).
+        num_workers: threads that each make and write whole batches, so that writing overlaps the forward passes
+            (None: one per CPU core, each running torch single-threaded, or 4 on a GPU with one forward pass at a
+            time; 0: everything on the calling thread, with torch's own thread setting).
         start_index: index of the first sample (files and seeds follow the index).
         sampler: an already loaded ``BundleSampler`` of this bundle (skips loading it again).
+        options: sampling options of the model's zoo block, e.g. ``{"num_inference_steps": 20}`` (``medigan-zoo info
+            MODEL`` lists them); they become monai.bundle config overrides and are recorded in the manifest.
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
     """
@@ -192,6 +202,10 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     fmt = formats.normalize_format(output_format)
     info = sampler.info if sampler is not None else read_model(bundle_dir)
     plan = resolve_conditions(info.conditions, conditions, info.id)
+    opts = resolve_options(info.options, options, info.id)
+    if sampler is not None and dict(sampler.options) != opts:
+        raise GenerationError(f"The sampler passed in was loaded with options {dict(sampler.options)}, not {opts}; "
+                              "load it with load_bundle_sampler(..., options=...) or leave sampler out.")
     layout = Layout(fmt=fmt, plan=plan, split_by_condition=bool(split_by_condition), outputs=output_names(info))
     dims = len(info.spatial_shape)
     channels = int(info.zoo.get("num_channels") or 1)
@@ -207,13 +221,14 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     from .distributed import default_device, join
 
     if sampler is None:
-        sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device)
+        sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device,
+                                      options=opts)
     indices = range(start_index, start_index + num_samples)
     if not save_images:
         return _arrays(sampler, plan, seed, indices, batch_size)
 
     if workers is None:
-        workers = _default_workers(sampler.device)
+        workers = _default_lanes(sampler.device)
     shard = join(sampler.device)
     try:
         return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard)
@@ -232,6 +247,7 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
         "weights_sha256": sampler.weights_sha256, "weights_file": str(sampler.weights_path),
         "zoo_version": __version__, "seed": seed, "sample_seed": "medigan_zoo.seeding.sample_seed(seed, index)",
         "output_format": layout.fmt, "bit_depth": bits, "conditions": layout.plan.to_json(),
+        "options": dict(sampler.options),
         "condition_spec": {s.name: {"type": s.type, "values": dict(s.values)} for s in layout.plan.specs},
         "split_by_condition": layout.split_by_condition, "file_pattern": layout.pattern,
         "outputs": list(layout.outputs), "spatial_shape": list(sampler.spatial_shape),
@@ -241,7 +257,8 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
         "torch_version": torch.__version__, "monai_version": monai.__version__,
         "regenerate": (f"medigan_zoo.engine.generate({str(sampler.bundle_dir)!r}, num_samples={len(indices)}, "
                        f"output_path=<folder>, seed={seed}, output_format={layout.fmt!r}, bit_depth={bits}, "
-                       f"conditions={layout.plan.to_json()!r}, start_index={indices.start})"),
+                       f"conditions={layout.plan.to_json()!r}, options={dict(sampler.options)!r}, "
+                       f"start_index={indices.start})"),
     }
     if layout.fmt == "dcm":
         from pydicom.uid import generate_uid
@@ -266,7 +283,8 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
     modality = (sampler.info.modality or ["OT"])[0]
     base = dict(model_id=sampler.model_id, model_name=sampler.name, version=sampler.version,
                 weights_sha256=sampler.weights_sha256, zoo_version=__version__, bit_depth=bits,
-                spacing=sampler.spacing, modality=modality, dicom_uids=header.get("dicom") or {})
+                spacing=sampler.spacing, modality=modality, dicom_uids=header.get("dicom") or {},
+                options=dict(sampler.options))
     bar = tqdm(total=len(mine), initial=len(mine) - len(pending), unit="img", desc=sampler.model_id,
                disable=quiet or shard.rank != 0, dynamic_ncols=True)
     part = ManifestPart(folder, tag=f"r{shard.rank}-" if shard.distributed else "")
@@ -297,75 +315,98 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
         mask_files=FileList(folder, layout, indices, "mask") if "mask" in layout.outputs else [])
 
 
-def _write_chunk(fmt: str, jobs: Sequence[Tuple[int, List[Tuple[Path, Any]], SampleInfo]], done: List[bool]) -> None:
-    """Write some samples of a batch (one writer task); ``done[k]`` is set once sample ``k``'s files are in place."""
-    for k, files, info in jobs:
-        for path, array in files:
-            _write_sample(fmt, path, array, info)
-        done[k] = True
-
-
 def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],
-              batch_size: int, workers: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
-    """Forward passes on this thread; encoding and writing on ``workers`` threads, at most two batches behind.
+              batch_size: int, lanes: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
+    """Make and write the pending samples, a batch per task, on ``lanes`` threads (0: on this thread).
 
-    Each batch is split into one task per writer thread. A sample's manifest record is appended once its files
-    are in place; when a write fails, the samples already written are still recorded (a rerun skips them) before
-    the error is raised.
+    On CPU every lane has its own copy of the sampler and torch runs single-threaded while the lanes work; on a
+    GPU the lanes share the sampler, one forward pass at a time. At most ``lanes + 1`` batches are in flight.
+    Records go to the manifest in batch order, each once its sample's files are in place; when a write fails,
+    the samples already written are still recorded (a rerun skips them) before the error is raised.
     """
-    plan = layout.plan
-    inflight: Deque[Tuple[List[Dict[str, Any]], List[bool], List[Future]]] = deque()  # records, done, tasks
+    import queue
 
-    def drain_one() -> None:
-        records, _, tasks = inflight[0]
-        for task in tasks:
-            task.result()
-        inflight.popleft()
+    plan = layout.plan
+    batches = [pending[k:k + batch_size] for k in range(0, len(pending), batch_size)]
+    cuda = getattr(sampler.device, "type", "cpu") == "cuda"
+    free: "queue.Queue[Any]" = queue.Queue()  # the samplers not in use; one per lane on CPU
+    for k in range(1 if cuda or not lanes else max(1, min(lanes, len(batches)))):
+        free.put(sampler if k == 0 else replace(sampler, module=copy.deepcopy(sampler.module)))
+
+    def make_and_write(batch: Sequence[int], done: List[bool]) -> List[Dict[str, Any]]:
+        seeds = [sample_seed(seed, i) for i in batch]
+        conds = [plan.at(i) for i in batch]
+        lane = free.get()
+        try:
+            outs = lane(seeds, plan.tensors(conds, lane.device) if plan.specs else None)
+        finally:
+            free.put(lane)
+        missing = [name for name in layout.outputs if name not in outs]
+        if missing:
+            raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
+                                  f"declares the outputs {list(layout.outputs)}.")
+        arrays = {name: formats.batch_arrays(layout.fmt, outs[name], sampler.normalized(name, outs[name])
+                                             if layout.fmt in RASTER else None, bits, sampler.spatial_order)
+                  for name in layout.outputs}
+        for b, index in enumerate(batch):
+            for name in layout.outputs:
+                _write_sample(layout.fmt, folder / layout.relative(index, name), arrays[name][b],
+                              SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base))
+            done[b] = True
+        return [_manifest_record(index, layout, seed, base) for index in batch]
+
+    def record(records: List[Dict[str, Any]]) -> None:
         part.append(records)
         bar.update(len(records))
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medigan-zoo-writer") if workers else _Inline()
-    try:
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
-            seeds = [sample_seed(seed, i) for i in batch]
-            conds = [plan.at(i) for i in batch]
-            outs = sampler(seeds, plan.tensors(conds, sampler.device) if plan.specs else None)
-            missing = [name for name in layout.outputs if name not in outs]
-            if missing:
-                raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
-                                      f"declares the outputs {list(layout.outputs)}.")
-            arrays = {name: formats.batch_arrays(layout.fmt, outs[name],
-                                                 sampler.normalized(name, outs[name]) if layout.fmt in RASTER
-                                                 else None, bits, sampler.spatial_order)
-                      for name in layout.outputs}
-            records, jobs = [], []
-            for b, index in enumerate(batch):
-                rec: Dict[str, Any] = {"index": index}
-                files = []
-                for name in layout.outputs:
-                    rel = layout.relative(index, name)
-                    rec["file" if name == "image" else f"{name}_file"] = rel
-                    files.append((folder / rel, arrays[name][b]))
-                rec.update(seed=seeds[b], condition=conds[b], model_id=base["model_id"], bundle=base["model_name"],
-                           version=base["version"], weights_sha256=base["weights_sha256"],
-                           zoo_version=__version__, synthetic=True)
-                records.append(rec)
-                jobs.append((b, files, SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base)))
+    if not lanes:
+        for batch in batches:
             done = [False] * len(batch)
-            step = -(-len(jobs) // max(workers, 1))
-            tasks = [pool.submit(_write_chunk, layout.fmt, jobs[k:k + step], done) for k in range(0, len(jobs), step)]
-            inflight.append((records, done, tasks))
-            while len(inflight) > 2:
-                drain_one()
-        while inflight:
-            drain_one()
+            try:
+                record(make_and_write(batch, done))
+            except BaseException:
+                _record_written(part, batch, done, layout, seed, base)
+                raise
+        return
+    inflight: Deque[Tuple[Sequence[int], List[bool], Future]] = deque()
+    pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="medigan-zoo-lane")
+    try:
+        with _single_threaded_torch(not cuda and lanes > 1):
+            for batch in batches:
+                done = [False] * len(batch)
+                inflight.append((batch, done, pool.submit(make_and_write, batch, done)))
+                while len(inflight) > lanes:
+                    record(inflight[0][2].result())
+                    inflight.popleft()
+            while inflight:
+                record(inflight[0][2].result())
+                inflight.popleft()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        written = [rec for records, done, _ in inflight for rec, ok in zip(records, done) if ok]
-        if written:  # after a failure: what did get written before it (the failure is what gets raised)
-            with contextlib.suppress(GenerationError):
-                part.append(written)
+        for batch, done, _ in inflight:  # after a failure: what did get written before it
+            _record_written(part, batch, done, layout, seed, base)
+
+
+def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, Any]) -> Dict[str, Any]:
+    """The manifest line of sample ``index``: its files, seed, condition, options and the model's identity."""
+    rec: Dict[str, Any] = {"index": index}
+    for name in layout.outputs:
+        rec["file" if name == "image" else f"{name}_file"] = layout.relative(index, name)
+    rec.update(seed=sample_seed(seed, index), condition=layout.plan.at(index), model_id=base["model_id"],
+               bundle=base["model_name"], version=base["version"], weights_sha256=base["weights_sha256"],
+               zoo_version=__version__, synthetic=True)
+    if base["options"]:
+        rec["options"] = base["options"]
+    return rec
+
+
+def _record_written(part: ManifestPart, batch: Sequence[int], done: Sequence[bool], layout: Layout, seed: int,
+                    base: Mapping[str, Any]) -> None:
+    """Append the records of the samples of a failed batch whose files are in place (the error is raised after)."""
+    records = [_manifest_record(index, layout, seed, base) for index, ok in zip(batch, done) if ok]
+    if records:
+        with contextlib.suppress(GenerationError):
+            part.append(records)
 
 
 def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int) -> List[Any]:
