@@ -7,6 +7,7 @@ with ``os.replace``, so a file under its final name is always complete.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -122,6 +123,15 @@ def _pil_image(arr: np.ndarray):
     return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
 
 
+def _save_encoded(path: Path, image: Any, **params: Any) -> None:
+    """Encode ``image`` in memory (PIL releases the GIL while compressing), then write the bytes with one call:
+    much less time under the GIL than PIL's chunk-by-chunk writes, which matters when lanes run in parallel."""
+    buffer = io.BytesIO()
+    image.save(buffer, **params)
+    with open(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
+
+
 def write_png(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
     from PIL.PngImagePlugin import PngInfo
 
@@ -129,11 +139,11 @@ def write_png(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
     text.add_text("synthetic", "true")
     text.add_text("Description", info.description)
     text.add_text("medigan_zoo", info.provenance())
-    _pil_image(arr).save(path, format="PNG", pnginfo=text)
+    _save_encoded(path, _pil_image(arr), format="PNG", pnginfo=text)
 
 
 def write_jpg(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
-    _pil_image(arr).save(path, format="JPEG", quality=95, comment=f"synthetic: {info.provenance()}".encode())
+    _save_encoded(path, _pil_image(arr), format="JPEG", quality=95, comment=f"synthetic: {info.provenance()}".encode())
 
 
 def write_npy(path: Path, arr: np.ndarray, info: SampleInfo) -> None:

@@ -2,7 +2,8 @@
 
 * ``gan2d``: small class-conditional DCGAN for 2D images of 28-64 px (``CondDCGANGenerator``,
   ``ProjectionDiscriminator``); TorchScript-scriptable generator ``(latent, labels) -> image in [-1, 1]``.
-* ``wgan``, ``projection_discriminator``, ``gan3d``: the WGAN-GP, projection-critic and 3D GAN networks of other bundles.
+* ``wgan``: upsampling generator and WGAN-GP critic, 2D or 3D, optionally class-conditional.
+* ``gan3d``: 3D presets of ``wgan`` for volumetric bundles.
 
 Modules are imported by their full name (``medigan_zoo.networks.gan2d.CondDCGANGenerator``), so importing this
 package loads nothing heavy.

@@ -3,7 +3,8 @@
 * ``data``: npz files -> records / MONAI Datasets (MedMNIST splits; TCIA brain MRI slices with a patient split).
 * ``gan``: conditional GAN training on MONAI's ``GanTrainer`` (hinge loss, DiffAugment translation, EMA
   batch-norm re-estimation, sample grids during training).
-* ``wgan_gp``, ``hinge_gan``, ``diffusion``: the training steps of the other bundles.
+* ``wgan_gp``: WGAN-GP training step (unconditional or class-conditional, 2D or 3D).
+* ``diffusion``: DDPM prepare-batch and inferer for class-conditional ``DiffusionModelUNet`` bundles.
 
 Modules are imported by their full name, so importing this package loads nothing heavy.
 """

@@ -7,7 +7,6 @@ that way, with optional label dropout to a null class for classifier-free guidan
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
@@ -58,11 +57,3 @@ class ClassDiffusionInferer(DiffusionInferer):
         if class_labels is None:
             return diffusion_model(x=noisy, timesteps=timesteps)
         return diffusion_model(x=noisy, timesteps=timesteps, class_labels=class_labels)
-
-
-def save_state_dict(module: torch.nn.Module, path: Union[str, Path]) -> Path:
-    """Save ``module``'s state dict (plain tensors, loads with ``weights_only=True``); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
-    return path

@@ -6,23 +6,17 @@ the real minibatch (so the class balance follows the data). The engine output is
 (``g_loss``, ``d_loss``, ``d_real``, ``d_fake``) for MONAI's ``StatsHandler``. Optional DiffAugment-style
 translation (Zhao et al. 2020) is applied to real and fake images alike, which helps on small data sets.
 
-:class:`SampleGridSaver` writes a sample grid every few epochs (to watch training), :func:`recalibrate_batchnorm`
-re-estimates the batch-norm statistics of an EMA generator and :func:`save_generator` writes ``model.pt``.
+:class:`SampleGridSaver` writes a sample grid every few epochs (to watch training); the shipped weights are
+written with :mod:`medigan_zoo.training.weights`.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Dict, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .wgan_gp import recalibrate_batchnorm  # noqa: F401  (re-exported for train.json configs)
-
-logger = logging.getLogger(__name__)
-
 
 def hinge_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """Discriminator hinge loss: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
@@ -101,15 +95,6 @@ class ConditionalGANIteration:
             p.requires_grad_(True)
         return {"g_loss": g_loss.item(), "d_loss": d_loss.item(),
                 "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-
-
-def save_generator(generator: nn.Module, path: Union[str, Path]) -> Path:
-    """Write the generator's state dict (plain CPU tensors: loads with ``torch.load(weights_only=True)``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}, path)
-    logger.info("saved generator state dict to %s", path)
-    return path
 
 
 class SampleGridSaver:

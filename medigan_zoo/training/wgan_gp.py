@@ -98,30 +98,3 @@ class WGANGPIteration:
         g_loss.backward()
         engine.optimizer.step()
         return {"g_loss": g_loss.item(), "d_loss": d_loss.item(), "wasserstein": wdist.item(), "gp": gp.item()}
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(generator: nn.Module, latent_size: int, num_batches: int = 50, batch_size: int = 64,
-                          num_classes: int = 0, seed: int = 0) -> nn.Module:
-    """Recompute the generator's batch-norm running statistics as the exact average over ``num_batches``
-    batches of its own activations (needed after weight averaging, e.g. EMA). Returns the generator in eval mode."""
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return generator.eval()
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    gen = torch.Generator().manual_seed(int(seed))
-    device = next(generator.parameters()).device
-    generator.train()
-    for _ in range(int(num_batches)):
-        z = torch.randn(batch_size, int(latent_size), generator=gen).to(device)
-        if num_classes > 0:
-            labels = torch.randint(0, int(num_classes), (batch_size,), generator=gen).to(device)
-            generator(z, labels)
-        else:
-            generator(z)
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
-    return generator.eval()

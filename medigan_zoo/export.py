@@ -1,0 +1,124 @@
+"""TorchScript export of a zoo bundle (``models/model.pt`` -> ``models/model.ts``) and the parity check.
+
+GAN generators go through MONAI's ``monai.bundle.ckpt_export`` (``torch.jit.script``, with the bundle's
+``metadata.json`` and ``inference.json`` stored in the TorchScript archive, as in the MONAI Model Zoo). MONAI's
+``DiffusionModelUNet`` does not script and ``ckpt_export`` traces with a single input only, so the UNet is traced
+through :class:`medigan_zoo.diffusion.ClassUNetExport` and saved with MONAI's ``save_net_with_metadata`` (same
+archive layout). Either way the exported module runs without MONAI::
+
+    g = torch.jit.load("bundles/chest_xray_cdcgan/models/model.ts")
+    x = g(torch.randn(8, 64), torch.ones(8, dtype=torch.long))
+
+and :func:`torchscript_difference` checks that it gives the state-dict network's output for a fixed input.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
+
+import torch
+from torch import nn
+
+PathLike = Union[str, Path]
+#: largest accepted |TorchScript - state dict| on the check input (float32 outputs in [-1, 1] or noise scale)
+TOLERANCE = 1e-5
+
+
+def _is_unet(network: nn.Module) -> bool:
+    return type(network).__name__ == "DiffusionModelUNet"
+
+
+def _zoo_block(bundle: Path) -> Dict[str, Any]:
+    return json.loads((bundle / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {}
+
+
+def load_network(bundle: PathLike) -> nn.Module:
+    """The bundle's ``network_def`` on CPU with ``models/model.pt`` loaded, in eval mode."""
+    from monai.bundle import ConfigParser
+
+    bundle = Path(bundle)
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser["bundle_root"] = str(bundle)
+    parser["device"] = "$torch.device('cpu')"
+    network = parser.get_parsed_content("network_def")
+    network.load_state_dict(torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True))
+    return network.eval()
+
+
+def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, ...]:
+    """A fixed check input: ``(latent[, labels])`` for GAN generators, ``(x, timesteps, labels)`` for UNets."""
+    zoo = _zoo_block(Path(bundle))
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 1])
+    if _is_unet(network):
+        shape = (2, int(zoo.get("num_channels", 1))) + tuple(int(s) for s in zoo["spatial_shape"])
+        return torch.randn(shape, generator=gen), torch.tensor([10, 600]), labels
+    latent = torch.randn(2, int(network.latent_size), generator=gen)
+    return (latent, labels) if zoo.get("condition") else (latent,)
+
+
+def _reference(network: nn.Module) -> nn.Module:
+    """The module whose call signature the TorchScript export has."""
+    from .diffusion import ClassUNetExport
+
+    return ClassUNetExport(network) if _is_unet(network) else network
+
+
+def torchscript_difference(bundle: PathLike, ts_path: PathLike = None) -> float:
+    """max |TorchScript(x) - state-dict network(x)| on :func:`example_inputs` (the TorchScript file is loaded
+    with plain ``torch.jit.load``, as a user without MONAI would)."""
+    bundle = Path(bundle)
+    network = load_network(bundle)
+    inputs = example_inputs(bundle, network)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.* deprecation notes
+        scripted = torch.jit.load(str(ts_path or bundle / "models" / "model.ts"), map_location="cpu").eval()
+    with torch.no_grad():
+        return float((scripted(*inputs) - _reference(network)(*inputs)).abs().max())
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    max_abs_difference: float
+
+
+def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportResult:
+    """Write ``models/model.ts`` (or ``filepath``) from ``network_def`` + ``models/model.pt`` and check it.
+
+    Raises:
+        ValueError: the export's output differs from the state-dict network's by more than :data:`TOLERANCE`.
+    """
+    from monai.bundle import ckpt_export
+
+    bundle = Path(bundle).resolve()
+    out = Path(filepath) if filepath else bundle / "models" / "model.ts"
+    configs = bundle / "configs"
+    network = load_network(bundle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit deprecation and tracer notes
+        if _is_unet(network):
+            from monai.bundle import ConfigParser
+            from monai.data import save_net_with_metadata
+
+            from .diffusion import trace_unet
+
+            zoo = _zoo_block(bundle)
+            module = trace_unet(network, zoo["spatial_shape"], int(zoo.get("num_channels", 1)))
+            meta = ConfigParser.load_config_file(str(configs / "metadata.json"))
+            inference = json.dumps(ConfigParser.load_config_file(str(configs / "inference.json"))).encode()
+            save_net_with_metadata(module, str(out), include_config_vals=False, append_timestamp=False,
+                                   meta_values=meta, more_extra_files={"inference.json": inference})
+        else:
+            ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(bundle / "models" / "model.pt"),
+                        meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
+                        bundle_root=str(bundle), device="$torch.device('cpu')")
+    diff = torchscript_difference(bundle, out)
+    if diff > TOLERANCE:
+        raise ValueError(f"{out}: TorchScript output differs from the state-dict network by {diff:.3g} "
+                         f"(> {TOLERANCE}); the export is not faithful.")
+    return ExportResult(out, diff)
