@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 MEDNIST = Path(os.environ.get("MEDIGAN_ZOO_SHARED", REPO.parent / "shared")) / "bundles" / "mednist_gan"
+OUTPUT_ROOT = None  # --output_root: where the runs write (default: the system temporary folder)
 
 
 def baseline(network, num_samples: int, out: Path) -> None:
@@ -68,7 +69,7 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
 
     torch.set_num_threads(threads)
     sampler = load_bundle_sampler(bundle, device="cpu")
-    root = Path(tempfile.mkdtemp(prefix="bench_generate_"))
+    root = Path(tempfile.mkdtemp(prefix="bench_generate_", dir=OUTPUT_ROOT))
     zoo, base = [], []
     try:
         generate(bundle, 64, root / "warmup", sampler=sampler, quiet=True)
@@ -103,7 +104,7 @@ def _child_run(cmd, env) -> tuple:
 
 def whole_process(bundle: Path, num_samples: int, threads: int) -> dict:
     """(c) MONAI's published inferring and (a') the zoo, each as a process, with N and N/10 samples."""
-    root = Path(tempfile.mkdtemp(prefix="bench_generate_proc_"))
+    root = Path(tempfile.mkdtemp(prefix="bench_generate_proc_", dir=OUTPUT_ROOT))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": f"{REPO}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
 
@@ -175,7 +176,11 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="only the SyntheticDataset peak-RSS comparison")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--output_root", type=Path, default=None,
+                        help="folder the runs write into (default: the temporary folder; /dev/shm takes the disk out)")
     args = parser.parse_args()
+    global OUTPUT_ROOT
+    OUTPUT_ROOT = args.output_root
     if not (args.bundle / "configs" / "inference.json").is_file():
         sys.exit(f"MedNIST GAN bundle not found at {args.bundle} (set MEDIGAN_ZOO_SHARED)")
     if args.rss_child:
@@ -186,7 +191,8 @@ def main() -> None:
     report = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                          f"python {platform.python_version()}, torch {torch.__version__}",
               "load_average_at_start": os.getloadavg(),
-              "command": " ".join([Path(sys.executable).name] + sys.argv), "num_samples": args.num_samples}
+              "command": " ".join([Path(sys.executable).name] + sys.argv), "num_samples": args.num_samples,
+              "output_root": str(args.output_root or tempfile.gettempdir())}
     if args.memory:
         report["memory"] = memory(args.bundle)
     else:
