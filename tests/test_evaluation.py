@@ -285,6 +285,20 @@ def test_torchvision_extractor_needs_local_weights():
             load_feature_extractor("torchvision:inception_v3")
 
 
+def test_torchvision_extractor_with_local_weights(tmp_path):
+    """A torchvision model with a local state dict (here random ResNet-18 weights made in the test; RadImageNet or
+    ImageNet weights in practice): head removed, ImageNet normalization at 224 px, weights named with their sha256."""
+    torchvision = pytest.importorskip("torchvision", reason="torchvision is not installed (it does not import "
+                                      "beside the pinned CPU torch 2.13.0 on the development machine)")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18.pth")
+    ext = load_feature_extractor("torchvision:resnet18", weights=tmp_path / "resnet18.pth")
+    assert ext.name.startswith("torchvision:resnet18(resnet18.pth, sha256 ")
+    assert ext.normalization == Normalization(size=224, resize_mode="bilinear", channels="rgb", intensity="imagenet")
+    feats = ext(torch.rand(5, 1, 28, 28), batch_size=2)
+    assert feats.shape == (5, 512) and float(feats.std(0).mean()) > 0
+
+
 def test_shipped_extractor_matches_its_card():
     need_extractor()
     need_data()
