@@ -209,12 +209,17 @@ class Generators:
     def get_as_torch_dataloader(self, model_id: ModelId, num_samples: int = 1000, batch_size: int = 16,
                                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
                                 conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
-                                options: Optional[Mapping[str, Any]] = None, **dataloader_kwargs: Any):
-        """A torch DataLoader over ``get_as_torch_dataset`` (extra keywords go to ``DataLoader``)."""
+                                options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
+        """A torch DataLoader over ``get_as_torch_dataset``. Keywords naming one of the model's conditions or
+        sampling options (``class_label=1``) go to the dataset, the others to ``DataLoader`` (``pin_memory=True``)."""
         from torch.utils.data import DataLoader
 
+        info = self.index.get(model_id)
+        model_args = {s.name for s in info.conditions} | {s.name for s in info.options}
+        dataloader_kwargs = {k: v for k, v in kwargs.items() if k not in model_args}
         dataset = self.get_as_torch_dataset(model_id, num_samples=num_samples, seed=seed, conditions=conditions,
-                                            device=device, batch_size=max(batch_size, 1), options=options)
+                                            device=device, batch_size=max(batch_size, 1), options=options,
+                                            **{k: v for k, v in kwargs.items() if k in model_args})
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                           **dataloader_kwargs)
 

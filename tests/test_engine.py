@@ -336,6 +336,20 @@ def test_sampling_options_change_samples_and_are_recorded(tiny_bundle, tmp_path)
     assert folder_bytes(again.output_path) == folder_bytes(uniform.output_path)
 
 
+def test_generators_dataloader_routes_model_arguments(tiny_bundle):
+    from medigan_zoo import Generators
+
+    gens = Generators(bundle_dirs=[tiny_bundle.parent], include_builtin=False)
+    loader = gens.get_as_torch_dataloader(tiny_bundle.name, num_samples=5, batch_size=2, class_label=1,
+                                          latent_distribution="uniform", drop_last=True)  # last one: DataLoader's
+    batches = list(loader)
+    assert len(batches) == 2 and batches[0]["image"].shape == (2, 1, 16, 16)
+    assert batches[1]["class_label"].tolist() == [1, 1]
+    dataset = engine.SyntheticDataset(tiny_bundle, 5, conditions={"class_label": 1},
+                                      options={"latent_distribution": "uniform"})
+    assert torch.equal(batches[1]["image"][1], dataset[3]["image"])
+
+
 def test_option_defaults_must_match_inference_json(tiny_bundle, tmp_path):
     import shutil
 
