@@ -334,6 +334,10 @@ def test_sampling_options_change_samples_and_are_recorded(tiny_bundle, tmp_path)
     again = gens.generate(tiny_bundle.name, 3, tmp_path / "kw", latent_distribution="uniform", class_label=0,
                           quiet=True)
     assert folder_bytes(again.output_path) == folder_bytes(uniform.output_path)
+    with pytest.raises(GenerationError, match="takes no condition or sampling option 'steps'. Conditions: "
+                       "class_label .*Sampling options: latent_distribution"):
+        gens.generate(tiny_bundle.name, 3, tmp_path / "bad", steps=3)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_generators_dataloader_routes_model_arguments(tiny_bundle):

@@ -190,8 +190,13 @@ def resolve_options(specs: Sequence[OptionSpec], given: Optional[Mapping[str, An
 
 def split_conditions_and_options(info: Any, values: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Split keyword arguments (``class_label=1, num_inference_steps=20``) into (conditions, options) by the
-    model's sampling option names; everything else is taken for a condition (and checked as one)."""
-    names = {s.name for s in info.options}
-    conditions = {k: v for k, v in values.items() if k not in names}
-    options = {k: v for k, v in values.items() if k in names}
-    return conditions, options
+    model's names; a name that is neither raises GenerationError listing both."""
+    options = {s.name for s in info.options}
+    conditions = {s.name for s in info.conditions}
+    unknown = [k for k in values if k not in options | conditions]
+    if unknown:
+        takes = ", ".join(_describe(s) for s in info.conditions) or "none"
+        opts = ", ".join(_describe_option(s) for s in info.options) or "none"
+        raise GenerationError(f"Model {info.id!r} takes no condition or sampling option {unknown[0]!r}. "
+                              f"Conditions: {takes}. Sampling options: {opts}.")
+    return ({k: v for k, v in values.items() if k in conditions}, {k: v for k, v in values.items() if k in options})
