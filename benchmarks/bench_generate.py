@@ -36,7 +36,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 MEDNIST = Path(os.environ.get("MEDIGAN_ZOO_SHARED", REPO.parent / "shared")) / "bundles" / "mednist_gan"
-OUTPUT_ROOT = None  # --output_root: where the runs write (default: the system temporary folder)
 
 
 def baseline(network, num_samples: int, out: Path) -> None:
@@ -61,7 +60,7 @@ def _timed(fn) -> tuple:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, workers) -> dict:
+def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, workers, output_root=None) -> dict:
     import torch
 
     from medigan_zoo.engine import generate, load_bundle_sampler
@@ -69,7 +68,7 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
 
     torch.set_num_threads(threads)
     sampler = load_bundle_sampler(bundle, device="cpu")
-    root = Path(tempfile.mkdtemp(prefix="bench_generate_", dir=OUTPUT_ROOT))
+    root = Path(tempfile.mkdtemp(prefix="bench_generate_", dir=output_root))
     zoo, base = [], []
     try:
         generate(bundle, 64, root / "warmup", sampler=sampler, quiet=True)
@@ -102,9 +101,9 @@ def _child_run(cmd, env) -> tuple:
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def whole_process(bundle: Path, num_samples: int, threads: int) -> dict:
+def whole_process(bundle: Path, num_samples: int, threads: int, output_root=None) -> dict:
     """(c) MONAI's published inferring and (a') the zoo, each as a process, with N and N/10 samples."""
-    root = Path(tempfile.mkdtemp(prefix="bench_generate_proc_", dir=OUTPUT_ROOT))
+    root = Path(tempfile.mkdtemp(prefix="bench_generate_proc_", dir=output_root))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": f"{REPO}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
 
@@ -179,8 +178,6 @@ def main() -> None:
     parser.add_argument("--output_root", type=Path, default=None,
                         help="folder the runs write into (default: the temporary folder; /dev/shm takes the disk out)")
     args = parser.parse_args()
-    global OUTPUT_ROOT
-    OUTPUT_ROOT = args.output_root
     if not (args.bundle / "configs" / "inference.json").is_file():
         sys.exit(f"MedNIST GAN bundle not found at {args.bundle} (set MEDIGAN_ZOO_SHARED)")
     if args.rss_child:
@@ -196,12 +193,13 @@ def main() -> None:
     if args.memory:
         report["memory"] = memory(args.bundle)
     else:
-        report["in_process"] = [in_process(args.bundle, args.num_samples, t, args.repeats, args.lanes)
+        report["in_process"] = [in_process(args.bundle, args.num_samples, t, args.repeats, args.lanes,
+                                            args.output_root)
                                 for t in args.threads or [1, 2]]
         if not args.skip_process:
             report["process"] = []
             for row in report["in_process"]:
-                proc = whole_process(args.bundle, args.num_samples, row["threads"])
+                proc = whole_process(args.bundle, args.num_samples, row["threads"], args.output_root)
                 # (a) vs (c), both without start-up: wall rates, and CPU per sample
                 proc["wall_ratio_a_over_c"] = row["zoo_per_s"] / proc["monai_steady_per_s"]
                 proc["cpu_ratio_a_over_c"] = proc["monai_cpu_s_per_1000"] / row["zoo_cpu_s_per_1000"]

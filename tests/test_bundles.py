@@ -28,8 +28,12 @@ GENERATORS = [b for b in shipped_generators() if (b / "models" / "model.pt").is_
 IDS = [b.name for b in GENERATORS]
 
 
+def _meta(bundle: Path) -> dict:
+    return json.loads((bundle / "configs" / "metadata.json").read_text())
+
+
 def _zoo(bundle: Path) -> dict:
-    return json.loads((bundle / "configs" / "metadata.json").read_text())["medigan_zoo"]
+    return _meta(bundle)["medigan_zoo"]
 
 
 CONDITIONAL = [b for b in GENERATORS if _zoo(b).get("condition")]
@@ -41,19 +45,15 @@ ONE_ITERATION = {"max_epochs": 1, "epoch_length": 1, "batch_size": 4, "num_train
                  "preview_every": 1, "num_threads": 1}
 
 
-def _meta(bundle: Path) -> dict:
-    return json.loads((bundle / "configs" / "metadata.json").read_text())
-
-
 def _fast_options(bundle: Path) -> dict:
-    declared = _meta(bundle)["medigan_zoo"].get("options") or {}
+    declared = _zoo(bundle).get("options") or {}
     return {k: v for k, v in FAST_OPTIONS.items() if k in declared}
 
 
 def _conditions(bundle: Path, n: int, value=None) -> dict:
     """name -> (n,) tensor: ``value`` for every sample, else each condition's default."""
     out = {}
-    for name, spec in (_meta(bundle)["medigan_zoo"].get("condition") or {}).items():
+    for name, spec in (_zoo(bundle).get("condition") or {}).items():
         chosen = spec.get("default", 0) if value is None else value
         out[name] = torch.full((n,), int(chosen), dtype=torch.long)
     return out
@@ -225,7 +225,7 @@ def test_the_model_card_training_command_runs_one_iteration_on_real_data(bundle,
 
     from medigan_zoo.evaluation.data import dataset_file
 
-    zoo = _meta(bundle)["medigan_zoo"]
+    zoo = _zoo(bundle)
     data = DATA_DIR / dataset_file(zoo["dataset"], zoo["spatial_shape"])
     if not data.is_file():
         pytest.skip(f"training data {data} not found (../shared/data is absent; set MEDIGAN_ZOO_DATA)")

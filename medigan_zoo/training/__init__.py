@@ -1,10 +1,11 @@
 """Training support for the zoo's bundles (used from configs/train.json).
 
 * ``data``: npz files -> records / MONAI Datasets (MedMNIST splits; TCIA brain MRI slices with a patient split).
-* ``gan``: conditional GAN training on MONAI's ``GanTrainer`` (hinge loss, DiffAugment translation, EMA
-  batch-norm re-estimation, sample grids during training).
+* ``gan``: conditional GAN training on MONAI's ``GanTrainer`` (hinge loss, DiffAugment translation, sample
+  grids during training).
 * ``wgan_gp``: WGAN-GP training step (unconditional or class-conditional, 2D or 3D).
 * ``diffusion``: DDPM prepare-batch and inferer for class-conditional ``DiffusionModelUNet`` bundles.
+* ``weights``: the end of every recipe: batch-norm re-estimation of an averaged generator, ``model.pt`` export.
 
 Modules are imported by their full name, so importing this package loads nothing heavy.
 """
