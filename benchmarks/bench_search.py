@@ -196,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
-    from medigan_zoo.medigan_compat import MediganSelector
+    from medigan_zoo.medigan.compat import MediganSelector
 
     if not args.global_json.is_file():
         sys.exit(f"medigan's config not found at {args.global_json} (pass --global-json)")

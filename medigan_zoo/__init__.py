@@ -7,11 +7,11 @@ Search and listing need neither torch nor monai; they are imported only when a m
     >>> gens.search("chest x-ray conditional")[0].model_id
     'chest_xray_cdcgan'
 """
-from .errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
+from medigan_zoo.core.errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
                      ModelNotFoundError, ZooError)
-from .generators import Generators
-from .model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
-from .version import __version__
+from medigan_zoo.generators import Generators
+from medigan_zoo.catalog.model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
+from medigan_zoo.core.version import __version__
 
 __all__ = [
     "Generators", "ModelInfo", "Metric", "ConditionSpec", "OptionSpec", "list_models", "get_model_info", "search",

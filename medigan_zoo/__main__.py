@@ -1,5 +1,5 @@
 """``python -m medigan_zoo`` works like ``medigan-zoo`` (also under torchrun)."""
-from .cli import main
+from medigan_zoo.cli import main
 
 if __name__ == "__main__":
     main()

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
-from .errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 
 def _print_json(data: Any) -> None:
@@ -45,7 +45,7 @@ class ZooCLI:
     @property
     def _gen(self):
         if self._generators is None:
-            from .generators import Generators
+            from medigan_zoo.generators import Generators
 
             self._generators = Generators(**self._options)
         return self._generators
@@ -62,7 +62,7 @@ class ZooCLI:
 
     def search(self, *query: str, limit: int = 10, json: bool = False) -> None:
         """Ranked free-text search; words like key=value are filters (modality=MG dims=3 license=CC-BY-4.0)."""
-        from .search import parse_filters
+        from medigan_zoo.query.ranking import parse_filters
 
         words = [str(q) for q in query]
         filters = parse_filters([w for w in words if "=" in w])
@@ -123,7 +123,7 @@ class ZooCLI:
 
     def validate(self, *bundle_paths: str) -> None:
         """Check bundles against the contract (docs/bundle_contract.md). Exit 1 if any has an error."""
-        from .validate import validate_bundle
+        from medigan_zoo.runtime.validate import validate_bundle
 
         if not bundle_paths:
             raise ZooError("validate needs a bundle folder, e.g. `medigan-zoo validate bundles/chest_xray_cdcgan`")
@@ -144,14 +144,14 @@ class ZooCLI:
 
     def import_medigan(self, global_json: str, output: str = "medigan_catalog.json") -> None:
         """Turn medigan's global.json into a zoo catalog (-o/--output CATALOG)."""
-        from .medigan_import import write_catalog
+        from medigan_zoo.medigan.importer import write_catalog
 
         write_catalog(Path(global_json), Path(output))
         print(f"catalog written to {output}")
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization)."""
-        from .evaluation.cli import evaluate_command
+        from medigan_zoo.evaluation.cli import evaluate_command
 
         evaluate_command(self._gen, model_id, **kwargs)
 

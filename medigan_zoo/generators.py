@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .errors import BundleNotAvailableError, ZooError
-from .index import PathArg, ZooIndex
-from .model_info import ModelInfo
-from .paths import zoo_home
+from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
+from medigan_zoo.catalog.index import PathArg, ZooIndex
+from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.core.paths import zoo_home
 
 ModelId = Union[str, int]
 
@@ -125,7 +125,7 @@ class Generators:
     # --- generation ------------------------------------------------------------------------
     def bundle_dir(self, model_id: ModelId) -> Path:
         """The bundle folder of ``model_id`` (or its downloaded copy); otherwise raise saying where to get it."""
-        from .download import cached_bundle
+        from medigan_zoo.catalog.download import cached_bundle
 
         info = self.index.get(model_id)
         if info.bundle_dir is not None:
@@ -146,7 +146,7 @@ class Generators:
 
     def download(self, model_id: ModelId, progress: bool = True) -> Path:
         """Download (sha256-verified, cached, offline-first) the bundle of a catalog model; returns its folder."""
-        from .download import fetch_bundle
+        from medigan_zoo.catalog.download import fetch_bundle
 
         return fetch_bundle(self.index.get(model_id), progress=progress)
 
@@ -158,7 +158,7 @@ class Generators:
     def _conditions_and_options(self, model_id: str, conditions: Optional[Mapping[str, Any]],
                                 options: Optional[Mapping[str, Any]], kwargs: Mapping[str, Any]):
         """Merge ``conditions`` / ``options`` with keyword arguments, sorted by the model's sampling option names."""
-        from .engine.conditions import split_conditions_and_options
+        from medigan_zoo.engine.conditions import split_conditions_and_options
 
         extra_conditions, extra_options = split_conditions_and_options(self.index.get(model_id), kwargs)
         return ({**(conditions or {}), **extra_conditions} or None), ({**(options or {}), **extra_options} or None)
@@ -174,7 +174,7 @@ class Generators:
         arguments or as ``conditions={...}`` / ``options={...}``; ``medigan-zoo info MODEL`` lists both.
         Returns the engine's ``GenerationResult`` (or the arrays when ``save_images=False``).
         """
-        from . import engine
+        from medigan_zoo import engine
 
         resolved = self.index.resolve_id(model_id)
         merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
@@ -187,7 +187,7 @@ class Generators:
 
     def get_generate_function(self, model_id: ModelId, **defaults: Any):
         """A callable that generates with ``model_id`` (for a user's own data loading)."""
-        from . import engine
+        from medigan_zoo import engine
 
         if "device" not in defaults and self.device:
             defaults["device"] = self.device
@@ -198,7 +198,7 @@ class Generators:
                              batch_size: int = 64, options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
         """A lazy torch Dataset: sample i is generated on access, reproducibly (conditions and sampling options
         as in ``generate``)."""
-        from . import engine
+        from medigan_zoo import engine
 
         resolved = self.index.resolve_id(model_id)
         merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
@@ -226,7 +226,7 @@ class Generators:
     def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
                   seed: int = 0, device: Optional[str] = None) -> Path:
         """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
-        from .visualize import write_sample_grid
+        from medigan_zoo.engine.visualize import write_sample_grid
 
         return write_sample_grid(self.bundle_dir(model_id), Path(output_path), num_per_row=num_per_row,
                                  seed=seed, device=device or self.device)

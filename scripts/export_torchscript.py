@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export bundles' networks (``network_def`` + ``models/model.pt``) to ``models/model.ts`` and check them.
 
-GAN generators go through MONAI's ``ckpt_export``; diffusion UNets are traced (see ``medigan_zoo.export``).
+GAN generators go through MONAI's ``ckpt_export``; diffusion UNets are traced (see ``medigan_zoo.runtime.export``).
 
     python scripts/export_torchscript.py bundles/chest_xray_cdcgan [bundles/chest_xray_ddpm ...]
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from medigan_zoo.export import export_torchscript  # noqa: E402
+from medigan_zoo.runtime.export import export_torchscript  # noqa: E402
 
 
 def main() -> None:

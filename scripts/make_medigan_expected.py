@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Record medigan 1.0.0's own answers to many selection queries: tests/fixtures/medigan/expected.json.
 
-tests/test_medigan_parity.py replays every recorded query against ``medigan_zoo.medigan_compat.MediganSelector``
+tests/test_medigan_parity.py replays every recorded query against ``medigan_zoo.medigan.compat.MediganSelector``
 (and ``medigan_zoo.Generators``) and requires the very same results. medigan is NOT a dependency of
 medigan_zoo; it is installed in a throw-away virtual environment only to run this script.
 

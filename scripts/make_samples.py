@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from medigan_zoo.visualize import write_sample_grid  # noqa: E402
+from medigan_zoo.engine.visualize import write_sample_grid  # noqa: E402
 
 
 def main() -> None:

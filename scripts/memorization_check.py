@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medigan_zoo.engine import load_bundle_sampler  # noqa: E402
 from medigan_zoo.evaluation.memorization import memorization_report  # noqa: E402
-from medigan_zoo.seeding import sample_seeds  # noqa: E402
-from medigan_zoo.visualize import condition_rows  # noqa: E402
+from medigan_zoo.core.seeding import sample_seeds  # noqa: E402
+from medigan_zoo.engine.visualize import condition_rows  # noqa: E402
 
 
 def to_unit(images: np.ndarray, channels: int) -> torch.Tensor:

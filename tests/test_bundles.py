@@ -22,7 +22,7 @@ pytest.importorskip("monai")
 
 from conftest import DATA_DIR, REPO, shipped_generators  # noqa: E402
 
-from medigan_zoo.seeding import sample_seeds  # noqa: E402
+from medigan_zoo.core.seeding import sample_seeds  # noqa: E402
 
 GENERATORS = [b for b in shipped_generators() if (b / "models" / "model.pt").is_file()]
 IDS = [b.name for b in GENERATORS]
@@ -154,7 +154,7 @@ def test_each_sampling_option_is_taken_and_changes_the_samples(bundle):
 
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)
 def test_torchscript_gives_the_state_dict_output(bundle):
-    from medigan_zoo.export import TOLERANCE, torchscript_difference
+    from medigan_zoo.runtime.export import TOLERANCE, torchscript_difference
 
     assert (bundle / "models" / "model.ts").is_file(), \
         f"models/model.ts missing: python scripts/export_torchscript.py {bundle.relative_to(REPO)}"

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from medigan_zoo import Generators, ZooError
-from medigan_zoo.errors import BundleNotAvailableError
+from medigan_zoo.core.errors import BundleNotAvailableError
 
 from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 

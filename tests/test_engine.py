@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from medigan_zoo.errors import GenerationError, ZooError
-from medigan_zoo.seeding import sample_seed
+from medigan_zoo.core.errors import GenerationError, ZooError
+from medigan_zoo.core.seeding import sample_seed
 from zoo_fixtures import ZOO_BLOCK, metadata
 from conftest import BUNDLES, shipped_bundles
 
@@ -28,7 +28,7 @@ engine = pytest.importorskip("medigan_zoo.engine")
 CLASSES = {"0": "normal", "1": "pneumonia"}
 LATENT = 8
 
-# Zoo bundles wrap their generator in medigan_zoo.sampling.GANSampler; this bundle-local module (imported the way
+# Zoo bundles wrap their generator in medigan_zoo.samplers.gan.GANSampler; this bundle-local module (imported the way
 # `monai.bundle run` imports a bundle's own code: the bundle folder is on sys.path) adds a mask output to it.
 MASK_SAMPLER = textwrap.dedent('''
     from torch import nn
@@ -48,7 +48,7 @@ MASK_SAMPLER = textwrap.dedent('''
 def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditional: bool = True,
                 checkpoint_dict: bool = False, spacing: Optional[list] = None, with_mask: bool = False) -> Path:
     """A runnable zoo-style bundle with random weights: 2D: medigan_zoo's UpsampleGenerator (class-conditional),
-    3D: a small monai.networks.nets.Generator; both wrapped in medigan_zoo.sampling.GANSampler, whose latent
+    3D: a small monai.networks.nets.Generator; both wrapped in medigan_zoo.samplers.gan.GANSampler, whose latent
     distribution is the sampling option ``latent_distribution`` ("normal" or "uniform")."""
     from monai.bundle import ConfigParser
 
@@ -64,7 +64,7 @@ def make_bundle(root: Path, name: str = "toy_xray_cgan", dims: int = 2, conditio
         network_def = {"_target_": "monai.networks.nets.Generator", "latent_shape": [LATENT],
                        "start_shape": [4, 2, 2, 2], "channels": [4, 1], "strides": [2, 2]}
         spatial = [8, 8, 8]
-    sampler = {"_target_": "medigan_zoo.sampling.GANSampler", "network": "@network", "latent_shape": [LATENT],
+    sampler = {"_target_": "medigan_zoo.samplers.gan.GANSampler", "network": "@network", "latent_shape": [LATENT],
                "latent_distribution": "@latent_distribution", "output_range": [-1, 1],
                "condition_names": ["class_label"] if conditional else []}
     if with_mask:
@@ -357,7 +357,7 @@ def test_generators_dataloader_routes_model_arguments(tiny_bundle):
 def test_option_defaults_must_match_inference_json(tiny_bundle, tmp_path):
     import shutil
 
-    from medigan_zoo.validate import validate_bundle
+    from medigan_zoo.runtime.validate import validate_bundle
 
     bundle = tmp_path / tiny_bundle.name
     shutil.copytree(tiny_bundle, bundle)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from medigan_zoo.errors import GenerationError
+from medigan_zoo.core.errors import GenerationError
 from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny3d_bundle, tiny_bundle  # noqa: F401
 
 engine = pytest.importorskip("medigan_zoo.engine")

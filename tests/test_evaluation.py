@@ -22,7 +22,7 @@ import torch
 from conftest import BUNDLES, DATA_DIR, REPO
 from zoo_fixtures import ZOO_BLOCK, metadata
 
-from medigan_zoo.errors import ZooError
+from medigan_zoo.core.errors import ZooError
 from medigan_zoo.evaluation.classifiers import roc_auc
 from medigan_zoo.evaluation.downstream import labels_like
 from medigan_zoo.evaluation.evaluate import evaluate_bundle, evaluate_images, feature_metrics, _Context
@@ -32,7 +32,7 @@ from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
 from medigan_zoo.evaluation.realism import prepare_classifier_data
 from medigan_zoo.evaluation.report import (MARK_END, MARK_START, card_with_metrics, merge_metrics, metric_entry,
                                            write_results)
-from medigan_zoo.schema import ZOO_BLOCK_SCHEMA, schema_problems
+from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
 
 EXTRACTOR = BUNDLES / "medmnist_feature_extractor"
 PNEUMONIA = DATA_DIR / "pneumoniamnist.npz"

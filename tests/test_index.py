@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from medigan_zoo import Generators, MetadataError, ModelNotFoundError, ZooError
-from medigan_zoo.index import ZooIndex
+from medigan_zoo.catalog.index import ZooIndex
 
 from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 

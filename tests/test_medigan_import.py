@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from medigan_zoo.errors import MetadataError
-from medigan_zoo.medigan_compat import metric_direction
-from medigan_zoo.medigan_import import CATALOG_FORMAT, convert_medigan_config, write_catalog
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.medigan.compat import metric_direction
+from medigan_zoo.medigan.importer import CATALOG_FORMAT, convert_medigan_config, write_catalog
 
 SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 GLOBAL_JSON = SHARED / "reference" / "medigan_global.json"
@@ -69,7 +69,7 @@ def test_all_models_converted(catalog, original, global_json):
 
 
 def test_catalog_matches_the_schema(catalog):
-    from medigan_zoo.schema import CATALOG_SCHEMA, schema_problems
+    from medigan_zoo.catalog.schema import CATALOG_SCHEMA, schema_problems
 
     assert schema_problems(catalog, CATALOG_SCHEMA) == []
 
@@ -155,9 +155,9 @@ def test_write_catalog_and_read_back(global_json, tmp_path, original):
     assert json.loads(out.read_text(encoding="utf-8")) == catalog
     assert not list(out.parent.glob("*.tmp"))
     try:
-        from medigan_zoo.catalog import read_catalog
+        from medigan_zoo.catalog.catalogs import read_catalog
     except ImportError as err:  # pragma: no cover - the lead's catalog reader
-        pytest.skip(f"medigan_zoo.catalog is not importable: {err}")
+        pytest.skip(f"medigan_zoo.catalog.catalogs is not importable: {err}")
     infos = read_catalog(out)
     assert [i.id for i in infos] == list(original)
     assert infos[0].medigan_config == original["00001_DCGAN_MMG_CALC_ROI"]

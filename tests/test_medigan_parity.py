@@ -23,8 +23,8 @@ from typing import Any, Dict
 import pytest
 
 from medigan_naive import naive_find, naive_rank
-from medigan_zoo.errors import MetricNotFoundError, ModelNotFoundError, ZooError
-from medigan_zoo.medigan_compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
+from medigan_zoo.core.errors import MetricNotFoundError, ModelNotFoundError, ZooError
+from medigan_zoo.medigan.compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
                                         ModelMatchCandidate, metric_direction)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def generators(tmp_path_factory):
         from medigan_zoo import Generators
     except Exception as err:  # the lead's Generators may not be importable yet
         pytest.skip(f"medigan_zoo.Generators is not importable: {type(err).__name__}: {err}")
-    from medigan_zoo.medigan_import import write_catalog
+    from medigan_zoo.medigan.importer import write_catalog
 
     catalog = tmp_path_factory.mktemp("catalog") / "medigan.json"
     write_catalog(path, catalog)
@@ -306,7 +306,7 @@ def test_match_candidate_api(selector):
 
 
 def test_no_torch_or_monai_on_import():
-    code = ("import sys, medigan_zoo.medigan_compat, medigan_zoo.medigan_import; "
+    code = ("import sys, medigan_zoo.medigan.compat, medigan_zoo.medigan.importer; "
             "bad = [m for m in ('torch', 'monai') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

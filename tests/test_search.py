@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from medigan_zoo.errors import ZooError
-from medigan_zoo.search import FIELDS, SearchHit, SearchIndex, fields_from_medigan_config, parse_filters
+from medigan_zoo.core.errors import ZooError
+from medigan_zoo.query.ranking import FIELDS, SearchHit, SearchIndex, fields_from_medigan_config, parse_filters
 
 MEDIGAN_GLOBAL = Path(__file__).resolve().parents[2] / "shared" / "reference" / "medigan_global.json"
 

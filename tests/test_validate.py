@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from medigan_zoo.validate import validate_bundle
+from medigan_zoo.runtime.validate import validate_bundle
 
 from conftest import shipped_bundles, shipped_generators
 from test_cli import run_cli

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from medigan_zoo import vocabulary as v
-from medigan_zoo.errors import ZooError
+from medigan_zoo.query import vocabulary as v
+from medigan_zoo.core.errors import ZooError
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIGAN_GLOBAL = Path(__file__).resolve().parents[2] / "shared" / "reference" / "medigan_global.json"
@@ -134,7 +134,7 @@ def test_analyze():
 
 
 def test_vocabulary_and_search_import_no_heavy_modules():
-    code = ("import sys, medigan_zoo.vocabulary, medigan_zoo.search\n"
+    code = ("import sys, medigan_zoo.query.vocabulary, medigan_zoo.query.ranking\n"
             "heavy = [m for m in ('torch', 'monai', 'numpy') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)

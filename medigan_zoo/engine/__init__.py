@@ -5,14 +5,14 @@
     ...                   conditions={"class_label": [0, 1]}, output_format="png")
     >>> ds = SyntheticDataset("bundles/chest_xray_cdcgan", num_samples=10_000, conditions={"class_label": 1})
 
-Sample ``i`` of a run always comes from seed ``medigan_zoo.seeding.sample_seed(seed, i)``: the same whatever the
+Sample ``i`` of a run always comes from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)``: the same whatever the
 batch size, DataLoader workers or number of processes. See docs/generation.md.
 """
-from .bundle import BundleSampler, LatentSampler, load_bundle_sampler
-from .conditions import ConditionPlan, resolve_conditions, resolve_options, split_conditions_and_options
-from .dataset import GenerateFunction, SyntheticDataset, get_generate_function
-from .formats import EXTENSIONS as OUTPUT_FORMATS
-from .runner import GenerationResult, generate
+from medigan_zoo.engine.bundle import BundleSampler, LatentSampler, load_bundle_sampler
+from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options, split_conditions_and_options
+from medigan_zoo.engine.dataset import GenerateFunction, SyntheticDataset, get_generate_function
+from medigan_zoo.engine.formats import EXTENSIONS as OUTPUT_FORMATS
+from medigan_zoo.engine.runner import GenerationResult, generate
 
 __all__ = [
     "BundleSampler", "LatentSampler", "load_bundle_sampler", "ConditionPlan", "resolve_conditions", "resolve_options",

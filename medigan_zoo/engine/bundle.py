@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..bundle_reader import read_bundle
-from ..errors import GenerationError
-from ..model_info import ConditionSpec, ModelInfo
+from medigan_zoo.catalog.bundle_reader import read_bundle
+from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 
 DeviceArg = Union[None, str, torch.device]
 
@@ -301,7 +301,7 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None,
     ``options``: sampling options of the zoo block (e.g. ``{"num_inference_steps": 20}``), checked with
     ``resolve_options``; the ones not given keep the bundle's defaults.
     """
-    from .conditions import resolve_options
+    from medigan_zoo.engine.conditions import resolve_options
     from monai.bundle import ConfigParser
 
     bundle_dir = Path(bundle_dir).expanduser().resolve()

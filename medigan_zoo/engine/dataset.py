@@ -9,9 +9,9 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from torch.utils.data import Dataset
 
-from ..seeding import sample_seed
-from .conditions import resolve_conditions, resolve_options, split_conditions_and_options
-from .runner import _check_int, generate, read_model
+from medigan_zoo.core.seeding import sample_seed
+from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
+from medigan_zoo.engine.runner import _check_int, generate, read_model
 
 PathLike = Union[str, Path]
 
@@ -39,7 +39,7 @@ class SyntheticDataset(Dataset):
         self.start_index = _check_int("start_index", start_index, 0)
         self.device = device
         if device is not None:
-            from .bundle import resolve_device
+            from medigan_zoo.engine.bundle import resolve_device
 
             resolve_device(device)  # a bad device fails here, not in the first worker
         info = read_model(self.bundle_dir)
@@ -61,7 +61,7 @@ class SyntheticDataset(Dataset):
     def sampler(self):
         """The loaded bundle sampler of this process (loaded on first use)."""
         if self._sampler is None or self._pid != os.getpid():
-            from .bundle import load_bundle_sampler
+            from medigan_zoo.engine.bundle import load_bundle_sampler
 
             self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device, options=self.options)
             self._pid = os.getpid()
@@ -134,7 +134,7 @@ class GenerateFunction:
             kwargs[key] = {**(kwargs.get(key) or {}), **value} if key in ("conditions", "options") else value
         kwargs.setdefault("save_images", kwargs.get("output_path") is not None)
         start = kwargs.pop("start_index", self.next_index)
-        from .bundle import load_bundle_sampler, resolve_device
+        from medigan_zoo.engine.bundle import load_bundle_sampler, resolve_device
 
         options = resolve_options(self.info.options, kwargs.get("options"), self.info.id)
         if (self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device

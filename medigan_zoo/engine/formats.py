@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, T
 
 import numpy as np
 
-from ..errors import GenerationError
+from medigan_zoo.core.errors import GenerationError
 
 EXTENSIONS: Dict[str, str] = {"png": ".png", "jpg": ".jpg", "nii.gz": ".nii.gz", "npy": ".npy", "dcm": ".dcm"}
 _ALIASES = {"jpeg": "jpg", "nii": "nii.gz", "nifti": "nii.gz", "dicom": "dcm", "numpy": "npy"}

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import GenerationError
-from .formats import HOST, as_generation_error, atomic_write
+from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.engine.formats import HOST, as_generation_error, atomic_write
 
 try:
     import fcntl

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..errors import GenerationError
-from ..model_info import ModelInfo
-from ..seeding import sample_seed
-from ..version import __version__
-from . import formats
-from .bundle import load_bundle_sampler, output_formats, value_range
-from .conditions import ConditionPlan, resolve_conditions, resolve_options
-from .formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
-from .manifest import ManifestPart, ensure_header, finished, merge
+from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.core.seeding import sample_seed
+from medigan_zoo.core.version import __version__
+from medigan_zoo.engine import formats
+from medigan_zoo.engine.bundle import load_bundle_sampler, output_formats, value_range
+from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
+from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
+from medigan_zoo.engine.manifest import ManifestPart, ensure_header, finished, merge
 
 PathLike = Union[str, Path]
 FILE_PREFIX = "sample_"
@@ -78,7 +78,7 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def read_model(bundle_dir: PathLike) -> ModelInfo:
     """The metadata of a generator bundle (cheap: no torch model is built)."""
-    from ..bundle_reader import read_bundle
+    from medigan_zoo.catalog.bundle_reader import read_bundle
 
     bundle_dir = Path(bundle_dir).expanduser()
     if not (bundle_dir / "configs" / "metadata.json").is_file():
@@ -172,7 +172,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
              start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
-    Sample ``i`` is made from seed ``medigan_zoo.seeding.sample_seed(seed, i)`` and condition ``i`` of the
+    Sample ``i`` is made from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)`` and condition ``i`` of the
     conditions plan (a value, or a list of values cycled over the samples), so every file is the same whatever
     ``batch_size``, ``num_workers`` or number of processes. With ``save_images`` the files go to ``output_path``
     with a manifest, a rerun with the same arguments skips finished samples, and ``torchrun`` shards the samples
@@ -218,7 +218,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         folder = Path(output_path).expanduser().resolve()
         formats.check_writable(folder)
 
-    from .distributed import default_device, join
+    from medigan_zoo.engine.distributed import default_device, join
 
     if sampler is None:
         sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device,
@@ -245,7 +245,7 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
         "note": "Every file in this folder is SYNTHETIC, made by a generative model; none shows a real patient.",
         "model_id": sampler.model_id, "bundle_name": sampler.name, "version": sampler.version,
         "weights_sha256": sampler.weights_sha256, "weights_file": str(sampler.weights_path),
-        "zoo_version": __version__, "seed": seed, "sample_seed": "medigan_zoo.seeding.sample_seed(seed, index)",
+        "zoo_version": __version__, "seed": seed, "sample_seed": "medigan_zoo.core.seeding.sample_seed(seed, index)",
         "output_format": layout.fmt, "bit_depth": bits, "conditions": layout.plan.to_json(),
         "options": dict(sampler.options),
         "condition_spec": {s.name: {"type": s.type, "values": dict(s.values)} for s in layout.plan.specs},

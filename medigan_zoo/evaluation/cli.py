@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict
 
-from ..errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 #: option -> default (flags mirror evaluate_bundle's parameters; norm_* build the Normalization overrides)
 OPTIONS: Dict[str, Any] = {
@@ -25,7 +25,7 @@ OPTIONS: Dict[str, Any] = {
 
 def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
     """Evaluate ``model_id`` (resolved by ``generators``), print the table, write unless ``dry_run``."""
-    from .evaluate import build_command, evaluate_bundle
+    from medigan_zoo.evaluation.evaluate import build_command, evaluate_bundle
 
     unknown = sorted(set(kwargs) - set(OPTIONS))
     if unknown:

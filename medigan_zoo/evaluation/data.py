@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 #: environment variable naming the shared data folder
 ENV_DATA = "MEDIGAN_ZOO_DATA"
@@ -146,7 +146,7 @@ def load_brain_reference(data_dir: Path, split: str, size: Optional[int]) -> Rea
     :func:`load_brain_slices` where that module is absent. Splits: train, test, all ("val" means test)."""
     split = {"val": "test"}.get(split, split)
     try:
-        from ..training.data import brain_mri_slices
+        from medigan_zoo.training.data import brain_mri_slices
     except ImportError:
         return load_brain_slices(data_dir, split=split, size=size)
     images, labels = brain_mri_slices(_require(data_dir / BRAIN_FILE), size=size or 64, split=split)

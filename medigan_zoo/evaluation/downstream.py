@@ -9,8 +9,8 @@ from typing import Dict
 
 import torch
 
-from ..errors import ZooError
-from .classifiers import TrainConfig, evaluate_classifier, fit_classifier
+from medigan_zoo.core.errors import ZooError
+from medigan_zoo.evaluation.classifiers import TrainConfig, evaluate_classifier, fit_classifier
 
 
 def downstream_gain(real_train_x: torch.Tensor, real_train_y: torch.Tensor, real_test_x: torch.Tensor,

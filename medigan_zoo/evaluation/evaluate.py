@@ -5,7 +5,7 @@ downstream gain, memorization; optionally write the results into the bundle.
     >>> report = evaluate_bundle("bundles/chest_xray_cdcgan", num_samples=2000, seed=0, write=False)
     >>> print(report.markdown())
 
-Sample ``i`` uses seed ``medigan_zoo.seeding.sample_seed(seed, i)``; class-conditional models get labels with the
+Sample ``i`` uses seed ``medigan_zoo.core.seeding.sample_seed(seed, i)``; class-conditional models get labels with the
 class proportions of the real training split (same labels for a given seed); every classifier, split and
 permutation is seeded from ``seed``, and torch runs with deterministic algorithms, so a run is repeatable.
 """
@@ -21,14 +21,14 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..errors import ZooError
-from ..seeding import sample_seeds
-from .classifiers import TrainConfig
-from .data import RealData, load_reference
-from .features import DEFAULT_EXTRACTOR, FeatureExtractor, Normalization, load_feature_extractor
-from .fid import fid_from_features, fid_ratio
-from .prdc import precision_recall_density_coverage
-from .report import metric_entry, metrics_markdown, write_results
+from medigan_zoo.core.errors import ZooError
+from medigan_zoo.core.seeding import sample_seeds
+from medigan_zoo.evaluation.classifiers import TrainConfig
+from medigan_zoo.evaluation.data import RealData, load_reference
+from medigan_zoo.evaluation.features import DEFAULT_EXTRACTOR, FeatureExtractor, Normalization, load_feature_extractor
+from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio
+from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
+from medigan_zoo.evaluation.report import metric_entry, metrics_markdown, write_results
 
 ALL_METRICS: Tuple[str, ...] = ("fid", "fid_ratio", "prdc", "realism", "downstream", "memorization")
 DEFAULT_NUM_SAMPLES = 2000
@@ -102,7 +102,7 @@ class EvaluationReport:
 def memorization_distances(synthetic: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
     """Mean nearest-neighbour L2 distance (pixels) to the training images of the synthetic and of held-out real
     images, and their ratio (``medigan_zoo.evaluation.memorization``)."""
-    from .memorization import memorization_report
+    from medigan_zoo.evaluation.memorization import memorization_report
 
     res = memorization_report(synthetic, train, test)
     return {"synthetic_to_train": res["nn_l2_synthetic_to_train"], "real_test_to_train": res["nn_l2_test_to_train"],
@@ -180,7 +180,7 @@ def evaluate_images(real: torch.Tensor, synthetic: torch.Tensor,
             entries += feature_metrics(real, synthetic, extractor, groups, ctx, reference_name, k=k, details=details,
                                        timings=timings)
         if "realism" in groups:
-            from .realism import realism_auc
+            from medigan_zoo.evaluation.realism import realism_auc
 
             size = 16 if real.ndim == 5 else 32
             res = realism_auc(real, synthetic, seed=int(seed), config=TrainConfig(epochs=int(classifier_epochs),
@@ -213,7 +213,7 @@ def generate_pool(sampler, count: int, seed: int, labels: Optional[torch.Tensor]
                   batch_size: int = 256) -> torch.Tensor:
     """``count`` samples in [0, 1] (N, C, *spatial), sample i from ``sample_seed(seed, i)`` with label ``labels[i]``
     for ``condition`` (other conditions: their defaults)."""
-    from ..engine.conditions import resolve_conditions
+    from medigan_zoo.engine.conditions import resolve_conditions
 
     plan = resolve_conditions([c for c in sampler.conditions if c.name != condition], None, sampler.model_id)
     out = []
@@ -286,7 +286,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
             the stored reference figures were measured with; None leaves it as is).
     """
-    from ..engine import load_bundle_sampler
+    from medigan_zoo.engine import load_bundle_sampler
 
     groups = parse_metrics(metrics)
     bundle_dir = Path(bundle).expanduser().resolve()
@@ -339,7 +339,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         pool_size = max(int(num_samples), n_down)
         labels = None
         if condition is not None:
-            from .downstream import labels_like
+            from medigan_zoo.evaluation.downstream import labels_like
 
             labels = labels_like(label_source.labels, pool_size, seed)
         t0 = time.perf_counter()
@@ -356,7 +356,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         config = TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32)
         clf_norm = classifier_normalization(config.size, len(shape))
         if "realism" in groups:
-            from .realism import realism_auc
+            from medigan_zoo.evaluation.realism import realism_auc
 
             t0 = time.perf_counter()
             res = realism_auc(train.images, synthetic, seed=int(seed), max_per_class=realism_max_per_class,
@@ -369,7 +369,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                 normalization=clf_norm, reference_split=train.name,
                 note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable"))
         if "downstream" in groups:
-            from .downstream import downstream_gain
+            from medigan_zoo.evaluation.downstream import downstream_gain
 
             t0 = time.perf_counter()
             test = _match_channels(load_reference(names, "test", data_dir, shape), sampler.num_channels)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import BRAIN_CLASS_NAMES, load_brain_slices, load_medmnist
-from .features import Normalization
+from medigan_zoo.evaluation.data import BRAIN_CLASS_NAMES, load_brain_slices, load_medmnist
+from medigan_zoo.evaluation.features import Normalization
 
 #: (data set, class names) in label order; the joint label of (d, c) is OFFSETS[d] + c
 DATASETS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -219,7 +219,7 @@ def load_bundle_extractor(bundle_dir: Union[str, Path], device: Union[str, torch
 
     from monai.bundle import ConfigParser
 
-    from ..jsonio import load_json
+    from medigan_zoo.core.jsonio import load_json
 
     bundle_dir = Path(bundle_dir).expanduser().resolve()
     meta = load_json(bundle_dir / "configs" / "metadata.json", "bundle metadata")
@@ -290,7 +290,7 @@ def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None
     spec = str(spec or DEFAULT_EXTRACTOR)
     if spec.startswith("torchvision:"):
         return load_torchvision_extractor(spec.split(":", 1)[1], weights, device, normalization)
-    from ..paths import builtin_bundles_root
+    from medigan_zoo.core.paths import builtin_bundles_root
 
     bundle = _bundle_path(spec, list(bundle_dirs) + [builtin_bundles_root()])
     if bundle is not None:

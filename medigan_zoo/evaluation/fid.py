@@ -10,7 +10,7 @@ from typing import Tuple
 
 import torch
 
-from ..errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 
 def _check(a: torch.Tensor, b: torch.Tensor) -> None:

@@ -10,7 +10,7 @@ from typing import Dict
 
 import torch
 
-from ..errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 
 def _kth_radii(x: torch.Tensor, k: int, block: int) -> torch.Tensor:

@@ -11,8 +11,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..errors import ZooError
-from .classifiers import TrainConfig, evaluate_classifier, fit_classifier
+from medigan_zoo.core.errors import ZooError
+from medigan_zoo.evaluation.classifiers import TrainConfig, evaluate_classifier, fit_classifier
 
 REAL, GENERATED = 0, 1
 

@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from ..errors import MetadataError
-from ..jsonio import load_json
-from ..model_info import ZOO_KEY
-from ..version import __version__
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.catalog.model_info import ZOO_KEY
+from medigan_zoo.core.version import __version__
 
 MARK_START = "<!-- metrics:start -->"
 MARK_END = "<!-- metrics:end -->"

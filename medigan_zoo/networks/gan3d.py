@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .wgan import Critic, UpsampleGenerator
+from medigan_zoo.networks.wgan import Critic, UpsampleGenerator
 
 
 class Generator3D(UpsampleGenerator):

@@ -119,7 +119,7 @@ class SampleGridSaver:
 
     @torch.no_grad()
     def __call__(self, engine: Any) -> None:
-        from ..preview import save_sample_grid
+        from medigan_zoo.engine.preview import save_sample_grid
 
         device = next(self.generator.parameters()).device
         rng = torch.Generator().manual_seed(self.seed)

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .errors import BundleNotAvailableError, ZooError
-from .model_info import ModelInfo
-from .paths import find_bundles, zoo_home
+from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
+from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.core.paths import find_bundles, zoo_home
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 

@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import MetadataError
-from .jsonio import json_path
-from .medigan_compat import metric_number, metric_direction
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import json_path
+from medigan_zoo.medigan.compat import metric_number, metric_direction
 
 __all__ = ["convert_medigan_config", "convert_entry", "write_catalog", "CATALOG_FORMAT", "DEFAULT_CATALOG_NAME"]
 
@@ -166,7 +166,7 @@ def _shape(ctx: _Ctx, selection: Dict[str, Any], execution: Dict[str, Any]) -> T
 
     Where both are given and disagree, execution.image_size (what medigan runs the generator with) wins.
     medigan's ``depth`` is the channel count for its 2D models (1 to 4: gray, RGB, RGB + mask), as in
-    medigan_zoo.search; a larger depth is a volume's depth. ``image_size`` may end with the channels.
+    medigan_zoo.query.ranking; a larger depth is a volume's depth. ``image_size`` may end with the channels.
     """
     height = _positive_int(ctx, selection.get("height"), "selection", "height")
     width = _positive_int(ctx, selection.get("width"), "selection", "width")
@@ -288,7 +288,7 @@ def convert_entry(model_id: str, entry: Any, file: Optional[Path] = None) -> Dic
                         "execution", "package_link")
     shape, channels = _shape(ctx, selection, execution)
     modality_terms = _strings(ctx, selection, "modality")
-    from . import vocabulary  # another module of the search path; imported lazily to keep this one light
+    from medigan_zoo.query import vocabulary  # another module of the search path; imported lazily to keep this one light
 
     modality = vocabulary.modality_codes(modality_terms) if modality_terms else []
     if not modality:
@@ -340,7 +340,7 @@ def convert_entry(model_id: str, entry: Any, file: Optional[Path] = None) -> Dic
 
 def convert_medigan_config(path: Union[str, Path], name: str = DEFAULT_CATALOG_NAME) -> Dict[str, Any]:
     """Read medigan's ``global.json`` at ``path`` and return the catalog (a dict, not yet written)."""
-    from .jsonio import load_json
+    from medigan_zoo.core.jsonio import load_json
 
     path = Path(path)
     data = load_json(path, "medigan config")
@@ -366,7 +366,7 @@ def write_catalog(path_in: Union[str, Path], path_out: Union[str, Path], name: s
     catalog = convert_medigan_config(path_in, name=name)
     path_out = Path(path_out)
     try:
-        from .schema import CATALOG_SCHEMA, check_schema
+        from medigan_zoo.catalog.schema import CATALOG_SCHEMA, check_schema
     except ImportError:  # pragma: no cover - schema support is part of the package
         check_schema = None
     if check_schema is not None:

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
-from . import paths
-from .bundle_reader import read_bundle
-from .catalog import read_catalog
-from .errors import ModelNotFoundError, ZooError
-from .model_info import ModelInfo
+from medigan_zoo.core import paths
+from medigan_zoo.catalog.bundle_reader import read_bundle
+from medigan_zoo.catalog.catalogs import read_catalog
+from medigan_zoo.core.errors import ModelNotFoundError, ZooError
+from medigan_zoo.catalog.model_info import ModelInfo
 
 PathArg = Optional[Union[paths.PathLike, Sequence[paths.PathLike]]]
 
@@ -96,9 +96,9 @@ class ZooIndex:
     # --- derived views (built on first use) ----------------------------------------------
     @property
     def search_index(self):
-        """Ranked free-text search over every model (medigan_zoo.search.SearchIndex)."""
+        """Ranked free-text search over every model (medigan_zoo.query.ranking.SearchIndex)."""
         if self._search_index is None:
-            from .search import SearchIndex, fields_from_medigan_config
+            from medigan_zoo.query.ranking import SearchIndex, fields_from_medigan_config
 
             entries = []
             for info in self._models.values():
@@ -112,9 +112,9 @@ class ZooIndex:
 
     @property
     def selector(self):
-        """medigan's verbs over every model (medigan_zoo.medigan_compat.MediganSelector)."""
+        """medigan's verbs over every model (medigan_zoo.medigan.compat.MediganSelector)."""
         if self._selector is None:
-            from .medigan_compat import MediganSelector
+            from medigan_zoo.medigan.compat import MediganSelector
 
             directions = {}
             for info in self._models.values():
@@ -127,7 +127,7 @@ class ZooIndex:
 
 def search_fields(info: ModelInfo) -> Dict[str, List[str]]:
     """Search fields that come from the zoo block (they extend the medigan-derived ones)."""
-    from . import vocabulary
+    from medigan_zoo.query import vocabulary
 
     zoo = info.zoo
     modality: List[str] = []

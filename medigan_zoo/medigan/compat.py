@@ -18,7 +18,7 @@ from collections import Counter
 from itertools import chain
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from .errors import MetadataError, MetricNotFoundError, ModelNotFoundError, ZooError
+from medigan_zoo.core.errors import MetadataError, MetricNotFoundError, ModelNotFoundError, ZooError
 
 __all__ = [
     "MediganSelector", "ModelMatchCandidate", "MatchedEntry", "metric_direction", "InvalidQueryError",

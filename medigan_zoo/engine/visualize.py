@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from .seeding import sample_seed
+from medigan_zoo.core.seeding import sample_seed
 
 
 def condition_rows(conditions) -> List[Dict[str, Any]]:
@@ -25,8 +25,8 @@ def condition_rows(conditions) -> List[Dict[str, Any]]:
 def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8, seed: int = 0,
                       device: Optional[str] = None, scale: int = 2) -> Path:
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG."""
-    from .engine import load_bundle_sampler
-    from .preview import save_sample_grid
+    from medigan_zoo.engine import load_bundle_sampler
+    from medigan_zoo.engine.preview import save_sample_grid
 
     sampler = load_bundle_sampler(bundle_dir, device=device)
     seeds = [sample_seed(seed, i) for i in range(num_per_row)]

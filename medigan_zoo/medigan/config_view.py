@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from . import vocabulary
+from medigan_zoo.query import vocabulary
 
 
 def _performance(metrics: List[Mapping[str, Any]]) -> Dict[str, Any]:

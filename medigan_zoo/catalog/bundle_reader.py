@@ -5,11 +5,11 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
-from . import vocabulary
-from .jsonio import load_json
-from .medigan_view import to_medigan_config
-from .model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
-from .schema import ZOO_BLOCK_SCHEMA, check_schema
+from medigan_zoo.query import vocabulary
+from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.medigan.config_view import to_medigan_config
+from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
+from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
 
 _ARCHITECTURES = (
     ("wgan-gp", "WGAN-GP"), ("wgan", "WGAN"), ("dcgan", "DCGAN"), ("cyclegan", "CycleGAN"),
@@ -29,7 +29,7 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
     meta_file = bundle_dir / "configs" / "metadata.json"
     metadata = load_json(meta_file, "bundle metadata")
     if not isinstance(metadata, dict):
-        from .errors import MetadataError
+        from medigan_zoo.core.errors import MetadataError
 
         raise MetadataError("metadata must be a JSON object", file=meta_file, json_path="$")
     zoo = metadata.get(ZOO_KEY)

@@ -14,7 +14,7 @@ ENV_CATALOGS = "MEDIGAN_ZOO_CATALOGS"
 #: root of the zoo's cache (downloads, default generation outputs); default ~/.cache/medigan_zoo
 ENV_HOME = "MEDIGAN_ZOO_HOME"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the medigan_zoo package folder
 
 
 def _installed_or_source(installed: str, source: str) -> Path:

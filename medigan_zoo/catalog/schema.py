@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-from .errors import MetadataError
-from .jsonio import json_path
-from .paths import schemas_root
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import json_path
+from medigan_zoo.core.paths import schemas_root
 
 ZOO_BLOCK_SCHEMA = "zoo_block.schema.json"
 CATALOG_SCHEMA = "catalog.schema.json"

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from . import vocabulary
-from .errors import ZooError
+from medigan_zoo.query import vocabulary
+from medigan_zoo.core.errors import ZooError
 
 __all__ = ["SearchHit", "SearchIndex", "FIELDS", "FIELD_WEIGHTS", "parse_filters", "fields_from_medigan_config"]
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Union
 
-from .errors import MetadataError
+from medigan_zoo.core.errors import MetadataError
 
 
 def load_json(path: Union[str, Path], what: str = "JSON file") -> Any:

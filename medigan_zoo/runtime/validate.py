@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
-from .errors import MetadataError
-from .jsonio import load_json
-from .model_info import ZOO_KEY
-from .schema import ZOO_BLOCK_SCHEMA, schema_problems
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.catalog.model_info import ZOO_KEY
+from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
 
 REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "configs/logging.conf",
                   "models/model.pt", "docs/README.md", "LICENSE")

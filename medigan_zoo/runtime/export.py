@@ -3,7 +3,7 @@
 GAN generators go through MONAI's ``monai.bundle.ckpt_export`` (``torch.jit.script``, with the bundle's
 ``metadata.json`` and ``inference.json`` stored in the TorchScript archive, as in the MONAI Model Zoo). MONAI's
 ``DiffusionModelUNet`` does not script and ``ckpt_export`` traces with a single input only, so the UNet is traced
-through :class:`medigan_zoo.diffusion.ClassUNetExport` and saved with MONAI's ``save_net_with_metadata`` (same
+through :class:`medigan_zoo.samplers.diffusion.ClassUNetExport` and saved with MONAI's ``save_net_with_metadata`` (same
 archive layout). Either way the exported module runs without MONAI::
 
     g = torch.jit.load("bundles/chest_xray_cdcgan/models/model.ts")
@@ -63,7 +63,7 @@ def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, 
 
 def _reference(network: nn.Module) -> nn.Module:
     """The module whose call signature the TorchScript export has."""
-    from .diffusion import ClassUNetExport
+    from medigan_zoo.samplers.diffusion import ClassUNetExport
 
     return ClassUNetExport(network) if _is_unet(network) else network
 
@@ -105,7 +105,7 @@ def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportRes
             from monai.bundle import ConfigParser
             from monai.data import save_net_with_metadata
 
-            from .diffusion import trace_unet
+            from medigan_zoo.samplers.diffusion import trace_unet
 
             zoo = _zoo_block(bundle)
             module = trace_unet(network, zoo["spatial_shape"], int(zoo.get("num_channels", 1)))

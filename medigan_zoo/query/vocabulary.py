@@ -15,7 +15,7 @@ import functools
 import re
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
-from .errors import ZooError
+from medigan_zoo.core.errors import ZooError
 
 __all__ = [
     "MODALITY_CODES", "modality_codes", "modality_names", "canonical_modality", "is_modality_code",

@@ -1,0 +1,1 @@
+"""Layer 1, torch-free: the field's vocabulary (synonyms, modality codes) and ranked free-text search."""
