@@ -67,3 +67,11 @@ class BundleNotAvailableError(ZooError):
 
 class GenerationError(ZooError):
     """Bad generation arguments or a failure writing the outputs."""
+
+
+class BundleLoadError(GenerationError):
+    """A bundle's configs or weights cannot be turned into a runnable model (names the file and what to do)."""
+
+
+class UntrustedBundleError(ZooError):
+    """Running a bundle's config code was asked for, but the bundle is not trusted (docs/security.md)."""
