@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medigan_zoo.engine import load_bundle_sampler  # noqa: E402
+from medigan_zoo.runtime.bundle import load_bundle_sampler  # noqa: E402
+from medigan_zoo.runtime.sample import condition_plan, sample_all  # noqa: E402
 from medigan_zoo.evaluation.memorization import memorization_report  # noqa: E402
-from medigan_zoo.core.seeding import sample_seeds  # noqa: E402
 from medigan_zoo.engine.visualize import condition_rows  # noqa: E402
 
 
@@ -40,14 +40,9 @@ def main() -> None:
     torch.set_num_threads(1)
     sampler = load_bundle_sampler(args.bundle, device="cpu")
     rows = condition_rows(sampler.conditions)
-    seeds = sample_seeds(args.seed, 0, args.n)
-    conditions = {}
-    for name in rows[0]:
-        values = [row[name] for row in rows]
-        conditions[name] = torch.as_tensor([values[i % len(values)] for i in range(args.n)])
-    samples = torch.cat([sampler.normalized("image", sampler(seeds[i:i + 64], {k: v[i:i + 64] for k, v in
-                                                                            conditions.items()})["image"])
-                         for i in range(0, args.n, 64)])
+    columns = {name: [row[name] for row in rows] for name in rows[0]}  # one row per value of the varied condition
+    plan = condition_plan(sampler, {k: v if len(set(v)) > 1 else v[0] for k, v in columns.items()})
+    samples = torch.cat([b.normalized() for b in sample_all(sampler, range(args.n), plan, args.seed, 64)])
     rng = np.random.default_rng(args.seed)
     data = np.load(args.data)
     if "train_images" in data:  # MedMNIST npz

@@ -159,7 +159,7 @@ def test_load_foreign_bundle(mednist_gan, tmp_path):
 
 def test_load_zoo_bundle_and_checkpoint_dict(tmp_path, tiny_bundle):
     plain = engine.load_bundle_sampler(tiny_bundle)
-    assert not plain.foreign and plain.spatial_order == "hw"
+    assert not plain.foreign and not plain.monai_order
     assert [c.name for c in plain.conditions] == ["class_label"]
     wrapped = engine.load_bundle_sampler(make_bundle(tmp_path, name="toy_xray_cgan", checkpoint_dict=True))
     cond = {"class_label": torch.tensor([0, 1])}

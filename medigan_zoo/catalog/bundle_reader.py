@@ -78,7 +78,7 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Dic
     derived: List[str] = ["condition"]
     shape = [int(s) for s in out.get("spatial_shape") or [] if isinstance(s, (int, float))]
     if len(shape) in (2, 3):
-        zoo["spatial_shape"] = shape
+        zoo["spatial_shape"] = shape[::-1]  # MONAI's (x, y[, z]) -> the zoo's display order [[D,] H, W]
         derived.append("spatial_shape")
     if out.get("num_channels"):
         zoo["num_channels"] = int(out["num_channels"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from torch.utils.data import Dataset
 
-from medigan_zoo.core.seeding import sample_seed
 from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
 from medigan_zoo.engine.runner import _check_int, generate, read_model
 
@@ -39,7 +39,7 @@ class SyntheticDataset(Dataset):
         self.start_index = _check_int("start_index", start_index, 0)
         self.device = device
         if device is not None:
-            from medigan_zoo.engine.bundle import resolve_device
+            from medigan_zoo.runtime.sampler import resolve_device
 
             resolve_device(device)  # a bad device fails here, not in the first worker
         info = read_model(self.bundle_dir)
@@ -61,7 +61,7 @@ class SyntheticDataset(Dataset):
     def sampler(self):
         """The loaded bundle sampler of this process (loaded on first use)."""
         if self._sampler is None or self._pid != os.getpid():
-            from medigan_zoo.engine.bundle import load_bundle_sampler
+            from medigan_zoo.runtime.bundle import load_bundle_sampler
 
             self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device, options=self.options)
             self._pid = os.getpid()
@@ -75,19 +75,19 @@ class SyntheticDataset(Dataset):
             return cached
         first = self.start_index + block * self.batch_size
         last = min(first + self.batch_size, self.start_index + self.num_samples)
-        indices = range(first, last)
-        seeds = [sample_seed(self.seed, i) for i in indices]
-        conds = [self.plan.at(i) for i in indices]
-        sampler = self.sampler
-        outs = sampler(seeds, self.plan.tensors(conds, sampler.device) if self.plan.specs else None)
-        entry = {"outs": outs, "seeds": seeds, "conds": conds, "first": first}
+        from medigan_zoo.runtime.sample import sample
+
+        made = sample(self.sampler, range(first, last), self.plan, self.seed)
+        entry = {"outs": made.outputs, "seeds": made.seeds, "conds": made.conditions, "first": first}
         self._cache[block] = entry
         while len(self._cache) > self.cache_blocks:
             self._cache.popitem(last=False)
         return entry
 
     def __getitem__(self, i: int) -> Dict[str, Any]:
-        i = int(i)
+        if isinstance(i, bool) or not hasattr(i, "__index__"):
+            raise TypeError(f"dataset indices must be integers, got {i!r} ({type(i).__name__})")
+        i = operator.index(i)
         if i < 0:
             i += self.num_samples
         if not 0 <= i < self.num_samples:
@@ -134,7 +134,8 @@ class GenerateFunction:
             kwargs[key] = {**(kwargs.get(key) or {}), **value} if key in ("conditions", "options") else value
         kwargs.setdefault("save_images", kwargs.get("output_path") is not None)
         start = kwargs.pop("start_index", self.next_index)
-        from medigan_zoo.engine.bundle import load_bundle_sampler, resolve_device
+        from medigan_zoo.runtime.bundle import load_bundle_sampler
+        from medigan_zoo.runtime.sampler import resolve_device
 
         options = resolve_options(self.info.options, kwargs.get("options"), self.info.id)
         if (self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device

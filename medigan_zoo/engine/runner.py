@@ -9,14 +9,16 @@ from collections import abc, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.seeding import sample_seed
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
-from medigan_zoo.engine.bundle import load_bundle_sampler, output_formats, value_range
+from medigan_zoo.runtime.bundle import load_bundle_sampler
+from medigan_zoo.runtime.sample import index_batches, sample
+from medigan_zoo.runtime.sampler import output_formats, value_range
 from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
 from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
 from medigan_zoo.engine.manifest import ManifestPart, ensure_header, finished, merge
@@ -252,7 +254,7 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
         "split_by_condition": layout.split_by_condition, "file_pattern": layout.pattern,
         "outputs": list(layout.outputs), "spatial_shape": list(sampler.spatial_shape),
         "num_channels": sampler.num_channels, "value_range": list(sampler.value_range),
-        "spacing": list(sampler.spacing), "spatial_order": sampler.spatial_order,
+        "spacing": list(sampler.spacing), "spatial_order": "display",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": str(sampler.device),
         "torch_version": torch.__version__, "monai_version": monai.__version__,
         "regenerate": (f"medigan_zoo.engine.generate({str(sampler.bundle_dir)!r}, num_samples={len(indices)}, "
@@ -273,8 +275,9 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
 
     header = ensure_header(folder, _header(sampler, layout, bits, seed, indices))
     done = finished(folder)
-    mine = [i for i in indices if shard.owns(i)]
-    pending = [i for i in mine if i not in done]
+    mine = range(indices.start + (shard.rank - indices.start) % shard.world_size, indices.stop, shard.world_size)
+    pending = (i for i in mine if i not in done)
+    num_pending = len(mine) - sum(1 for i in done if i in mine)
     dirs = {(folder / layout.relative(i, out)).parent for i in indices[: len(layout.plan.combos)]
             for out in layout.outputs}
     for d in dirs:
@@ -285,12 +288,12 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
                 weights_sha256=sampler.weights_sha256, zoo_version=__version__, bit_depth=bits,
                 spacing=sampler.spacing, modality=modality, dicom_uids=header.get("dicom") or {},
                 options=dict(sampler.options))
-    bar = tqdm(total=len(mine), initial=len(mine) - len(pending), unit="img", desc=sampler.model_id,
+    bar = tqdm(total=len(mine), initial=len(mine) - num_pending, unit="img", desc=sampler.model_id,
                disable=quiet or shard.rank != 0, dynamic_ncols=True)
     part = ManifestPart(folder, tag=f"r{shard.rank}-" if shard.distributed else "")
     error: Optional[BaseException] = None
     try:
-        _pipeline(sampler, folder, layout, bits, seed, pending, batch_size, workers, base, part, bar)
+        _pipeline(sampler, folder, layout, bits, seed, pending, num_pending, batch_size, workers, base, part, bar)
     except OSError as err:
         error = formats.as_generation_error(err, Path(err.filename or folder))
     except BaseException as err:  # noqa: BLE001 - re-raised below, after the other ranks heard of it
@@ -302,7 +305,7 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
     manifest_path = folder / "manifest.jsonl"
     if ok and shard.rank == 0:
         manifest_path, _ = merge(folder, own_part=part.path)
-    written, skipped = shard.total(len(pending) if error is None else 0, len(mine) - len(pending))
+    written, skipped = shard.total(num_pending if error is None else 0, len(mine) - num_pending)
     shard.barrier()
     if error is not None:
         raise error
@@ -315,38 +318,39 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
         mask_files=FileList(folder, layout, indices, "mask") if "mask" in layout.outputs else [])
 
 
-def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Sequence[int],
-              batch_size: int, lanes: int, base: Mapping[str, Any], part: ManifestPart, bar: Any) -> None:
+def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, pending: Iterable[int],
+              num_pending: int, batch_size: int, lanes: int, base: Mapping[str, Any], part: ManifestPart,
+              bar: Any) -> None:
     """Make and write the pending samples, a batch per task, on ``lanes`` threads (0: on this thread).
 
     On CPU every lane has its own copy of the sampler and torch runs single-threaded while the lanes work; on a
     GPU the lanes share the sampler, one forward pass at a time. At most ``lanes + 1`` batches are in flight.
+    ``pending`` is consumed lazily (``num_pending`` of them), so memory does not grow with the run's length.
     Records go to the manifest in batch order, each once its sample's files are in place; when a write fails,
     the samples already written are still recorded (a rerun skips them) before the error is raised.
     """
     import queue
 
     plan = layout.plan
-    batches = [pending[k:k + batch_size] for k in range(0, len(pending), batch_size)]
+    batches = index_batches(pending, batch_size)
     cuda = getattr(sampler.device, "type", "cpu") == "cuda"
     free: "queue.Queue[Any]" = queue.Queue()  # the samplers not in use; one per lane on CPU
-    for k in range(1 if cuda or not lanes else max(1, min(lanes, len(batches)))):
+    for k in range(1 if cuda or not lanes else max(1, min(lanes, -(-num_pending // batch_size)))):
         free.put(sampler if k == 0 else replace(sampler, module=copy.deepcopy(sampler.module)))
 
     def make_and_write(batch: Sequence[int], done: List[bool]) -> List[Dict[str, Any]]:
-        seeds = [sample_seed(seed, i) for i in batch]
-        conds = [plan.at(i) for i in batch]
         lane = free.get()
         try:
-            outs = lane(seeds, plan.tensors(conds, lane.device) if plan.specs else None)
+            made = sample(lane, batch, plan, seed)
         finally:
             free.put(lane)
+        outs, seeds, conds = made.outputs, made.seeds, made.conditions
         missing = [name for name in layout.outputs if name not in outs]
         if missing:
             raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
                                   f"declares the outputs {list(layout.outputs)}.")
         arrays = {name: formats.batch_arrays(layout.fmt, outs[name], sampler.normalized(name, outs[name])
-                                             if layout.fmt in RASTER else None, bits, sampler.spatial_order)
+                                             if layout.fmt in RASTER else None, bits, "hw")
                   for name in layout.outputs}
         for b, index in enumerate(batch):
             for name in layout.outputs:
@@ -412,11 +416,8 @@ def _record_written(part: ManifestPart, batch: Sequence[int], done: Sequence[boo
 def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int) -> List[Any]:
     """The samples as channel-last numpy arrays in the model's value range (``(image, mask)`` tuples with masks)."""
     samples: List[Any] = []
-    for start in range(indices.start, indices.stop, batch_size):
-        batch = range(start, min(start + batch_size, indices.stop))
-        conds = [plan.at(i) for i in batch]
-        outs = sampler([sample_seed(seed, i) for i in batch], plan.tensors(conds, sampler.device) if plan.specs
-                       else None)
+    for batch in index_batches(indices, batch_size):
+        outs = sample(sampler, batch, plan, seed).outputs
         per_output = [outs[k].movedim(1, -1).numpy() for k in ("image", "mask") if k in outs]
         for b in range(len(batch)):
             items = [arr[b].copy() for arr in per_output]

@@ -6,7 +6,6 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from medigan_zoo.core.seeding import sample_seed
 
 
 def condition_rows(conditions) -> List[Dict[str, Any]]:
@@ -25,19 +24,15 @@ def condition_rows(conditions) -> List[Dict[str, Any]]:
 def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8, seed: int = 0,
                       device: Optional[str] = None, scale: int = 2) -> Path:
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG."""
-    from medigan_zoo.engine import load_bundle_sampler
     from medigan_zoo.engine.preview import save_sample_grid
+    from medigan_zoo.runtime.bundle import load_bundle_sampler
+    from medigan_zoo.runtime.sample import condition_plan, sample
 
     sampler = load_bundle_sampler(bundle_dir, device=device)
-    seeds = [sample_seed(seed, i) for i in range(num_per_row)]
     images, labels = [], []
+    spec_values = {c.name: c.values for c in sampler.conditions}
     for row in condition_rows(sampler.conditions):
-        batch = {k: torch.full((num_per_row,), v) for k, v in row.items() if isinstance(v, int)}
-        image = sampler.normalized("image", sampler(seeds, batch)["image"])
-        if sampler.spatial_order == "monai" and image.ndim == 4:  # MONAI's (x, y) order: show it as written
-            image = image.transpose(-1, -2)
-        images.append(image)
-        spec_values = {c.name: c.values for c in sampler.conditions}
+        images.append(sample(sampler, range(num_per_row), condition_plan(sampler, row), seed).normalized())
         labels.append(", ".join(str(spec_values.get(k, {}).get(str(v), v)) for k, v in row.items()) or "")
     return save_sample_grid(torch.cat(images), output_path, nrow=num_per_row,
                             row_labels=labels if any(labels) else None, scale=scale)

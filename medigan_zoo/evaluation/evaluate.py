@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from medigan_zoo.core.errors import ZooError
-from medigan_zoo.core.seeding import sample_seeds
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
 from medigan_zoo.evaluation.features import DEFAULT_EXTRACTOR, FeatureExtractor, Normalization, load_feature_extractor
@@ -212,22 +211,12 @@ def _class_condition(info, labels: Optional[torch.Tensor]) -> Optional[str]:
 def generate_pool(sampler, count: int, seed: int, labels: Optional[torch.Tensor], condition: Optional[str],
                   batch_size: int = 256) -> torch.Tensor:
     """``count`` samples in [0, 1] (N, C, *spatial), sample i from ``sample_seed(seed, i)`` with label ``labels[i]``
-    for ``condition`` (other conditions: their defaults)."""
-    from medigan_zoo.engine.conditions import resolve_conditions
+    for ``condition`` (other conditions: their defaults), through the runtime's one sample loop."""
+    from medigan_zoo.runtime.sample import condition_plan, sample_all
 
-    plan = resolve_conditions([c for c in sampler.conditions if c.name != condition], None, sampler.model_id)
-    out = []
-    for start in range(0, count, batch_size):
-        stop = min(count, start + batch_size)
-        conds = plan.tensors([plan.at(i) for i in range(start, stop)], sampler.device) if plan.specs else {}
-        if condition is not None:
-            conds[condition] = labels[start:stop].to(sampler.device)
-        images = sampler(sample_seeds(seed, start, stop), conds or None)["image"]
-        images = sampler.normalized("image", images)
-        if sampler.spatial_order == "monai":  # foreign bundles: MONAI's (x, y[, z]) -> rows, columns
-            images = images.transpose(-1, -2)
-        out.append(images)
-    return torch.cat(out)
+    given = {condition: [int(v) for v in labels[:count].tolist()]} if condition is not None else {}
+    plan = condition_plan(sampler, given)
+    return torch.cat([b.normalized() for b in sample_all(sampler, range(count), plan, seed, batch_size)])
 
 
 def _match_channels(real: RealData, channels: int) -> RealData:
@@ -286,7 +275,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
             the stored reference figures were measured with; None leaves it as is).
     """
-    from medigan_zoo.engine import load_bundle_sampler
+    from medigan_zoo.runtime.bundle import load_bundle_sampler
 
     groups = parse_metrics(metrics)
     bundle_dir = Path(bundle).expanduser().resolve()

@@ -36,17 +36,16 @@ def _zoo_block(bundle: Path) -> Dict[str, Any]:
 
 
 def load_network(bundle: PathLike) -> nn.Module:
-    """The bundle's ``network_def`` on CPU with ``models/model.pt`` loaded, in eval mode."""
-    from monai.bundle import ConfigParser
+    """The bundle's network on CPU with its weights loaded (the runtime's one loader), in eval mode."""
+    from medigan_zoo.runtime.bundle import open_bundle
 
-    bundle = Path(bundle)
-    parser = ConfigParser()
-    parser.read_config(str(bundle / "configs" / "inference.json"))
-    parser["bundle_root"] = str(bundle)
-    parser["device"] = "$torch.device('cpu')"
-    network = parser.get_parsed_content("network_def")
-    network.load_state_dict(torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True))
-    return network.eval()
+    return open_bundle(bundle, device="cpu").network
+
+
+def _ckpt_path(bundle: Path) -> Path:
+    from medigan_zoo.runtime.bundle import open_bundle
+
+    return open_bundle(bundle, device="cpu").ckpt_path
 
 
 def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, ...]:
@@ -114,7 +113,7 @@ def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportRes
             save_net_with_metadata(module, str(out), include_config_vals=False, append_timestamp=False,
                                    meta_values=meta, more_extra_files={"inference.json": inference})
         else:
-            ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(bundle / "models" / "model.pt"),
+            ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(_ckpt_path(bundle)),
                         meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
                         bundle_root=str(bundle), device="$torch.device('cpu')")
     diff = torchscript_difference(bundle, out)

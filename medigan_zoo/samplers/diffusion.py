@@ -13,6 +13,8 @@ from typing import Any, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from medigan_zoo.samplers.noise import seeded_generators
+
 
 class DiffusionSampler(nn.Module):
     """DDIM sampler around a class-conditional (or unconditional) epsilon-prediction UNet.
@@ -60,7 +62,7 @@ class DiffusionSampler(nn.Module):
 
     # --- randomness: one CPU generator per sample --------------------------------------------------
     def _generators(self, seeds: torch.Tensor) -> list:
-        return [torch.Generator().manual_seed(int(s)) for s in seeds.reshape(-1).tolist()]
+        return seeded_generators(seeds)
 
     def _noise(self, generators: list) -> torch.Tensor:
         shape = (self.num_channels,) + self.spatial_shape

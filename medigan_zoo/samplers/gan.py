@@ -13,20 +13,7 @@ import torch
 from torch import nn
 
 from medigan_zoo.core.seeding import sample_seed
-
-
-def seeded_noise(seeds: torch.Tensor, shape: Sequence[int], distribution: str = "normal") -> torch.Tensor:
-    """(B, *shape) noise; row b drawn from ``torch.Generator().manual_seed(seeds[b])`` on CPU."""
-    rows = []
-    for seed in seeds.reshape(-1).tolist():
-        gen = torch.Generator().manual_seed(int(seed))
-        if distribution == "uniform":
-            rows.append(torch.rand(tuple(shape), generator=gen))
-        elif distribution == "normal":
-            rows.append(torch.randn(tuple(shape), generator=gen))
-        else:
-            raise ValueError(f"latent distribution must be 'normal' or 'uniform', got {distribution!r}")
-    return torch.stack(rows) if rows else torch.empty((0, *shape))
+from medigan_zoo.samplers.noise import seeded_noise
 
 
 class GANSampler(nn.Module):

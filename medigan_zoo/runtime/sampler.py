@@ -1,14 +1,18 @@
-"""Run a MONAI bundle as a sampler: seeds (and conditions) in, a batch of images out.
+"""A loaded bundle as a sampler: seeds (and conditions) in, a batch of images in display order out.
 
 Zoo bundles declare a ``sampler`` (docs/bundle_contract.md, section 4). Foreign bundles (e.g. MONAI's MedNIST GAN)
 get a :class:`LatentSampler` built from their ``network``, ``network_data_format.inputs`` and their own
-``postprocessing`` transforms with the saving transforms dropped.
+``postprocessing`` transforms with the saving transforms dropped. :func:`medigan_zoo.runtime.bundle.open_bundle`
+builds both.
+
+**Axis order.** Every tensor a :class:`BundleSampler` returns is in *display order*: ``(B, C, H, W)`` or
+``(B, C, D, H, W)``, rows before columns, as zoo bundles produce it. Foreign bundles produce MONAI's
+``(x, y[, z])`` order (the order MONAI's writers save); the sampler reverses their spatial axes once, here, so files,
+datasets, arrays, grids and evaluation all see the same array.
 """
 from __future__ import annotations
 
 import hashlib
-import sys
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,8 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from medigan_zoo.catalog.bundle_reader import read_bundle
 from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.samplers.noise import seeded_noise
 from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 
 DeviceArg = Union[None, str, torch.device]
@@ -108,11 +112,7 @@ class LatentSampler(nn.Module):
         self.batch_safe = all(_elementwise(t) for t in self.postprocessing)
 
     def latents(self, seeds: torch.Tensor) -> torch.Tensor:
-        draw = torch.rand if self.uniform else torch.randn
-        out = torch.empty((len(seeds),) + self.latent_shape)
-        for b, seed in enumerate(seeds.tolist()):
-            out[b] = draw(self.latent_shape, generator=torch.Generator().manual_seed(int(seed)))
-        return out
+        return seeded_noise(seeds, self.latent_shape, "uniform" if self.uniform else "normal")
 
     def _post(self, pred: torch.Tensor) -> torch.Tensor:
         if not self.postprocessing:
@@ -136,7 +136,8 @@ class BundleSampler:
     """A bundle ready to sample: its sampler module on ``device`` plus what the engine needs to save the outputs.
 
     Call it with per-sample seeds (and conditions, name -> (B,) tensors) to get ``{"image": (B, C, *spatial)}``
-    (plus ``"mask"`` for models that also output a mask) as float32 CPU tensors in the model's value range.
+    (plus ``"mask"`` for models that also output a mask) as float32 CPU tensors in the model's value range, in
+    display order (module docstring). :func:`medigan_zoo.runtime.sample.sample` is the loop around it.
     """
 
     bundle_dir: Path
@@ -145,6 +146,8 @@ class BundleSampler:
     device: torch.device
     weights_path: Path
     foreign: bool  # the bundle has no `sampler`: the zoo built a LatentSampler for it
+    #: the module returns MONAI's (x, y[, z]) order (foreign bundles); __call__ reverses it into display order
+    monai_order: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # sampling options the config was parsed with
     # CPU kernels sum in another order for very small batches (e.g. a GEMV for one sample), which changes the last
     # bits of the outputs; calls with fewer samples are padded to this many, so sample i is bit-identical whatever
@@ -182,7 +185,11 @@ class BundleSampler:
 
     @property
     def spatial_shape(self) -> Tuple[int, ...]:
-        return tuple(self.info.spatial_shape or [int(s) for s in self._pred.get("spatial_shape") or []])
+        """Output spatial shape in display order (``[H, W]`` / ``[D, H, W]``)."""
+        if self.info.spatial_shape:
+            return tuple(self.info.spatial_shape)
+        shape = tuple(int(s) for s in self._pred.get("spatial_shape") or [])
+        return shape[::-1] if self.monai_order else shape
 
     @property
     def num_channels(self) -> int:
@@ -195,12 +202,6 @@ class BundleSampler:
     def output_range(self, name: str) -> Tuple[float, float]:
         """Value range of output ``name`` ("image" is the bundle's ``pred``)."""
         return self.value_range if name == "image" else value_range(self.outputs.get(name) or {})
-
-    @property
-    def spatial_order(self) -> str:
-        """``"hw"`` (bundles with a sampler follow the contract: spatial axes [H, W] / [D, H, W]) or ``"monai"``
-        (foreign bundles: MONAI's (x, y[, z]) order, which MONAI's PNG writer transposes; so does the engine)."""
-        return "monai" if self.foreign else "hw"
 
     @property
     def spacing(self) -> Tuple[float, ...]:
@@ -233,6 +234,8 @@ class BundleSampler:
         result = {}
         for key, value in named.items():
             value = _plain(value)[:count].to("cpu", torch.float32)
+            if self.monai_order:  # (B, C, x, y[, z]) -> (B, C, [z,] y, x): display order
+                value = value.permute(0, 1, *range(value.ndim - 1, 1, -1))
             # inference tensors refuse in-place ops outside inference mode (e.g. a user's augmentation)
             result[key] = value.clone() if value.is_inference() else value
         return result
@@ -243,26 +246,6 @@ class BundleSampler:
         if (low, high) != (0.0, 1.0):
             x = (x - low) / (high - low)
         return x.clamp(0.0, 1.0)
-
-
-def _load_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise GenerationError(f"Weights file {path} not found; the bundle is incomplete.") from None
-    except Exception as err:  # noqa: BLE001 - unpickling errors have many types
-        raise GenerationError(f"Cannot load weights {path} with torch.load(weights_only=True): {err}") from None
-    if isinstance(obj, Mapping) and obj and not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        for key in ("model", "state_dict", "network", "generator"):
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-        else:
-            raise GenerationError(f"{path} holds a checkpoint dict with keys {sorted(obj)[:10]} but no state dict "
-                                  "under 'model', 'state_dict', 'network' or 'generator'.")
-    if not isinstance(obj, Mapping):
-        raise GenerationError(f"{path} does not hold a state dict (got {type(obj).__name__}).")
-    return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
 def _latent_spec(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Tuple[int, ...], bool]:
@@ -277,7 +260,7 @@ def _latent_spec(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Tuple[i
     return ((channels,) + shape if channels > 0 else shape), uniform
 
 
-def _channels_last(module: nn.Module) -> nn.Module:
+def channels_last(module: nn.Module) -> nn.Module:
     """``module`` with its convolution weights in channels-last layout (3D for volumetric networks).
 
     oneDNN's channels-last CPU kernels are 1.2-1.8x faster for every network of the zoo (and MONAI's MedNIST
@@ -290,56 +273,3 @@ def _channels_last(module: nn.Module) -> nn.Module:
     if dims == {5}:
         return module.to(memory_format=torch.channels_last_3d)
     return module  # no convolutions, or 2D and 3D ones mixed
-
-
-def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None,
-                        options: Optional[Mapping[str, Any]] = None) -> BundleSampler:
-    """Parse a bundle with monai.bundle (``bundle_root``, ``device`` and the sampling ``options`` overridden), load
-    ``models/model.pt`` (or the bundle's ``ckpt_path``) into ``network``, and return its sampler (built for foreign
-    bundles).
-
-    ``options``: sampling options of the zoo block (e.g. ``{"num_inference_steps": 20}``), checked with
-    ``resolve_options``; the ones not given keep the bundle's defaults.
-    """
-    from medigan_zoo.engine.conditions import resolve_options
-    from monai.bundle import ConfigParser
-
-    bundle_dir = Path(bundle_dir).expanduser().resolve()
-    config_file = bundle_dir / "configs" / "inference.json"
-    if not config_file.is_file():
-        raise GenerationError(f"{bundle_dir} is not a runnable bundle: configs/inference.json is missing.")
-    info = read_bundle(bundle_dir)
-    resolved = resolve_options(info.options, options, info.id)
-    dev = resolve_device(device)
-    if str(bundle_dir) not in sys.path:  # as `monai.bundle run` does: bundles may import their own scripts/
-        sys.path.insert(1, str(bundle_dir))
-    parser = ConfigParser()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MONAI's deprecation notes about old metadata keys
-        parser.read_config(str(config_file))
-        parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
-        parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{dev}')", **resolved})
-        try:
-            network = parser.get_parsed_content("network" if "network" in parser else "network_def")
-            ckpt = Path(parser.get_parsed_content("ckpt_path")) if "ckpt_path" in parser else Path("models/model.pt")
-        except Exception as err:  # noqa: BLE001 - config errors from MONAI have many types
-            raise GenerationError(f"Cannot build `network` of bundle {bundle_dir}: {err}") from None
-        ckpt = ckpt if ckpt.is_absolute() else bundle_dir / ckpt
-        state = _load_state_dict(ckpt)
-        try:
-            network.load_state_dict(state)
-        except RuntimeError as err:
-            raise GenerationError(f"Weights {ckpt} do not fit `network` of bundle {bundle_dir}: {err}") from None
-        network = network.to(dev).eval()
-        foreign = "sampler" not in parser
-        if not foreign:
-            module = parser.get_parsed_content("sampler")  # references the same (loaded) `network` instance
-        else:
-            shape, uniform = _latent_spec(info.monai_metadata, bundle_dir)
-            post = parser.get_parsed_content("postprocessing") if "postprocessing" in parser else None
-            module = LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
-    module = module.to(dev).eval()
-    if dev.type == "cpu":
-        module = _channels_last(module)
-    return BundleSampler(bundle_dir=bundle_dir, info=info, module=module, device=dev, weights_path=ckpt,
-                         foreign=foreign, options=resolved)
