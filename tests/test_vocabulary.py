@@ -139,3 +139,12 @@ def test_vocabulary_and_search_import_no_heavy_modules():
             "assert not heavy, heavy\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_modality_terms_expands_codes_once():
+    assert v.modality_terms(["MG"]) == ["MG", *v.modality_names("MG")]
+    medigan = v.modality_terms(["MMG", "x-ray mammography"])
+    assert medigan[:2] == ["MMG", "x-ray mammography"] and "MG" in medigan and "mammography" in medigan
+    both = v.modality_terms(["CR", "DX"])
+    assert len(both) == len(set(both)) and both.index("CR") < both.index("DX")
+    assert v.modality_terms([]) == [] and v.modality_terms("CT")[0] == "CT"
