@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 from medigan_zoo.query import vocabulary
 from medigan_zoo.core.jsonio import load_json
