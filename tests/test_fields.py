@@ -119,3 +119,12 @@ def test_foreign_bundle_block_uses_the_table_placeholders(tmp_path):
     assert zoo["modality"] is not F.field_named("modality").unknown  # a copy: the table cannot be mutated
     assert set(missing) == set(F.COMPLETE_FIELDS) - {"condition"}
     assert list(missing) == [f for f in F.COMPLETE_FIELDS if f in missing]
+
+
+def test_bundle_contract_lists_the_table_fields():
+    text = (REPO / "docs" / "bundle_contract.md").read_text(encoding="utf-8")
+    block = text.split('Plus exactly one namespaced block, `"medigan_zoo"`', 1)[1].split("A condition entry", 1)[0]
+    documented = [line.split("`")[1] for line in block.splitlines() if line.startswith("| `")]
+    assert set(documented) == {f.name for f in F.ZOO_BLOCK_FIELDS}
+    for name in F.REQUIRED_FIELDS + F.SHIPPED_FIELDS:
+        assert f"`{name}`" in block.split("| key |", 1)[0], name  # the required lists above the table

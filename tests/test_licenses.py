@@ -19,7 +19,7 @@ def test_license_id(text, spdx):
 
 
 @pytest.mark.parametrize("text,spdx", [
-    ("                                 Apache License\n                           Version 2.0, January 2004", "Apache-2.0"),
+    ("                Apache License\n            Version 2.0, January 2004", "Apache-2.0"),
     ("Attribution-NonCommercial-ShareAlike 4.0 International", "CC-BY-NC-SA-4.0"),
     ("Attribution-NonCommercial 4.0 International", "CC-BY-NC-4.0"),
     ("Creative Commons Attribution 4.0 International", "CC-BY-4.0"),

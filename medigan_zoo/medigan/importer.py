@@ -239,7 +239,7 @@ def _metrics(ctx: _Ctx, performance: Any) -> List[Dict[str, Any]]:
 def _modality(ctx: _Ctx, selection: Dict[str, Any]) -> List[str]:
     """DICOM codes of the modality strings; OT (other) when none is recognized."""
     terms = _strings(ctx, selection, "modality")
-    from medigan_zoo.query import vocabulary  # another module of the search path; imported lazily to keep this one light
+    from medigan_zoo.query import vocabulary  # imported lazily to keep this module light
 
     codes = vocabulary.modality_codes(terms) if terms else []
     if not codes:
