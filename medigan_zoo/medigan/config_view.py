@@ -1,7 +1,8 @@
 """A zoo model seen through medigan's eyes: its config in medigan's global.json shape.
 
 medigan's verbs (find_matching_models_by_values, rank_models_by_performance, ...) run over these
-configs, so zoo bundles are found and ranked next to medigan's own models.
+configs, so zoo bundles are found and ranked next to medigan's own models. Which zoo field goes under which
+medigan ``selection`` key comes from the field table (medigan_zoo/catalog/fields.py, ``medigan_keys``).
 """
 from __future__ import annotations
 

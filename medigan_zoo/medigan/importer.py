@@ -23,10 +23,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from medigan_zoo.catalog.fields import ZOO_BLOCK_FIELDS
 from medigan_zoo.catalog.licenses import license_id
-from medigan_zoo.catalog.metrics import walk_metric_tree
+from medigan_zoo.catalog.metrics import metric_direction, walk_metric_tree
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.core.jsonio import json_path
-from medigan_zoo.medigan.compat import metric_direction, metric_number
+from medigan_zoo.medigan.compat import metric_number
 
 __all__ = ["convert_medigan_config", "convert_entry", "write_catalog", "CATALOG_FORMAT", "DEFAULT_CATALOG_NAME"]
 
