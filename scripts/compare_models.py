@@ -22,20 +22,33 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-COLUMNS = [  # (metric name, header, format)
-    ("FID", "FID ↓", "{:.2f}"),
-    ("FID_ratio", "FID ratio ↑ (1 = ideal)", "{:.3f}"),
-    ("precision", "precision ↑", "{:.3f}"),
-    ("recall", "recall ↑", "{:.3f}"),
-    ("density", "density ↑", "{:.3f}"),
-    ("coverage", "coverage ↑", "{:.3f}"),
+from medigan_zoo.catalog.metrics import metric_direction  # noqa: E402 - after the sys.path line
+
+ARROWS = {"lower": "↓", "higher": "↑"}
+COLUMNS = [  # (metric name, header, format); "{arrow}" becomes the metric's better direction (metric_direction)
+    ("FID", "FID {arrow}", "{:.2f}"),
+    ("FID_ratio", "FID ratio {arrow} (1 = ideal)", "{:.3f}"),
+    ("precision", "precision {arrow}", "{:.3f}"),
+    ("recall", "recall {arrow}", "{:.3f}"),
+    ("density", "density {arrow}", "{:.3f}"),
+    ("coverage", "coverage {arrow}", "{:.3f}"),
     ("realism_AUC", "realism AUC (0.5 = ideal)", "{:.3f}"),
     ("CLF.trained_on_real.accuracy", "acc real", "{:.3f}"),
     ("CLF.trained_on_fake.accuracy", "acc synthetic", "{:.3f}"),
     ("CLF.trained_on_real_and_fake.accuracy", "acc real+synthetic", "{:.3f}"),
-    ("CLF_delta", "CLF delta ↑", "{:+.3f}"),
+    ("CLF_delta", "CLF delta {arrow}", "{:+.3f}"),
     ("NN_L2_ratio", "NN-L2 ratio (memorization, <1 = closer than real)", "{:.3f}"),
 ]
+
+
+def header(name: str, label: str) -> str:
+    """A column header, with the arrow of ``name``'s better direction where the label asks for one."""
+    return label.format(arrow=ARROWS[metric_direction(name)])
+
+
+def better_first(name: str):
+    """Sort key that puts the better value of metric ``name`` first (its direction, from metric_direction)."""
+    return (lambda v: v) if metric_direction(name) == "lower" else (lambda v: -v)
 
 
 def generator_bundles(root: Path) -> List[Path]:
@@ -84,7 +97,7 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
     for r in rows:
         by_data[r["dataset"]].append(r)
     for data, group in sorted(by_data.items()):
-        b = best(group, "FID", lambda v: v)
+        b = best(group, "FID", better_first("FID"))
         if b and len([r for r in group if value(r, "FID") is not None]) > 1:
             lines.append(f"- **Closest to the real {data} images (lowest FID among the {len(group)} {data} models):** "
                          f"`{b['id']}` (FID {value(b, 'FID'):.2f}).")
@@ -92,10 +105,11 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
         ("FID_ratio", lambda v: abs(1.0 - v), "Closest to real-vs-real variability (FID ratio nearest 1)", "{:.3f}"),
         ("realism_AUC", lambda v: abs(v - 0.5), "Hardest to tell from real images (realism AUC nearest 0.5)",
          "{:.3f}"),
-        ("precision", lambda v: -v, "Highest fidelity (precision: samples inside the real manifold)", "{:.3f}"),
-        ("coverage", lambda v: -v, "Best coverage of the real data's modes (coverage)", "{:.3f}"),
-        ("recall", lambda v: -v, "Most diverse (recall)", "{:.3f}"),
-        ("CLF_delta", lambda v: -v, "Best for data augmentation (largest accuracy gain when added to real "
+        ("precision", better_first("precision"), "Highest fidelity (precision: samples inside the real manifold)",
+         "{:.3f}"),
+        ("coverage", better_first("coverage"), "Best coverage of the real data's modes (coverage)", "{:.3f}"),
+        ("recall", better_first("recall"), "Most diverse (recall)", "{:.3f}"),
+        ("CLF_delta", better_first("CLF_delta"), "Best for data augmentation (largest accuracy gain when added to real "
                                     "training data)", "{:+.3f}"),
     ]
     for name, key, text, pattern in picks:
@@ -138,7 +152,7 @@ def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
            "| model | modality | data set | architecture | shape | condition |", "|---|---|---|---|---|---|"]
     out += [f"| `{r['id']}` | {r['modality']} | {r['dataset']} | {r['architecture']} | {r['shape']} | "
             f"{r['condition']} |" for r in rows]
-    out += ["", "## Metrics", "", "| model | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+    out += ["", "## Metrics", "", "| model | " + " | ".join(header(n, h) for n, h, _ in COLUMNS) + " |",
             "|---|" + "---|" * len(COLUMNS)]
     out += ["| `" + r["id"] + "` | " + " | ".join(fmt(r, n, p) for n, _, p in COLUMNS) + " |" for r in rows]
     out += ["", "– = not measured (downstream gain needs a class-conditional model)."]

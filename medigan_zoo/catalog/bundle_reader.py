@@ -1,13 +1,16 @@
 """Read a MONAI bundle folder into a ModelInfo (zoo bundles and foreign bundles alike)."""
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 from medigan_zoo.query import vocabulary
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.medigan.config_view import to_medigan_config
+from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
+from medigan_zoo.catalog.licenses import license_from_text, license_id
 from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
 
@@ -15,11 +18,6 @@ _ARCHITECTURES = (
     ("wgan-gp", "WGAN-GP"), ("wgan", "WGAN"), ("dcgan", "DCGAN"), ("cyclegan", "CycleGAN"),
     ("pix2pix", "pix2pix"), ("stylegan", "StyleGAN"), ("ddpm", "DDPM"), ("ddim", "DDIM"),
     ("diffusion", "diffusion model"), ("autoencoder", "autoencoder"), ("vae", "VAE"), ("gan", "GAN"),
-)
-_LICENSES = (
-    ("apache license", "Apache-2.0"), ("mit license", "MIT"), ("attribution-noncommercial 4.0", "CC-BY-NC-4.0"),
-    ("attribution-noncommercial", "CC-BY-NC-4.0"), ("attribution 4.0", "CC-BY-4.0"),
-    ("attribution 3.0", "CC-BY-3.0"), ("bsd", "BSD-3-Clause"), ("cc0", "CC0-1.0"),
 )
 
 
@@ -70,39 +68,40 @@ def _first_match(text: str, table: Tuple[Tuple[str, str], ...]) -> str:
 
 
 def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
-    """What the zoo can tell about a bundle without a zoo block, and which zoo fields stay unknown."""
+    """What the zoo can tell about a bundle without a zoo block, and which zoo fields stay unknown.
+
+    Read from MONAI's metadata: spatial_shape and num_channels (network_data_format.outputs), modality and
+    architecture (words of name/task/description), generates (task), license (the LICENSE file, else metadata's
+    "license"). A foreign bundle takes no zoo conditions (condition {} counts as known). Every other required
+    field gets its placeholder from the field table (modality ["OT"], architecture/license "unknown", ...).
+    """
     text = " ".join(str(metadata.get(k, "")) for k in ("name", "task", "description", "intended_use", "data_source"))
-    low = text.lower()
     out = _output_format(metadata)
-    zoo: Dict[str, Any] = {"condition": {}, "metrics": []}
-    derived: List[str] = ["condition"]
+    found: Dict[str, Any] = {"condition": {}}
     shape = [int(s) for s in out.get("spatial_shape") or [] if isinstance(s, (int, float))]
     if len(shape) in (2, 3):
-        zoo["spatial_shape"] = shape[::-1]  # MONAI's (x, y[, z]) -> the zoo's display order [[D,] H, W]
-        derived.append("spatial_shape")
+        found["spatial_shape"] = shape[::-1]  # MONAI's (x, y[, z]) -> the zoo's display order [[D,] H, W]
     if out.get("num_channels"):
-        zoo["num_channels"] = int(out["num_channels"])
-        derived.append("num_channels")
+        found["num_channels"] = int(out["num_channels"])
     modality = vocabulary.modality_codes([text])
     if modality:
-        zoo["modality"] = modality
-        derived.append("modality")
-    else:
-        zoo["modality"] = ["OT"]
-    architecture = _first_match(low, _ARCHITECTURES)
-    zoo["architecture"] = architecture or "unknown"
+        found["modality"] = modality
+    architecture = _first_match(text.lower(), _ARCHITECTURES)
     if architecture:
-        derived.append("architecture")
+        found["architecture"] = architecture
     license_file = bundle_dir / "LICENSE"
-    license_id = ""
     if license_file.is_file():
-        license_id = _first_match(license_file.read_text(encoding="utf-8", errors="replace")[:4000].lower(), _LICENSES)
-    zoo["license"] = license_id or str(metadata.get("license") or "unknown")
-    if license_id:
-        derived.append("license")
-    zoo["generates"] = [str(metadata["task"])] if metadata.get("task") else []
-    if zoo["generates"]:
-        derived.append("generates")
-    zoo["anatomy"] = []
-    missing = tuple(f for f in ZOO_FIELDS if f not in derived)
+        found["license"] = license_from_text(license_file.read_text(encoding="utf-8", errors="replace")[:4000])
+    if not found.get("license") and metadata.get("license"):
+        found["license"] = license_id(metadata["license"])
+    if metadata.get("task"):
+        found["generates"] = [str(metadata["task"])]
+    found = {k: v for k, v in found.items() if v or k == "condition"}
+    zoo: Dict[str, Any] = {}
+    for field in ZOO_BLOCK_FIELDS:
+        if field.name in found:
+            zoo[field.name] = found[field.name]
+        elif field.required == ALWAYS and field.unknown is not None:
+            zoo[field.name] = copy.deepcopy(field.unknown)
+    missing = tuple(f for f in ZOO_FIELDS if f not in found)
     return zoo, missing

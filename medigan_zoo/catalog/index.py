@@ -126,32 +126,8 @@ class ZooIndex:
 
 
 def search_fields(info: ModelInfo) -> Dict[str, List[str]]:
-    """Search fields that come from the zoo block (they extend the medigan-derived ones)."""
-    from medigan_zoo.query import vocabulary
+    """Search fields that come from the zoo block (they extend the medigan-derived ones); the field table
+    (catalog/fields.py) says which, ``query.ranking.fields_from_zoo_block`` reads them."""
+    from medigan_zoo.query.ranking import fields_from_zoo_block
 
-    zoo = info.zoo
-    modality: List[str] = []
-    for code in info.modality:
-        modality += [code, *vocabulary.modality_names(code)]
-    shape = info.spatial_shape
-    fields = {
-        "id": [info.id] + ([str(info.alias)] if info.alias is not None else []),
-        "name": [info.name],
-        "description": [info.description],
-        "modality": modality,
-        "anatomy": list(zoo.get("anatomy") or []),
-        "generates": list(zoo.get("generates") or []),
-        "condition": [n for c in info.conditions for n in (c.name, *c.values.values())],
-        "dataset": list(zoo.get("dataset") or []),
-        "dataset_type": [str(zoo.get("dataset_type") or "")],
-        "license": [info.license],
-        "architecture": [info.architecture],
-        "function": list(zoo.get("function") or []),
-        "use_cases": list(zoo.get("use_cases") or []),
-        "tags": list(zoo.get("tags") or []),
-        "shape": ["x".join(str(s) for s in shape)] if shape else [],
-        "dims": [str(len(shape))] if shape else [],
-        "year": [str(zoo["year"])] if zoo.get("year") else [],
-        "metrics": [m.name for m in info.metrics],
-    }
-    return {k: [v for v in vals if v] for k, vals in fields.items()}
+    return fields_from_zoo_block(info.id, info.name, info.description, info.zoo)

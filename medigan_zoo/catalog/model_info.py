@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from medigan_zoo.catalog.fields import COMPLETE_FIELDS
+
 ZOO_KEY = "medigan_zoo"
 
-#: zoo-block fields a complete zoo bundle declares (``info`` reports the missing ones)
-ZOO_FIELDS: Tuple[str, ...] = (
-    "modality", "anatomy", "generates", "condition", "dataset", "dataset_type", "license",
-    "spatial_shape", "num_channels", "architecture", "function", "use_cases", "tags", "year", "metrics",
-)
+#: zoo-block fields a complete zoo bundle declares (``info`` reports the missing ones): the field table's required
+#: and shipped-bundle fields (medigan_zoo/catalog/fields.py)
+ZOO_FIELDS: Tuple[str, ...] = COMPLETE_FIELDS
 
 
 @dataclass(frozen=True)

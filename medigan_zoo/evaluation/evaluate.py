@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from medigan_zoo.catalog.metrics import metric_direction
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
@@ -108,10 +109,6 @@ def memorization_distances(synthetic: torch.Tensor, train: torch.Tensor, test: t
             "ratio": res["nn_l2_ratio"]}
 
 
-def _direction(name: str) -> str:
-    return "lower" if name.split(".")[0] in ("FID", "realism_AUC") else "higher"
-
-
 @dataclass
 class _Context:
     """Fields shared by the metric objects of one run."""
@@ -121,7 +118,7 @@ class _Context:
     suffix: str = ""
 
     def entry(self, name: str, value: Any, **fields: Any) -> Dict[str, Any]:
-        return metric_entry(name + self.suffix, value, _direction(name), seed=self.seed, command=self.command,
+        return metric_entry(name + self.suffix, value, metric_direction(name), seed=self.seed, command=self.command,
                             **fields)
 
 

@@ -18,6 +18,9 @@ from collections import Counter
 from itertools import chain
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
+from medigan_zoo.catalog.metrics import DIRECTIONS as _DIRECTIONS
+from medigan_zoo.catalog.metrics import metric_direction as _metric_direction
+from medigan_zoo.catalog.metrics import walk_metric_tree
 from medigan_zoo.core.errors import MetadataError, MetricNotFoundError, ModelNotFoundError, ZooError
 
 __all__ = [
@@ -55,32 +58,12 @@ class ConfigKeyNotFoundError(ZooError, KeyError):
 # metric direction
 # ---------------------------------------------------------------------------------------------------------
 
-_LOWER_NAMES = frozenset({
-    "fid", "kid", "fvd", "fad", "mse", "nsme", "nmse", "mae", "rmse", "lpips", "loss", "dice_loss", "nll", "bpd",
-    "hd", "hd95", "hausdorff", "asd", "assd", "error", "error_rate", "fpr", "fnr", "swd", "mmd", "emd",
-    "wasserstein", "eer", "ece", "brier",
-})
-_HIGHER_NAMES = frozenset({
-    "ssim", "ms_ssim", "ms-ssim", "psnr", "is", "inception_score", "accuracy", "acc", "balanced_accuracy", "auc",
-    "auroc", "roc_auc", "auprc", "pr_auc", "ap", "map", "precision", "recall", "sensitivity", "specificity", "f1",
-    "f1_score", "dice", "jaccard", "iou", "miou", "kappa", "mcc", "coverage", "density", "ppv", "npv", "tpr",
-    "tnr", "r2", "ncc", "nmi",
-})
-_LOWER_PREFIXES = ("fid", "kid", "fvd", "fad", "lpips")
-_DIRECTIONS = ("lower", "higher")
-
-
 def metric_direction(name: str, overrides: Optional[Mapping[str, str]] = None) -> str:
     """``"lower"`` or ``"higher"``: which values of metric ``name`` are better.
 
     ``overrides`` (metric name -> direction, e.g. from zoo bundles) win, matched exactly, then ignoring case.
-    Otherwise the last dotted part decides (``CLF.trained_on_fake.accuracy`` -> accuracy -> higher), or its
-    first ``_``-separated word (``dice_tumor`` -> dice): ``*_ratio``, ``*_delta`` (FID_ratio, CLF_delta) and
-    SSIM/PSNR/IS/accuracy/AUROC/dice/... are higher-better; FID/KID-like names (FID_RADIMAGENET), MSE/NSME,
-    ``*_loss`` and distances are lower-better. Detection scores of human readers in a
-    visual Turing test (``turing_test.AUC``, ``turing_test.accuracy``) are lower-better: readers who cannot tell
-    real from synthetic mean realistic images. Unknown names fall back to "lower", which is medigan's default
-    ascending order.
+    Otherwise the one rule of ``medigan_zoo.catalog.metrics.metric_direction`` decides (FID lower, SSIM higher,
+    ``turing_test.*`` lower, ``NN_L2.*`` higher, unknown names "lower", medigan's default ascending order).
     """
     text = str(name)
     if overrides:
@@ -93,24 +76,7 @@ def metric_direction(name: str, overrides: Optional[Mapping[str, str]] = None) -
             if direction not in _DIRECTIONS:
                 raise InvalidQueryError(f"Direction {found!r} of metric {text!r} must be 'lower' or 'higher'.")
             return direction
-    parts = text.lower().split(".")
-    leaf = parts[-1]
-    head = leaf.split("_")[0]  # dice_tumor -> dice, FID_RADIMAGENET -> fid
-    if parts[0] == "turing_test" and len(parts) > 1 and (leaf in _HIGHER_NAMES or head in _HIGHER_NAMES):
-        return "lower"
-    if leaf.endswith("_loss"):
-        return "lower"
-    if leaf.endswith(("_ratio", "_delta", "_no_images")):
-        return "higher"
-    if leaf in _HIGHER_NAMES:
-        return "higher"
-    if leaf in _LOWER_NAMES or leaf.startswith(_LOWER_PREFIXES):
-        return "lower"
-    if head in _HIGHER_NAMES:
-        return "higher"
-    if head in _LOWER_NAMES:
-        return "lower"
-    return "lower"
+    return _metric_direction(text)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -339,15 +305,6 @@ def _rank_value(value: Any, ascending: bool) -> Optional[Tuple[float, Any]]:
     return None if number is None else (number, value)
 
 
-def _perf_paths(node: Any, prefix: Tuple[str, ...], out: Dict[Tuple[str, ...], Any]) -> None:
-    """Every dict path below the performance block, with its value (nested dicts included)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            path = prefix + (str(key),)
-            out[path] = value
-            _perf_paths(value, path, out)
-
-
 def _normalize_order(order: Optional[str]) -> Optional[str]:
     if order is None:
         return None
@@ -439,9 +396,7 @@ class MediganSelector:
 
             performance = selection.get("performance", _MISSING)
             if performance is not _MISSING:
-                paths: Dict[Tuple[str, ...], Any] = {}
-                _perf_paths(performance, (), paths)
-                for path, value in paths.items():
+                for path, value in walk_metric_tree(performance, branches=True):
                     rows = self._perf.setdefault(path, [])
                     if value is not None:
                         rows.append((m, value))

@@ -21,9 +21,12 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from medigan_zoo.catalog.fields import ZOO_BLOCK_FIELDS
+from medigan_zoo.catalog.licenses import license_id
+from medigan_zoo.catalog.metrics import metric_direction, walk_metric_tree
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.core.jsonio import json_path
-from medigan_zoo.medigan.compat import metric_number, metric_direction
+from medigan_zoo.medigan.compat import metric_number
 
 __all__ = ["convert_medigan_config", "convert_entry", "write_catalog", "CATALOG_FORMAT", "DEFAULT_CATALOG_NAME"]
 
@@ -33,20 +36,7 @@ CATALOG_FORMAT = "medigan_zoo.catalog/1"
 DEFAULT_CATALOG_NAME = "medigan-1.0.0"
 DOWNLOAD_NOTE = "medigan model package; not a MONAI bundle: convert before running in the zoo"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_LIST_FIELDS = ("use_cases", "organ", "modality", "function", "condition", "dataset", "generates", "tags")
 
-#: medigan license strings -> SPDX ids. Strings that name no single SPDX license ("BSD": 2- or 3-clause?)
-#: become SPDX ``LicenseRef-`` ids; a missing license becomes "unknown".
-_LICENSES = {
-    "mit": "MIT", "mit license": "MIT",
-    "apache-2.0": "Apache-2.0", "apache 2.0": "Apache-2.0", "apache license 2.0": "Apache-2.0",
-    "bsd-2-clause": "BSD-2-Clause", "bsd-3-clause": "BSD-3-Clause",
-    "bsd": "LicenseRef-BSD", "bsd license": "LicenseRef-BSD",
-    "gpl-3.0": "GPL-3.0-only", "gpl-3.0-only": "GPL-3.0-only", "gpl-2.0": "GPL-2.0-only",
-    "gnu general public license": "LicenseRef-GPL",
-    "cc-by-4.0": "CC-BY-4.0", "cc by 4.0": "CC-BY-4.0", "cc-by-nc-4.0": "CC-BY-NC-4.0",
-    "cc by-nc 4.0": "CC-BY-NC-4.0", "cc-by-nc-sa-4.0": "CC-BY-NC-SA-4.0", "cc0-1.0": "CC0-1.0",
-}
 _PRIVATE = {"private", "non-public", "nonpublic", "not public", "proprietary", "in-house", "internal", "restricted"}
 #: Turing-test fields that describe the readers rather than measure the model
 _READER_FIELDS = {"number_radiologists": "num_readers", "years_experience": "readers_years_experience"}
@@ -116,18 +106,6 @@ def _strings(ctx: _Ctx, selection: Dict[str, Any], key: str) -> List[str]:
         if text and text not in out:
             out.append(text)
     return out
-
-
-def _license(value: Any) -> str:
-    if value is None or not str(value).strip():
-        return "unknown"
-    text = " ".join(str(value).split())
-    found = _LICENSES.get(text.lower())
-    if found:
-        return found
-    if re.fullmatch(r"[A-Za-z0-9.+-]+", text):
-        return text  # already looks like an SPDX id
-    return "LicenseRef-" + re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
 
 
 def _dataset_type(value: Any) -> str:
@@ -232,34 +210,50 @@ def _metrics(ctx: _Ctx, performance: Any) -> List[Dict[str, Any]]:
         names[name] = len(metrics)
         metrics.append(metric)
 
-    def walk(node: Dict[str, Any], path: Tuple[str, ...]) -> None:
-        readers = {}
-        if path and path[-1] == "turing_test":
-            readers = {_READER_FIELDS[k]: v for k, v in node.items() if k in _READER_FIELDS and v is not None}
-        for key, value in node.items():
-            where = path + (str(key),)
-            if isinstance(value, dict):
-                walk(value, where)
-                continue
-            if key in _READER_FIELDS and readers:
-                continue
-            if str(key).endswith("_no_images"):
-                continue  # the sample count of FID-like metrics, not a metric
-            if _metric_value(value) is None:
-                if isinstance(value, list) and value:
-                    raise ctx.error(f"expected a number or a list of numbers, found {value!r}",
-                                    "selection", "performance", *where)
-                continue  # null, "", non-numeric notes
-            extra = dict(readers)
-            if readers and isinstance(value, list):
-                extra.setdefault("note", "one value per reader of the visual Turing test")
-            add(where, value, extra)
-
-    walk(performance, ())
+    readers: Dict[Tuple[str, ...], Dict[str, Any]] = {}  # turing_test block -> its reader fields
+    leaves = list(walk_metric_tree(performance))
+    for path, value in leaves:
+        if len(path) > 1 and path[-2] == "turing_test" and path[-1] in _READER_FIELDS and value is not None:
+            readers.setdefault(path[:-1], {})[_READER_FIELDS[path[-1]]] = value
+    for where, value in leaves:
+        block = readers.get(where[:-1], {})
+        if where[-1] in _READER_FIELDS and block:
+            continue
+        if where[-1].endswith("_no_images"):
+            continue  # the sample count of FID-like metrics, not a metric
+        if _metric_value(value) is None:
+            if isinstance(value, list) and value:
+                raise ctx.error(f"expected a number or a list of numbers, found {value!r}",
+                                "selection", "performance", *where)
+            continue  # null, "", non-numeric notes
+        extra = dict(block)
+        if block and isinstance(value, list):
+            extra.setdefault("note", "one value per reader of the visual Turing test")
+        add(where, value, extra)
     return metrics
 
 
 # --- entries and catalogs ----------------------------------------------------------------------------------
+
+
+def _modality(ctx: _Ctx, selection: Dict[str, Any]) -> List[str]:
+    """DICOM codes of the modality strings; OT (other) when none is recognized."""
+    terms = _strings(ctx, selection, "modality")
+    from medigan_zoo.query import vocabulary  # imported lazily to keep this module light
+
+    codes = vocabulary.modality_codes(terms) if terms else []
+    if not codes:
+        log.warning("%s: no DICOM modality recognized in %s; using OT (other)", ctx.model_id, terms)
+        codes = ["OT"]
+    return codes
+
+
+def _condition(ctx: _Ctx, selection: Dict[str, Any]) -> Dict[str, Any]:
+    """medigan's condition strings as text conditions with snake_case ids."""
+    condition: Dict[str, Any] = {}
+    for text in _strings(ctx, selection, "condition"):
+        condition[_condition_key(text, condition)] = {"type": "text", "description": text}
+    return condition
 
 
 def convert_entry(model_id: str, entry: Any, file: Optional[Path] = None) -> Dict[str, Any]:
@@ -287,44 +281,34 @@ def convert_entry(model_id: str, entry: Any, file: Optional[Path] = None) -> Dic
         raise ctx.error("missing the package link (where the medigan package is downloaded from)",
                         "execution", "package_link")
     shape, channels = _shape(ctx, selection, execution)
-    modality_terms = _strings(ctx, selection, "modality")
-    from medigan_zoo.query import vocabulary  # another module of the search path; imported lazily to keep this one light
-
-    modality = vocabulary.modality_codes(modality_terms) if modality_terms else []
-    if not modality:
-        log.warning("%s: no DICOM modality recognized in %s; using OT (other)", model_id, modality_terms)
-        modality = ["OT"]
-    condition: Dict[str, Any] = {}
-    for text in _strings(ctx, selection, "condition"):
-        condition[_condition_key(text, condition)] = {"type": "text", "description": text}
-    architecture = str(selection.get("type") or execution.get("model_name") or "unknown").strip() or "unknown"
-
     zoo: Dict[str, Any] = {}
     alias = re.match(r"^(\d+)_", model_id) or re.match(r"^(\d+)$", model_id)
     if alias and int(alias.group(1)) >= 1:
         zoo["alias"] = int(alias.group(1))
-    zoo.update({
-        "modality": modality,
-        "anatomy": _strings(ctx, selection, "organ"),
-        "generates": _strings(ctx, selection, "generates"),
-        "condition": condition,
-        "dataset": _strings(ctx, selection, "dataset"),
-        "dataset_type": _dataset_type(selection.get("dataset_type")),
-        "license": _license(selection.get("license")),
-        "spatial_shape": shape,
-    })
-    if channels:
-        zoo["num_channels"] = channels
-    zoo.update({
-        "architecture": architecture,
-        "function": _strings(ctx, selection, "function"),
-        "use_cases": _strings(ctx, selection, "use_cases"),
-        "tags": _strings(ctx, selection, "tags"),
-    })
-    year = _year(ctx, selection.get("year"))
-    if year is not None:
-        zoo["year"] = year
-    zoo["metrics"] = _metrics(ctx, selection.get("performance"))
+    special = {  # zoo fields that are more than their medigan key's strings; None leaves a field out
+        "modality": lambda: _modality(ctx, selection),
+        "condition": lambda: _condition(ctx, selection),
+        "dataset_type": lambda: _dataset_type(selection.get("dataset_type")),
+        "license": lambda: license_id(selection.get("license")),
+        "architecture": lambda: str(selection.get("type") or execution.get("model_name") or "unknown").strip()
+        or "unknown",
+        "spatial_shape": lambda: shape,
+        "num_channels": lambda: channels or None,
+        "year": lambda: _year(ctx, selection.get("year")),
+        "metrics": lambda: _metrics(ctx, selection.get("performance")),
+    }
+    for field in ZOO_BLOCK_FIELDS:  # the field table (catalog/fields.py): every field medigan has a key for
+        if not field.medigan_keys:
+            continue
+        if field.name in special:
+            value = special[field.name]()
+        elif field.is_list:
+            value = _strings(ctx, selection, field.medigan_keys[0])
+        else:
+            raw = selection.get(field.medigan_keys[0])
+            value = str(raw).strip() if raw not in (None, "") else field.unknown
+        if value is not None:
+            zoo[field.name] = value
 
     version = description.get("version")
     return {

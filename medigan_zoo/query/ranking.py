@@ -16,22 +16,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from medigan_zoo.query import vocabulary
+from medigan_zoo.catalog.fields import EXACT, SEARCH_FIELDS, ZOO_BLOCK_FIELDS
+from medigan_zoo.catalog.licenses import license_key
+from medigan_zoo.catalog.metrics import walk_metric_tree
 from medigan_zoo.core.errors import ZooError
+from medigan_zoo.query import vocabulary
 
-__all__ = ["SearchHit", "SearchIndex", "FIELDS", "FIELD_WEIGHTS", "parse_filters", "fields_from_medigan_config"]
+__all__ = ["SearchHit", "SearchIndex", "FIELDS", "FIELD_WEIGHTS", "parse_filters", "fields_from_medigan_config",
+           "fields_from_zoo_block"]
 
-#: Field -> weight in the ranking (BM25F). Identity and the controlled fields weigh most, prose least.
-FIELD_WEIGHTS: Dict[str, float] = {
-    "id": 3.0, "name": 2.0, "architecture": 3.0, "modality": 3.0, "generates": 2.5, "dataset": 3.0,
-    "anatomy": 2.5, "shape": 3.0, "dims": 2.0, "condition": 2.0, "use_cases": 1.5, "tags": 1.5,
-    "license": 2.0, "dataset_type": 1.0, "year": 1.5, "function": 1.0, "metrics": 1.0, "keys": 0.75,
-    "description": 1.0,
-}
-FIELDS: Tuple[str, ...] = (
-    "id", "name", "description", "modality", "anatomy", "generates", "condition", "dataset", "dataset_type",
-    "license", "architecture", "function", "use_cases", "tags", "shape", "dims", "year", "metrics", "keys",
-)
+#: Search field names in index order and their BM25F weights (identity and controlled fields weigh most, prose
+#: least): derived from the field table, medigan_zoo/catalog/fields.py.
+FIELDS: Tuple[str, ...] = tuple(f.name for f in SEARCH_FIELDS)
+FIELD_WEIGHTS: Dict[str, float] = {f.name: f.weight for f in SEARCH_FIELDS}
 _B = {"description": 0.75, "name": 0.5}  # BM25 length normalization per field (others: _B_DEFAULT)
 _B_DEFAULT = 0.3
 _K1 = 1.2
@@ -39,7 +36,7 @@ _PREFIX_MIN = 4  # query words of 4+ letters unknown to the index match indexed 
 _PREFIX_WEIGHT = 0.5
 _PREFIX_MAX = 30
 
-_EXACT_FILTERS = {"id", "license", "dims", "year", "dataset_type", "shape"}
+_EXACT_FILTERS = {f.name for f in SEARCH_FIELDS if f.filter == EXACT}
 _FILTER_ALIASES = {
     "organ": "anatomy", "organs": "anatomy", "body_part": "anatomy", "type": "architecture", "arch": "architecture",
     "model_type": "architecture", "method": "architecture", "modalities": "modality", "model_id": "id",
@@ -97,10 +94,7 @@ def _exact_norm(field_name: str, value: str) -> str:
     if field_name == "dims":
         return text.replace(" ", "").rstrip("d")
     if field_name == "license":
-        words = text.split()
-        if len(words) > 1 and words[-1] == "license":
-            words = words[:-1]
-        return "-".join(words)
+        return license_key(value)
     if field_name == "id":
         return str(value).strip().lower()
     return text
@@ -117,9 +111,12 @@ def _modality_filter_codes(value: str) -> Set[str]:
             raise ZooError(f"Unknown modality {part!r} in filter modality={value}. Use a DICOM code "
                            f"({', '.join(vocabulary.MODALITY_CODES)}) or a name such as mammography, MRI, x-ray.")
         codes.add(code)
-    if codes & _RADIOGRAPHY:
-        codes |= _RADIOGRAPHY
-    return codes
+    return _with_radiography(codes)
+
+
+def _with_radiography(codes: Set[str]) -> Set[str]:
+    """CR and DX (computed and digital radiography) stand for each other in modality filters."""
+    return codes | _RADIOGRAPHY if codes & _RADIOGRAPHY else codes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -344,10 +341,7 @@ class SearchIndex:
             for values in self._values:
                 key = values.get("modality", ())
                 if key not in seen:
-                    codes = set(vocabulary.modality_codes(key))
-                    if codes & _RADIOGRAPHY:
-                        codes |= _RADIOGRAPHY
-                    seen[key] = codes
+                    seen[key] = _with_radiography(set(vocabulary.modality_codes(key)))
                 self._doc_codes.append(seen[key])
         return self._doc_codes
 
@@ -363,19 +357,12 @@ def _as_strings(raw: Any) -> Tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------------------------------
-# medigan configs -> search fields
+# Search fields from a medigan config or a zoo block (one extractor per field of catalog/fields.py)
 # --------------------------------------------------------------------------------------------------
-def _metric_names(performance: Any, prefix: str = "") -> List[str]:
-    names: List[str] = []
-    if not isinstance(performance, Mapping):
-        return names
-    for key, value in performance.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            names += _metric_names(value, name + ".")
-        elif value not in (None, "", [], {}) and not str(key).endswith("_no_images"):
-            names.append(name)
-    return names
+def _metric_names(performance: Any) -> List[str]:
+    """Dotted names of the performance entries with a value (the ``*_no_images`` sample counts left out)."""
+    return [".".join(path) for path, value in walk_metric_tree(performance)
+            if value not in (None, "", [], {}) and not path[-1].endswith("_no_images")]
 
 
 def _non_empty(value: Any) -> bool:
@@ -409,51 +396,82 @@ def _strings(value: Any) -> List[str]:
     return [str(value)] if str(value).strip() else []
 
 
+def _shape_fields(shape: Sequence[int]) -> Dict[str, List[str]]:
+    return {"shape": ["x".join(str(s) for s in shape)], "dims": [str(len(shape))]} if shape else \
+        {"shape": [], "dims": []}
+
+
+def _medigan_shape(selection: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """``HxW`` (or ``DxHxW`` when ``depth`` > 4: medigan uses ``depth`` for channels, 1 to 4) and dims."""
+    height, width, depth = (_int(selection.get(k)) for k in ("height", "width", "depth"))
+    if not (height and width):
+        return _shape_fields([])
+    return _shape_fields([depth, height, width] if depth and depth > 4 else [height, width])
+
+
+#: zoo field -> its search fields from a medigan ``selection`` block, where reading its medigan key as strings
+#: is not enough
+_FROM_MEDIGAN = {
+    "modality": lambda sel: {"modality": vocabulary.modality_terms(_strings(sel.get("modality")))},
+    "spatial_shape": _medigan_shape,
+    "metrics": lambda sel: {"metrics": _metric_names(sel.get("performance"))},
+}
+#: zoo field -> its search fields from its value in a zoo block, where its value as strings is not enough
+_FROM_ZOO = {
+    "modality": lambda value: {"modality": vocabulary.modality_terms(_strings(value))},
+    "spatial_shape": lambda value: _shape_fields([int(s) for s in value or []]),
+    "metrics": lambda value: {"metrics": [str(m["name"]) for m in value or [] if isinstance(m, Mapping)]},
+}
+
+
 def fields_from_medigan_config(model_id: str, config: Mapping[str, Any]) -> Dict[str, List[str]]:
     """Search fields of one medigan global.json entry (``execution``/``selection``/``description``).
 
-    modality = the entry's modality strings + their DICOM codes + the codes' names; anatomy = ``organ``;
-    architecture = ``type``; shape = ``HxW`` (or ``DxHxW`` when ``depth`` > 4: medigan uses ``depth`` for
-    channels, 1 to 4); dims = "2"/"3"; metrics = names of performance entries with a value
-    (``CLF.trained_on_real.accuracy``); keys = names of the selection keys with non-empty values.
+    Each searchable zoo field reads its medigan key (catalog/fields.py: anatomy = ``organ``, architecture =
+    ``type``, ...). modality = the entry's modality strings + their DICOM codes + the codes' names; shape = ``HxW``
+    (or ``DxHxW`` when ``depth`` > 4: medigan uses ``depth`` for channels, 1 to 4); dims = "2"/"3"; metrics = names
+    of performance entries with a value (``CLF.trained_on_real.accuracy``); keys = names of the selection keys
+    with non-empty values.
     """
     config = config or {}
     sel = config.get("selection") or {}
     desc = config.get("description") or {}
-    modality = _strings(sel.get("modality"))
-    codes = vocabulary.modality_codes(modality)
-    for code in codes:
-        for term in [code, *vocabulary.modality_names(code)]:
-            if term not in modality:
-                modality.append(term)
-    height, width, depth = _int(sel.get("height")), _int(sel.get("width")), _int(sel.get("depth"))
-    shape: List[str] = []
-    dims: List[str] = []
-    if height and width:
-        if depth and depth > 4:
-            shape, dims = [f"{depth}x{height}x{width}"], ["3"]
-        else:
-            shape, dims = [f"{height}x{width}"], ["2"]
-    year = sel.get("year")
-    fields = {
+    fields: Dict[str, List[str]] = {
         "id": [str(model_id)],
         "name": _strings(desc.get("title")),
         "description": _strings(desc.get("comment")),
-        "modality": modality,
-        "anatomy": _strings(sel.get("organ")),
-        "generates": _strings(sel.get("generates")),
-        "condition": _strings(sel.get("condition")),
-        "dataset": _strings(sel.get("dataset")),
-        "dataset_type": _strings(sel.get("dataset_type")),
-        "license": _strings(sel.get("license")),
-        "architecture": _strings(sel.get("type")),
-        "function": _strings(sel.get("function")),
-        "use_cases": _strings(sel.get("use_cases")),
-        "tags": _strings(sel.get("tags")),
-        "shape": shape,
-        "dims": dims,
-        "year": [str(year)] if year not in (None, "") else [],
-        "metrics": _metric_names(sel.get("performance")),
-        "keys": [key for key, value in sel.items() if _non_empty(value)],
     }
+    for field in ZOO_BLOCK_FIELDS:
+        if field.search and field.medigan_keys:
+            if field.name in _FROM_MEDIGAN:
+                fields.update(_FROM_MEDIGAN[field.name](sel))
+            else:
+                fields[field.search[0].name] = _strings(sel.get(field.medigan_keys[0]))
+    fields["keys"] = [key for key, value in sel.items() if _non_empty(value)]
     return fields
+
+
+def fields_from_zoo_block(model_id: str, name: str, description: str, zoo: Mapping[str, Any]
+                          ) -> Dict[str, List[str]]:
+    """Search fields of a zoo model: its id (and numeric alias), name, description and its zoo block's fields.
+
+    A field the block leaves out is searched as its ``unknown`` value (license "unknown"); empty values are
+    dropped.
+    """
+    alias = zoo.get("alias")
+    fields: Dict[str, List[str]] = {
+        "id": [str(model_id)] + ([str(int(alias))] if alias is not None else []),
+        "name": [str(name)],
+        "description": [str(description)],
+    }
+    for field in ZOO_BLOCK_FIELDS:
+        if not field.search:
+            continue
+        value = zoo.get(field.name)
+        if value is None:
+            value = field.unknown
+        if field.name in _FROM_ZOO:
+            fields.update(_FROM_ZOO[field.name](value))
+        else:
+            fields[field.search[0].name] = _strings(value)
+    return {k: [v for v in vals if v] for k, vals in fields.items()}

@@ -18,7 +18,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tup
 from medigan_zoo.core.errors import ZooError
 
 __all__ = [
-    "MODALITY_CODES", "modality_codes", "modality_names", "canonical_modality", "is_modality_code",
+    "MODALITY_CODES", "modality_codes", "modality_names", "modality_terms", "canonical_modality", "is_modality_code",
     "normalize", "tokenize", "fold_plural", "analyze", "expand_term", "broader_terms", "STOPWORDS",
 ]
 
@@ -283,6 +283,37 @@ def modality_names(code: str) -> List[str]:
     if key not in _MODALITY_NAMES:
         raise ZooError(f"Unknown modality code {code!r}. Known codes: {', '.join(MODALITY_CODES)}.")
     return list(_MODALITY_NAMES[key])
+
+
+def modality_terms(terms: Iterable[str]) -> List[str]:
+    """``terms`` with the DICOM codes they name and each code's names, once each: the one modality expansion of
+    the medigan view, the medigan search fields and the zoo search fields.
+
+    A term that is a code is followed by its names (``["MG"]`` -> ``["MG", "mammography", ...]``); codes that
+    other terms name come after all terms (``["MMG"]`` -> ``["MMG", "MG", "mammography", ...]``).
+    """
+    if isinstance(terms, str):
+        terms = [terms]
+    out: List[str] = []
+    seen: Set[str] = set()
+
+    def add(term: str) -> None:
+        if term not in seen:
+            seen.add(term)
+            out.append(term)
+
+    terms = [str(t) for t in terms if t not in (None, "")]
+    for term in terms:
+        add(term)
+        if term in _MODALITY_NAMES:
+            for name in _MODALITY_NAMES[term]:
+                add(name)
+    for code in modality_codes(terms):
+        if code not in seen:
+            add(code)
+            for name in _MODALITY_NAMES[code]:
+                add(name)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.catalog.fields import SHIPPED_FIELDS
 from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
 
@@ -24,7 +25,7 @@ STANDARD_IDS = ("bundle_root", "device", "num_samples", "batch_size", "seed", "o
 #: a feature-extractor bundle (zoo role "feature_extractor") generates nothing
 EXTRACTOR_IDS = ("bundle_root", "device", "network_def", "network", "ckpt_path")
 #: zoo fields a shipped bundle must fill (the schema alone also admits partial catalog entries)
-BUNDLE_ZOO_FIELDS = ("dataset", "dataset_type", "num_channels", "tags", "year", "function", "use_cases")
+BUNDLE_ZOO_FIELDS = SHIPPED_FIELDS  # the field table's "shipped" rows (medigan_zoo/catalog/fields.py)
 
 
 @dataclass(frozen=True)
