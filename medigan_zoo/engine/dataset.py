@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from torch.utils.data import Dataset
 
 from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
-from medigan_zoo.engine.runner import _check_int, generate, read_model
+from medigan_zoo.engine.runner import MAX_SEED, _check_int, generate, read_model
 
 PathLike = Union[str, Path]
 
@@ -33,7 +33,7 @@ class SyntheticDataset(Dataset):
                  cache_blocks: int = 2, start_index: int = 0, options: Optional[Mapping[str, Any]] = None):
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
         self.num_samples = _check_int("num_samples", num_samples, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = _check_int("seed", seed, 0, MAX_SEED)
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.cache_blocks = _check_int("cache_blocks", cache_blocks, 1)
         self.start_index = _check_int("start_index", start_index, 0)

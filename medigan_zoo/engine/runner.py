@@ -66,15 +66,24 @@ class GenerationResult:
         return len(self.files)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        try:
-            ok = not isinstance(value, bool) and float(value).is_integer() and int(value) >= minimum
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise GenerationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-        value = int(value)
+#: largest integer a float argument (fire turns ``1e3`` into 1000.0) may stand for exactly
+_EXACT_FLOAT_INT = 2 ** 53
+#: seeds are 63-bit (torch.Generator.manual_seed)
+MAX_SEED = 2 ** 63 - 1
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = None) -> int:
+    """``value`` as an int in [minimum, maximum]; a float only when it is a whole number a float holds exactly."""
+    ok = False
+    if isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    elif isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT_INT:
+        value, ok = int(value), True
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value, ok = int(value), True
+    if not ok or value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise GenerationError(f"{name} must be an integer {bound}, got {value!r}.")
     return value
 
 
@@ -198,7 +207,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     """
     num_samples = _check_int("num_samples", num_samples, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0, MAX_SEED)
     start_index = _check_int("start_index", start_index, 0)
     workers = None if num_workers is None else _check_int("num_workers", num_workers, 0)
     fmt = formats.normalize_format(output_format)
