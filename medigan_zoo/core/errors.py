@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 
 class ZooError(Exception):
@@ -75,3 +75,20 @@ class BundleLoadError(GenerationError):
 
 class UntrustedBundleError(ZooError):
     """Running a bundle's config code was asked for, but the bundle is not trusted (docs/security.md)."""
+
+
+class InvalidQueryError(ZooError, ValueError):
+    """A malformed selection query (medigan verbs): empty values, an unknown operator or order."""
+
+
+class ConfigKeyNotFoundError(ZooError, KeyError):
+    """A (dotted) config key that is not in the model's config; lists the keys that are."""
+
+    def __init__(self, key: str, model_id: Optional[str], available: Sequence[str]):
+        where = f"the config of {model_id!r}" if model_id else "any model's selection config"
+        shown = ", ".join(map(str, list(available)[:30])) or "none"
+        super().__init__(f"Key {key!r} is not in {where}. Keys available at that level: {shown}.")
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.args[0]

@@ -21,7 +21,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, 
 from medigan_zoo.catalog.metrics import DIRECTIONS as _DIRECTIONS
 from medigan_zoo.catalog.metrics import metric_direction as _metric_direction
 from medigan_zoo.catalog.metrics import walk_metric_tree
-from medigan_zoo.core.errors import MetadataError, MetricNotFoundError, ModelNotFoundError, ZooError
+from medigan_zoo.core.errors import (ConfigKeyNotFoundError, InvalidQueryError, MetadataError, MetricNotFoundError,
+                                     ModelNotFoundError)
 
 __all__ = [
     "MediganSelector", "ModelMatchCandidate", "MatchedEntry", "metric_direction", "InvalidQueryError",
@@ -31,28 +32,6 @@ __all__ = [
 #: medigan's name of the id field in result dicts
 MODEL_ID = "model_id"
 ModelId = Union[str, int]
-
-# ---------------------------------------------------------------------------------------------------------
-# errors
-# ---------------------------------------------------------------------------------------------------------
-
-
-class InvalidQueryError(ZooError, ValueError):
-    """A malformed selection query: empty values, an unknown operator or order."""
-
-
-class ConfigKeyNotFoundError(ZooError, KeyError):
-    """A (dotted) config key that is not in the model's config; lists the keys that are."""
-
-    def __init__(self, key: str, model_id: Optional[str], available: Sequence[str]):
-        where = f"the config of {model_id!r}" if model_id else "any model's selection config"
-        shown = ", ".join(map(str, list(available)[:30])) or "none"
-        super().__init__(f"Key {key!r} is not in {where}. Keys available at that level: {shown}.")
-        self.key = key
-
-    def __str__(self) -> str:
-        return self.args[0]
-
 
 # ---------------------------------------------------------------------------------------------------------
 # metric direction
