@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
 from medigan_zoo.catalog.index import PathArg, ZooIndex
 from medigan_zoo.catalog.model_info import ModelInfo
-from medigan_zoo.core.paths import zoo_home
+from medigan_zoo.core.paths import as_output_path, zoo_home
 
 ModelId = Union[str, int]
 
@@ -152,7 +152,7 @@ class Generators:
 
     def _output_path(self, model_id: str, output_path: Optional[Union[str, Path]]) -> Path:
         if output_path is not None:
-            return Path(output_path)
+            return as_output_path(output_path)
         return zoo_home() / "outputs" / model_id / time.strftime("%Y%m%d-%H%M%S")
 
     def _conditions_and_options(self, model_id: str, conditions: Optional[Mapping[str, Any]],
@@ -228,5 +228,5 @@ class Generators:
         """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
         from medigan_zoo.engine.visualize import write_sample_grid
 
-        return write_sample_grid(self.bundle_dir(model_id), Path(output_path), num_per_row=num_per_row,
+        return write_sample_grid(self.bundle_dir(model_id), as_output_path(output_path), num_per_row=num_per_row,
                                  seed=seed, device=device or self.device)

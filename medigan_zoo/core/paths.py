@@ -73,3 +73,22 @@ def zoo_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "medigan_zoo"
+
+
+def as_output_path(value: object, what: str = "output_path") -> Path:
+    """``value`` as a user-given output path, or a GenerationError: empty text, numbers and other non-path values
+    (fire turns ``--output_path 123`` into an int) are refused rather than guessed at."""
+    from medigan_zoo.core.errors import GenerationError
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        kind = "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+        raise GenerationError(f"{what} must be a path, got {value!r} ({kind}); for a folder named like a number "
+                              f"quote it twice on the command line, e.g. --{what} '\"{value}\"'.")
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise GenerationError(f"{what} is empty; name a folder (or file) to write to.")
+    if "\0" in text:
+        raise GenerationError(f"{what} contains a NUL character; name a real path.")
+    return Path(text).expanduser()
