@@ -226,7 +226,16 @@ class Generators:
     def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
                   seed: int = 0, device: Optional[str] = None) -> Path:
         """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
+        from medigan_zoo.engine.formats import as_generation_error, check_image_path
         from medigan_zoo.engine.visualize import write_sample_grid
 
-        return write_sample_grid(self.bundle_dir(model_id), as_output_path(output_path), num_per_row=num_per_row,
-                                 seed=seed, device=device or self.device)
+        from medigan_zoo.catalog.bundle_reader import check_config_json
+
+        path = check_image_path(as_output_path(output_path))  # before the model is loaded
+        bundle = self.bundle_dir(model_id)
+        check_config_json(bundle)
+        try:
+            return write_sample_grid(bundle, path, num_per_row=num_per_row,
+                                     seed=seed, device=device or self.device)
+        except OSError as err:
+            raise as_generation_error(err, path) from None

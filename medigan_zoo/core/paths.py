@@ -43,11 +43,17 @@ def is_bundle_dir(path: Path) -> bool:
 def find_bundles(root: PathLike) -> List[Path]:
     """``root`` itself if it is a bundle, else its immediate sub-folders that are bundles (sorted)."""
     root = Path(root).expanduser()
-    if is_bundle_dir(root):
-        return [root.resolve()]
-    if not root.is_dir():
-        return []
-    return sorted(p.resolve() for p in root.iterdir() if p.is_dir() and is_bundle_dir(p))
+    try:
+        if is_bundle_dir(root):
+            return [root.resolve()]
+        if not root.is_dir():
+            return []
+        return sorted(p.resolve() for p in root.iterdir() if p.is_dir() and is_bundle_dir(p))
+    except OSError as err:  # an unreadable folder: say which, as the zoo's other user errors do
+        from medigan_zoo.core.errors import ZooError
+
+        raise ZooError(f"Cannot read bundle folder {root}: {err.strerror or err}. Fix its permissions or leave "
+                       "it out of --bundle_dirs / MEDIGAN_ZOO_BUNDLE_PATH.") from None
 
 
 def split_env_paths(name: str) -> List[Path]:

@@ -479,3 +479,18 @@ def check_writable(folder: Path) -> None:
         (folder / ".write_probe").unlink()
     except OSError:
         pass
+
+
+def check_image_path(path: Path) -> Path:
+    """An image file to write (a sample grid): an extension PIL writes, not a folder, in a writable folder."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.is_dir():
+        raise GenerationError(f"output_path {path} is a folder; name an image file, e.g. {path / 'samples.png'}.")
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    if path.suffix.lower() not in writable:
+        raise GenerationError(f"output_path {path} has no image extension PIL can write ({path.suffix or 'none'}); "
+                              "use .png (or .jpg, .tif ...).")
+    check_writable(path.parent)
+    return path

@@ -78,12 +78,13 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def read_model(bundle_dir: PathLike) -> ModelInfo:
     """The metadata of a generator bundle (cheap: no torch model is built)."""
-    from medigan_zoo.catalog.bundle_reader import read_bundle
+    from medigan_zoo.catalog.bundle_reader import check_config_json, read_bundle
 
     bundle_dir = Path(bundle_dir).expanduser()
     if not (bundle_dir / "configs" / "metadata.json").is_file():
         raise GenerationError(f"{bundle_dir} is not a bundle folder: configs/metadata.json is missing.")
     info = read_bundle(bundle_dir)
+    check_config_json(bundle_dir)  # malformed configs: one error naming file and line, before monai reads them
     role = info.zoo.get("role", "generator")
     if role != "generator":
         raise GenerationError(f"Bundle {info.id!r} is a {role.replace('_', ' ')}, not a generator; it has no "
