@@ -20,14 +20,21 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import ZooError
 
 
 #: verbs whose positional words are free text: fire must not turn ``1e5`` into a float or ``True`` into a bool
 _TEXT_VERBS = ("search", "rank")
-#: yes/no flags: `--json WORD` leaves WORD to the command unless it reads as true/false
+#: yes/no flags: after search/rank, `--json WORD` leaves WORD to the query unless it reads as true/false
 _SWITCHES = {"json", "quiet", "split_by_condition", "dry_run", "force"}
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+#: evaluate's whole-number options and their minimum, and its yes/no options (checked before any work)
+_EVALUATE_INTS = {"num_samples": 1, "seed": 0, "k": 1, "batch_size": 1, "classifier_epochs": 0, "num_threads": 1,
+                  "downstream_samples": 1, "realism_max_per_class": 1}
+_EVALUATE_FLAGS = ("dry_run", "json", "quiet", "force")
 
 
 def flag(name: str, value: Any) -> bool:
@@ -58,7 +65,8 @@ def _quote_free_text(args: List[str]) -> List[str]:
             break
         if _is_flag(arg):  # as fire reads it: --flag=value, --flag value, or --flag alone (True) before a flag
             name = arg[2:].replace("-", "_")
-            if name in _SWITCHES and i < len(args) and args[i].strip().lower() not in _TRUE | _FALSE:
+            if (verb in _TEXT_VERBS and name in _SWITCHES and i < len(args)
+                    and args[i].strip().lower() not in _TRUE | _FALSE):
                 out[-1] = f"--{name}=True"  # `search --json chest`: chest is the query, not the flag's value
             elif "=" not in arg and i < len(args) and not _is_flag(args[i]):
                 out.append(args[i])
@@ -174,6 +182,7 @@ class ZooCLI:
     def visualize(self, model_id: str, output_path: str = "samples.png", num_per_row: int = 8, seed: int = 0,
                   device: Optional[str] = None) -> None:
         """Write a sample grid image (one row per condition value)."""
+        num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
         path = self._gen.visualize(model_id, output_path=output_path, num_per_row=num_per_row, seed=seed,
                                    device=device)
         print(f"sample grid written to {path}")
@@ -210,6 +219,12 @@ class ZooCLI:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization)."""
         from medigan_zoo.evaluation.cli import evaluate_command
 
+        for name, minimum in _EVALUATE_INTS.items():
+            if kwargs.get(name) is not None:
+                kwargs[name] = check_int(name, kwargs[name], minimum)
+        for name in _EVALUATE_FLAGS:
+            if name in kwargs:
+                kwargs[name] = flag(name, kwargs[name])
         evaluate_command(self._gen, model_id, **kwargs)
 
 

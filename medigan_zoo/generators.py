@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
 from medigan_zoo.catalog.index import PathArg, ZooIndex
 from medigan_zoo.catalog.model_info import ModelInfo
@@ -231,6 +232,7 @@ class Generators:
 
         from medigan_zoo.catalog.bundle_reader import check_config_json
 
+        num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
         path = check_image_path(as_output_path(output_path))  # before the model is loaded
         bundle = self.bundle_dir(model_id)
         check_config_json(bundle)
