@@ -45,7 +45,7 @@ def test_metadata_linked_to_another_bundle_is_refused(tmp_path):
     shutil.copytree(BUNDLES / "chest_xray_cdcgan" / "configs", bundle / "configs")
     (bundle / "configs" / "metadata.json").unlink()
     (bundle / "configs" / "metadata.json").symlink_to(BUNDLES / "brain_mri_cdcgan" / "configs" / "metadata.json")
-    with pytest.raises(MetadataError, match="configs/metadata.json is a link to .*brain_mri_cdcgan.*outside the bundle"):
+    with pytest.raises(MetadataError, match="metadata.json is a link to .*brain_mri_cdcgan.*outside the bundle"):
         read_bundle(bundle)
 
 

@@ -50,7 +50,8 @@ def bad_files(tmp_path_factory) -> Path:
 OUT = "{tmp}/out"
 #: verb -> argument lists that must each end in exit 2 with one line on stderr
 BAD = {
-    "list": [["list", "--json", "maybe"], ["--include_builtin", "maybe", "list"], ["--catalogs", "{bad}/latin1.json", "list"],
+    "list": [["list", "--json", "maybe"], ["--include_builtin", "maybe", "list"],
+             ["--catalogs", "{bad}/latin1.json", "list"],
              ["--catalogs", "{bad}/deep.json", "list"], ["--catalogs", "{bad}/broken.json", "list"],
              ["--catalogs", "{bad}/not_json.json", "list"], ["--catalogs", "{bad}/nope.json", "list"],
              ["--bundle_dirs", "{bad}/bundles/latin1_bundle", "list"], ["--bundle_dirs", "/nonexistent", "list"],
@@ -92,7 +93,8 @@ BAD = {
                    "{tmp}/v.png"]],
     "validate": [["validate"], ["validate", LONG]],
     "download": [["download"], ["download", "nope_model"], ["download", LONG]],
-    "evaluate": [["evaluate"], ["evaluate", "nope_model"], ["evaluate", CHEST, "--metrics", "nope", "--dry_run", "True"],
+    "evaluate": [["evaluate"], ["evaluate", "nope_model"],
+                 ["evaluate", CHEST, "--metrics", "nope", "--dry_run", "True"],
                  ["evaluate", CHEST, "--num_samples", "abc", "--dry_run", "True"],
                  ["evaluate", CHEST, "--num_samples", "0", "--dry_run", "True"],
                  ["evaluate", CHEST, "--dry_run", "maybe"], ["evaluate", CHEST, "--bogus_option", "1"]],

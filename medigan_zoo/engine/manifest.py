@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -36,6 +37,10 @@ RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "b
 RUN_KEY_DEFAULTS = {"options": {}}
 
 
+#: names the zoo itself leaves while a run starts (write probes, the header being written, temporary files)
+_ZOO_TEMPORARY = re.compile(r"^\.(write_probe|manifest)|~tmp~")
+
+
 def output_folder(output_path: Any) -> Path:
     """The output folder of a ``generate`` run, checked before any work: a path value (not empty, not a number),
     creatable and writable, and either empty or a zoo output folder (one with a ``manifest.json``).
@@ -52,7 +57,7 @@ def output_folder(output_path: Any) -> Path:
         except OSError as err:
             raise GenerationError(f"Cannot read output folder {folder}: {err.strerror or err}. "
                                   "Choose a readable, writable output_path.") from None
-        names = [n for n in names if n != ".write_probe"]
+        names = [n for n in names if not _ZOO_TEMPORARY.search(n)]  # another process of this run, starting
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             raise GenerationError(f"output_path {folder} already holds files that are not a zoo output folder "
