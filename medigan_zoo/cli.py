@@ -13,12 +13,71 @@ list, search, info and rank import neither torch nor monai. User errors print on
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import ZooError
+
+
+#: verbs whose positional words are free text: fire must not turn ``1e5`` into a float or ``True`` into a bool
+_TEXT_VERBS = ("search", "rank")
+#: yes/no flags: after search/rank, `--json WORD` leaves WORD to the query unless it reads as true/false
+_SWITCHES = {"json", "quiet", "split_by_condition", "dry_run", "force"}
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+
+
+#: evaluate's whole-number options and their minimum, and its yes/no options (checked before any work)
+_EVALUATE_INTS = {"num_samples": 1, "seed": 0, "k": 1, "batch_size": 1, "classifier_epochs": 0, "num_threads": 1,
+                  "downstream_samples": 1, "realism_max_per_class": 1}
+_EVALUATE_FLAGS = ("dry_run", "json", "quiet", "force")
+
+
+def flag(name: str, value: Any) -> bool:
+    """A yes/no flag: True/False (or true/false, yes/no, 1/0, on/off as text); anything else raises ZooError."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ZooError(f"--{name} takes True or False, got {value!r}.")
+
+
+def _is_flag(arg: str) -> bool:
+    return arg.startswith("--") or bool(re.match(r"^-[A-Za-z]", arg))
+
+
+def _quote_free_text(args: List[str]) -> List[str]:
+    """Quote the positional words of search/rank so fire keeps the text the user typed (``search 1e5``)."""
+    out, i, verb = [], 0, None
+    while i < len(args):
+        arg = args[i]
+        out.append(arg)
+        i += 1
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if _is_flag(arg):  # as fire reads it: --flag=value, --flag value, or --flag alone (True) before a flag
+            name = arg[2:].replace("-", "_")
+            if (verb in _TEXT_VERBS and name in _SWITCHES and i < len(args)
+                    and args[i].strip().lower() not in _TRUE | _FALSE):
+                out[-1] = f"--{name}=True"  # `search --json chest`: chest is the query, not the flag's value
+            elif "=" not in arg and i < len(args) and not _is_flag(args[i]):
+                out.append(args[i])
+                i += 1
+            continue
+        if verb is None:
+            verb = arg
+            continue
+        if verb in _TEXT_VERBS:
+            out[-1] = json.dumps(arg)
+    return out
 
 
 def _print_json(data: Any) -> None:
@@ -39,7 +98,8 @@ class ZooCLI:
 
     def __init__(self, bundle_dirs: Optional[str] = None, catalogs: Optional[str] = None,
                  include_builtin: bool = True):
-        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=include_builtin)
+        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs,
+                             include_builtin=flag("include_builtin", include_builtin))
         self._generators = None
 
     @property
@@ -52,6 +112,7 @@ class ZooCLI:
 
     def list(self, json: bool = False) -> None:  # noqa: A003 - the verb users type
         """List every model: id, modality, shape, architecture, license, whether it is on disk."""
+        json = flag("json", json)
         infos = list(self._gen.index)
         if json:
             _print_json([i.summary() for i in infos])
@@ -62,9 +123,11 @@ class ZooCLI:
 
     def search(self, *query: str, limit: int = 10, json: bool = False) -> None:
         """Ranked free-text search; words like key=value are filters (modality=MG dims=3 license=CC-BY-4.0)."""
-        from medigan_zoo.query.ranking import parse_filters
+        from medigan_zoo.query.ranking import check_limit, parse_filters
 
-        words = [str(q) for q in query]
+        json = flag("json", json)
+        limit = check_limit(limit, minimum=1)
+        words = [str(q) for q in query if str(q).strip()]  # `search ""` is `search`
         filters = parse_filters([w for w in words if "=" in w])
         terms = [w for w in words if "=" not in w]
         if not terms and not filters:
@@ -91,6 +154,7 @@ class ZooCLI:
     def rank(self, *values: str, metric: str = "FID", order: Optional[str] = None,
              model_ids: Optional[Sequence[str]] = None, json: bool = False) -> None:
         """Rank models by a metric (direction-aware: FID lowest first unless --order asc|desc)."""
+        json = flag("json", json)
         if values:
             ranked = self._gen.find_models_and_rank(list(values), metric=metric, order=order,
                                                     are_keys_also_matched=True)
@@ -107,6 +171,7 @@ class ZooCLI:
                  device: Optional[str] = None, quiet: bool = False, **model_args: Any) -> None:
         """Generate samples into --output_path; conditions and sampling options as flags, e.g. --class_label 1
         --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes)."""
+        quiet, split_by_condition = flag("quiet", quiet), flag("split_by_condition", split_by_condition)
         result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
                                     batch_size=batch_size, output_format=output_format,
                                     split_by_condition=split_by_condition, device=device, quiet=quiet, **model_args)
@@ -117,6 +182,7 @@ class ZooCLI:
     def visualize(self, model_id: str, output_path: str = "samples.png", num_per_row: int = 8, seed: int = 0,
                   device: Optional[str] = None) -> None:
         """Write a sample grid image (one row per condition value)."""
+        num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
         path = self._gen.visualize(model_id, output_path=output_path, num_per_row=num_per_row, seed=seed,
                                    device=device)
         print(f"sample grid written to {path}")
@@ -153,20 +219,65 @@ class ZooCLI:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization)."""
         from medigan_zoo.evaluation.cli import evaluate_command
 
+        for name, minimum in _EVALUATE_INTS.items():
+            if kwargs.get(name) is not None:
+                kwargs[name] = check_int(name, kwargs[name], minimum)
+        for name in _EVALUATE_FLAGS:
+            if name in kwargs:
+                kwargs[name] = flag(name, kwargs[name])
         evaluate_command(self._gen, model_id, **kwargs)
+
+
+#: longest command-line argument accepted (longer ones are a mistake or an attack, never a model id or path)
+MAX_ARG_CHARS = 8192
+#: longest error line printed (user values echoed in messages are cut)
+MAX_ERROR_CHARS = 2000
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 15] + " ... (cut)"
+
+
+@contextlib.contextmanager
+def _one_line_fire_errors():
+    """Fire's own usage errors (a missing or unknown argument) as one line on stderr instead of fire's usage
+    screen; ``--help`` keeps fire's help text."""
+    import fire.core as fire_core
+
+    original = getattr(fire_core, "_DisplayError", None)
+
+    def display(component_trace):
+        element = component_trace.elements[-1]
+        if any(h in element.args for h in ("-h", "--help")) or original is None:
+            return original(component_trace)
+        command = component_trace.GetCommand() or "medigan-zoo"
+        print(f"medigan-zoo: error: {_one_line(element.ErrorAsStr())} (see `{command} --help`)", file=sys.stderr)
+
+    if original is not None:
+        fire_core._DisplayError = display
+    try:
+        yield
+    finally:
+        if original is not None:
+            fire_core._DisplayError = original
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``medigan-zoo`` and ``python -m medigan_zoo``."""
     import fire
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "import-medigan":
-        args[0] = "import_medigan"
+    args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+    args = ["import_medigan" if a == "import-medigan" else a for a in args]
     try:
-        fire.Fire(ZooCLI, command=args, name="medigan-zoo")
+        too_long = [n for n, a in enumerate(args, 1) if len(a) > MAX_ARG_CHARS]
+        if too_long:
+            raise ZooError(f"argument {too_long[0]} is {len(args[too_long[0] - 1]):,} characters long; the limit is "
+                           f"{MAX_ARG_CHARS:,} (pass long lists in a file or through the Python API).")
+        with _one_line_fire_errors():
+            fire.Fire(ZooCLI, command=_quote_free_text(args), name="medigan-zoo")
     except ZooError as err:
-        print(f"medigan-zoo: error: {err}", file=sys.stderr)
+        print(f"medigan-zoo: error: {_one_line(str(err))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("medigan-zoo: interrupted", file=sys.stderr)

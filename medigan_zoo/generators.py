@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
 from medigan_zoo.catalog.index import PathArg, ZooIndex
 from medigan_zoo.catalog.model_info import ModelInfo
-from medigan_zoo.core.paths import zoo_home
+from medigan_zoo.core.paths import as_output_path, zoo_home
 
 ModelId = Union[str, int]
 
@@ -152,7 +153,7 @@ class Generators:
 
     def _output_path(self, model_id: str, output_path: Optional[Union[str, Path]]) -> Path:
         if output_path is not None:
-            return Path(output_path)
+            return as_output_path(output_path)
         return zoo_home() / "outputs" / model_id / time.strftime("%Y%m%d-%H%M%S")
 
     def _conditions_and_options(self, model_id: str, conditions: Optional[Mapping[str, Any]],
@@ -226,7 +227,17 @@ class Generators:
     def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
                   seed: int = 0, device: Optional[str] = None) -> Path:
         """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
+        from medigan_zoo.engine.formats import as_generation_error, check_image_path
         from medigan_zoo.engine.visualize import write_sample_grid
 
-        return write_sample_grid(self.bundle_dir(model_id), Path(output_path), num_per_row=num_per_row,
-                                 seed=seed, device=device or self.device)
+        from medigan_zoo.catalog.bundle_reader import check_config_json
+
+        num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
+        path = check_image_path(as_output_path(output_path))  # before the model is loaded
+        bundle = self.bundle_dir(model_id)
+        check_config_json(bundle)
+        try:
+            return write_sample_grid(bundle, path, num_per_row=num_per_row,
+                                     seed=seed, device=device or self.device)
+        except OSError as err:
+            raise as_generation_error(err, path) from None

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
 
+from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.query import vocabulary
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.medigan.config_view import to_medigan_config
@@ -24,11 +25,9 @@ _ARCHITECTURES = (
 def read_bundle(bundle_dir: Path) -> ModelInfo:
     """Index one bundle. Zoo bundles are schema-checked; foreign bundles get a derived zoo block."""
     bundle_dir = Path(bundle_dir).resolve()
-    meta_file = bundle_dir / "configs" / "metadata.json"
+    meta_file = own_file(bundle_dir, "configs/metadata.json")
     metadata = load_json(meta_file, "bundle metadata")
     if not isinstance(metadata, dict):
-        from medigan_zoo.core.errors import MetadataError
-
         raise MetadataError("metadata must be a JSON object", file=meta_file, json_path="$")
     zoo = metadata.get(ZOO_KEY)
     if zoo is not None:
@@ -53,6 +52,32 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
         origin=meta_file,
         missing_zoo_fields=missing,
     )
+
+
+def own_file(bundle_dir: Path, relative: str) -> Path:
+    """``bundle_dir / relative``, refused (MetadataError) when it is a link to a file outside the bundle: a bundle
+    whose metadata or config is another bundle's file would claim that bundle's identity or code."""
+    path = bundle_dir / relative
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop
+        raise MetadataError(f"cannot resolve {relative}: {err}", file=path) from None
+    if target != path and not target.is_relative_to(bundle_dir.resolve()):
+        raise MetadataError(f"{relative} is a link to {target}, outside the bundle folder", file=path,
+                            hint="copy the file into the bundle instead of linking it")
+    return path
+
+
+def check_config_json(bundle_dir: Path) -> None:
+    """Parse every ``configs/*.json`` of a bundle with ``load_json`` before monai.bundle reads them, so that a
+    malformed config is one error naming the file and line (MONAI's own reader would raise a traceback)."""
+    configs = Path(bundle_dir) / "configs"
+    try:
+        names = sorted(p.name for p in configs.iterdir() if p.suffix == ".json")
+    except OSError as err:
+        raise MetadataError(f"cannot list the bundle's configs: {err.strerror or err}", file=configs) from None
+    for name in names:
+        load_json(own_file(Path(bundle_dir).resolve(), f"configs/{name}"), "bundle config")
 
 
 def _output_format(metadata: Mapping[str, Any]) -> Mapping[str, Any]:

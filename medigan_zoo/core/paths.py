@@ -43,11 +43,17 @@ def is_bundle_dir(path: Path) -> bool:
 def find_bundles(root: PathLike) -> List[Path]:
     """``root`` itself if it is a bundle, else its immediate sub-folders that are bundles (sorted)."""
     root = Path(root).expanduser()
-    if is_bundle_dir(root):
-        return [root.resolve()]
-    if not root.is_dir():
-        return []
-    return sorted(p.resolve() for p in root.iterdir() if p.is_dir() and is_bundle_dir(p))
+    try:
+        if is_bundle_dir(root):
+            return [root.resolve()]
+        if not root.is_dir():
+            return []
+        return sorted(p.resolve() for p in root.iterdir() if p.is_dir() and is_bundle_dir(p))
+    except OSError as err:  # an unreadable folder: say which, as the zoo's other user errors do
+        from medigan_zoo.core.errors import ZooError
+
+        raise ZooError(f"Cannot read bundle folder {root}: {err.strerror or err}. Fix its permissions or leave "
+                       "it out of --bundle_dirs / MEDIGAN_ZOO_BUNDLE_PATH.") from None
 
 
 def split_env_paths(name: str) -> List[Path]:
@@ -73,3 +79,22 @@ def zoo_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "medigan_zoo"
+
+
+def as_output_path(value: object, what: str = "output_path") -> Path:
+    """``value`` as a user-given output path, or a GenerationError: empty text, numbers and other non-path values
+    (fire turns ``--output_path 123`` into an int) are refused rather than guessed at."""
+    from medigan_zoo.core.errors import GenerationError
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        kind = "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+        raise GenerationError(f"{what} must be a path, got {value!r} ({kind}); for a folder named like a number "
+                              f"quote it twice on the command line, e.g. --{what} '\"{value}\"'.")
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise GenerationError(f"{what} is empty; name a folder (or file) to write to.")
+    if "\0" in text:
+        raise GenerationError(f"{what} contains a NUL character; name a real path.")
+    return Path(text).expanduser()

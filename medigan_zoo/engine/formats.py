@@ -1,5 +1,11 @@
 """Output formats: turning a batch into arrays, encoding one sample into a file, and writing files atomically.
 
+Each format is one ``register(OutputFormat(...))`` block at the end of the encoders section: its name, aliases,
+file extension, encoder, reader, the dimensions / channel counts / bit depths it holds, and whether it stores
+integers scaled from [0, 1] (raster) or the model's float32 values. ``EXTENSIONS``, ``ENCODERS`` and ``RASTER``
+are views of that registry. Adding a format (TIFF, MHA ...) is one block here plus a row in the round-trip test
+(tests/test_formats_roundtrip.py picks it up through ``FORMATS``).
+
 Every file is marked synthetic: PNG text chunks, a JPEG comment, the NIfTI header's ``descrip``, DICOM's Synthetic
 Data attribute (0008,001C) = YES. Files are written to a temporary name in the same folder and moved into place
 with ``os.replace``, so a file under its final name is always complete.
@@ -14,52 +20,126 @@ import re
 import socket
 import time
 import uuid
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from medigan_zoo.core.errors import GenerationError
 
-EXTENSIONS: Dict[str, str] = {"png": ".png", "jpg": ".jpg", "nii.gz": ".nii.gz", "npy": ".npy", "dcm": ".dcm"}
-_ALIASES = {"jpeg": "jpg", "nii": "nii.gz", "nifti": "nii.gz", "dicom": "dcm", "numpy": "npy"}
-RASTER = ("png", "jpg", "dcm")  # formats that store integers scaled from [0, 1]; npy and nii.gz keep float32
+Encoder = Callable[[Path, np.ndarray, "SampleInfo"], None]
+Reader = Callable[[Path], np.ndarray]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One output format.
+
+    The encoder takes ``(temporary path, array, SampleInfo)``; the array is what ``batch_arrays`` makes of one
+    sample: channel-last uint8/uint16 in display order for raster formats, (C, *spatial) float32 otherwise. The
+    reader returns that same array from a file (the inverse of the encoder, up to the format's quantisation).
+    """
+
+    name: str
+    extension: str
+    encoder: Encoder
+    reader: Reader
+    raster: bool
+    aliases: Tuple[str, ...] = ()
+    dims: Tuple[int, ...] = (2, 3)
+    channels: Optional[Tuple[int, ...]] = None  # None: any number
+    bit_depths: Tuple[int, ...] = (8,)  # raster formats, single-channel images
+    multichannel_bit_depths: Tuple[int, ...] = (8,)  # raster formats, 2+ channels
+    lossy: bool = False
+    label: str = ""  # how messages name it (default: the name in capitals)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.upper())
+
+    def holds(self, dims: int, channels: int) -> bool:
+        return dims in self.dims and (self.channels is None or channels in self.channels)
+
+    def depths_for(self, channels: int) -> Tuple[int, ...]:
+        return self.bit_depths if channels == 1 else self.multichannel_bit_depths
+
+
+#: the registry: canonical name -> OutputFormat (filled by the ``register`` blocks below)
+FORMATS: Dict[str, "OutputFormat"] = {}
+#: views of the registry kept for the engine and older callers: name -> file extension, name -> encoder
+EXTENSIONS: Dict[str, str] = {}
+ENCODERS: Dict[str, Callable[[Path, np.ndarray, "SampleInfo"], None]] = {}
+_ALIASES: Dict[str, str] = {}
+
+
+class _RasterNames(abc.Sequence):
+    """Live view: names of the registered raster formats (integers scaled from [0, 1])."""
+
+    def _names(self) -> List[str]:
+        return [name for name, fmt in FORMATS.items() if fmt.raster]
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in FORMATS and FORMATS[name].raster  # type: ignore[index]
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._names()))
+
+
+#: formats that store integers scaled from [0, 1] (png, jpg, dcm); npy and nii.gz keep float32
+RASTER = _RasterNames()
 
 
 def normalize_format(output_format: Any) -> str:
     """The canonical name of ``output_format`` ("PNG", ".jpeg", "nifti" ...) or a GenerationError listing them."""
     name = str(output_format).strip().lower().lstrip(".")
     name = _ALIASES.get(name, name)
-    if name not in EXTENSIONS:
-        raise GenerationError(f"Unknown output_format {output_format!r}. Valid formats: {', '.join(EXTENSIONS)} "
-                              "(aliases: jpeg, nii, nifti, dicom, numpy).")
+    if name not in FORMATS:
+        aliases = ", ".join(sorted(_ALIASES))
+        raise GenerationError(f"Unknown output_format {output_format!r}. Valid formats: {', '.join(FORMATS)} "
+                              f"(aliases: {aliases}).")
     return name
 
 
-def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], native_16bit: bool = False) -> int:
-    """Check that ``fmt`` can hold the model's outputs; return the bit depth for raster formats (8 or 16).
+def _fitting(dims: int, channels: int) -> str:
+    names = [f.name for f in FORMATS.values() if f.holds(dims, channels)]
+    return ", ".join(names) or "none"
 
-    ``bit_depth=None`` picks 16 for single-channel PNG/DICOM when the model's outputs do not fit 8 bits
-    (``native_16bit``), else 8.
+
+def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], native_16bit: bool = False) -> int:
+    """Check that ``fmt`` can hold the model's outputs; return the bit depth (8 or 16 for raster formats, 32 for
+    the float32 ones).
+
+    ``bit_depth=None`` picks 16 for formats that store 16 bits at this channel count when the model's outputs do
+    not fit 8 bits (``native_16bit``), else 8.
     """
     if bit_depth not in (None, 8, 16):
         raise GenerationError(f"bit_depth must be 8 or 16, got {bit_depth!r}.")
-    if fmt in ("png", "jpg") and dims == 3:
-        raise GenerationError(f"output_format {fmt!r} holds 2D images but the model makes 3D volumes; use nii.gz, "
-                              "npy or dcm.")
-    if fmt in ("jpg", "dcm") and channels not in (1, 3):
-        raise GenerationError(f"output_format {fmt!r} holds 1- or 3-channel images, the model makes {channels}; "
-                              "use png, npy or nii.gz.")
-    if fmt == "png" and channels not in (1, 2, 3, 4):
-        raise GenerationError(f"PNG holds 1 to 4 channels, the model makes {channels}; use npy or nii.gz.")
-    if fmt not in RASTER:
+    spec = FORMATS[normalize_format(fmt)]
+    if dims not in spec.dims:
+        held = "2D images" if spec.dims == (2,) else "3D volumes" if spec.dims == (3,) else f"{spec.dims}-D arrays"
+        made = "3D volumes" if dims == 3 else "2D images" if dims == 2 else f"{dims}-D arrays"
+        raise GenerationError(f"output_format {spec.name!r} holds {held} but the model makes {made}; use "
+                              f"{_fitting(dims, channels)}.")
+    if spec.channels is not None and channels not in spec.channels:
+        raise GenerationError(f"output_format {spec.name!r} holds {' or '.join(map(str, spec.channels))}-channel "
+                              f"images, the model makes {channels}; use {_fitting(dims, channels)}.")
+    if not spec.raster:
         return 32
-    if bit_depth == 16 and (fmt == "jpg" or channels != 1):
-        raise GenerationError("16-bit output is available for single-channel PNG and DICOM only; use bit_depth=8, "
-                              "or npy/nii.gz for float32.")
+    depths = spec.depths_for(channels)
+    if bit_depth is not None and bit_depth not in depths:
+        wide = [f.label for f in FORMATS.values() if f.raster and 16 in f.bit_depths]
+        raise GenerationError(f"{bit_depth}-bit output is available for single-channel {' and '.join(wide)} only "
+                              f"(not {channels}-channel {spec.label}); use bit_depth=8, or npy/nii.gz for float32.")
     if bit_depth is None:
-        return 16 if native_16bit and fmt != "jpg" and channels == 1 else 8
+        return 16 if native_16bit and 16 in depths else 8
     return bit_depth
 
 
@@ -72,7 +152,7 @@ def batch_arrays(fmt: str, x: Any, normalized: Any, bit_depth: int, spatial_orde
     """
     import torch
 
-    if fmt not in RASTER:
+    if not FORMATS[fmt].raster:
         return x.numpy()
     dims = normalized.ndim - 2
     if spatial_order == "monai":
@@ -159,20 +239,42 @@ def affine_for(spacing: Sequence[float]) -> np.ndarray:
     return affine
 
 
-def write_nifti(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
-    """NIfTI-1 via MONAI's NibabelWriter: float32, channels last, the model's spacing as affine, descrip marked."""
-    import nibabel as nib
-    from monai.data import NibabelWriter
+def nifti_layout(arr: np.ndarray) -> np.ndarray:
+    """A (C, *spatial) array in MONAI's NIfTI layout: one channel -> the spatial array (2D or 3D); several
+    channels -> (x, y, z, C), a 2D image getting z = 1 (as MONAI's NibabelWriter writes channel-last data)."""
+    if arr.shape[0] == 1:
+        return arr[0]
+    spatial = arr.shape[1:] + (1,) * (3 - (arr.ndim - 1))
+    return np.moveaxis(arr, 0, -1).reshape(spatial + (arr.shape[0],))
 
+
+def write_nifti(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
+    """NIfTI-1 (gzipped): float32 in ``nifti_layout``, the model's spacing as qform/sform (mm), descrip marked."""
+    import nibabel as nib
+
+    data = np.ascontiguousarray(nifti_layout(np.asarray(arr, dtype=np.float32)))
     affine = affine_for(info.spacing or (1.0,) * (arr.ndim - 1))
     header = nib.Nifti1Header()
+    header.set_data_dtype(np.float32)
     header.set_xyzt_units("mm")
     header["descrip"] = f"SYNTHETIC {info.model_id} v{info.version} seed {info.seed}".encode()[:79]
     header["aux_file"] = b"medigan_zoo synthetic"[:23]
-    writer = NibabelWriter(output_dtype=np.float32)
-    writer.set_data_array(arr, channel_dim=0, squeeze_end_dims=True)
-    writer.set_metadata({"affine": affine, "original_affine": affine}, resample=False)
-    writer.write(str(path), header=header)
+    image = nib.Nifti1Image(data, affine, header=header)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    # nibabel picks the compression from the name; the temporary name ends in .nii.gz (atomic_write's suffix)
+    nib.save(image, str(path))
+
+
+def read_nifti(path: Path) -> np.ndarray:
+    """The (C, *spatial) float32 array of a file written by ``write_nifti`` (a 4D file is channel-last)."""
+    import nibabel as nib
+
+    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    if data.ndim <= 3:
+        return data[None]
+    channels_first = np.moveaxis(data, -1, 0)
+    return channels_first[..., 0] if channels_first.shape[-1] == 1 else channels_first
 
 
 _SC = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
@@ -252,9 +354,54 @@ def write_dcm(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
     dcmwrite(str(path), dicom_dataset(arr, info), enforce_file_format=True)
 
 
-ENCODERS: Dict[str, Callable[[Path, np.ndarray, SampleInfo], None]] = {
-    "png": write_png, "jpg": write_jpg, "npy": write_npy, "nii.gz": write_nifti, "dcm": write_dcm,
-}
+def read_pil(path: Path) -> np.ndarray:
+    """Channel-last pixels of a PNG/JPEG (a grayscale image gets a channel axis of 1)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        arr = np.array(image)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def read_dcm(path: Path) -> np.ndarray:
+    """Channel-last pixels of a DICOM file (frames first for a volume)."""
+    import pydicom
+
+    ds = pydicom.dcmread(str(path))
+    arr = ds.pixel_array
+    return arr[..., None] if int(ds.SamplesPerPixel) == 1 else arr
+
+
+def register(fmt: OutputFormat) -> OutputFormat:
+    """Add ``fmt`` to the registry and its views; a name or alias already taken raises ValueError."""
+    taken = set(FORMATS) | set(_ALIASES)
+    clash = [n for n in (fmt.name, *fmt.aliases) if n in taken]
+    if clash:
+        raise ValueError(f"output format name(s) {clash} already registered")
+    FORMATS[fmt.name] = fmt
+    EXTENSIONS[fmt.name] = fmt.extension
+    ENCODERS[fmt.name] = fmt.encoder
+    for alias in fmt.aliases:
+        _ALIASES[alias] = fmt.name
+    return fmt
+
+
+# --- the formats ---------------------------------------------------------------------------------------
+
+register(OutputFormat(name="png", extension=".png", encoder=write_png, reader=read_pil, raster=True,
+                      dims=(2,), channels=(1, 2, 3, 4), bit_depths=(8, 16)))
+register(OutputFormat(name="jpg", extension=".jpg", encoder=write_jpg, reader=read_pil, raster=True,
+                      aliases=("jpeg",), dims=(2,), channels=(1, 3), lossy=True, label="JPEG"))
+register(OutputFormat(name="nii.gz", extension=".nii.gz", encoder=write_nifti, reader=read_nifti, raster=False,
+                      aliases=("nii", "nifti"), label="NIfTI"))
+register(OutputFormat(name="npy", extension=".npy", encoder=write_npy, reader=read_npy, raster=False,
+                      aliases=("numpy",)))
+register(OutputFormat(name="dcm", extension=".dcm", encoder=write_dcm, reader=read_dcm, raster=True,
+                      aliases=("dicom",), channels=(1, 3), bit_depths=(8, 16), label="DICOM"))
 
 
 # --- atomic writes -----------------------------------------------------------------------------------
@@ -332,3 +479,18 @@ def check_writable(folder: Path) -> None:
         (folder / ".write_probe").unlink()
     except OSError:
         pass
+
+
+def check_image_path(path: Path) -> Path:
+    """An image file to write (a sample grid): an extension PIL writes, not a folder, in a writable folder."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.is_dir():
+        raise GenerationError(f"output_path {path} is a folder; name an image file, e.g. {path / 'samples.png'}.")
+    writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    if path.suffix.lower() not in writable:
+        raise GenerationError(f"output_path {path} has no image extension PIL can write ({path.suffix or 'none'}); "
+                              "use .png (or .jpg, .tif ...).")
+    check_writable(path.parent)
+    return path

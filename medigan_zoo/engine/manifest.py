@@ -8,14 +8,17 @@ belongs to a finished or killed process and is folded in and deleted; a part sti
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from medigan_zoo.core.errors import GenerationError
-from medigan_zoo.engine.formats import HOST, as_generation_error, atomic_write
+from medigan_zoo.core.paths import as_output_path
+from medigan_zoo.engine.formats import HOST, as_generation_error, atomic_write, check_writable
 
 try:
     import fcntl
@@ -32,6 +35,36 @@ RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "b
             "options", "split_by_condition", "file_pattern")
 #: values of run keys that headers written before the key existed stand for
 RUN_KEY_DEFAULTS = {"options": {}}
+
+
+#: names the zoo itself leaves while a run starts (write probes, the header being written, temporary files)
+_ZOO_TEMPORARY = re.compile(r"^\.(write_probe|manifest)|~tmp~")
+
+
+def output_folder(output_path: Any) -> Path:
+    """The output folder of a ``generate`` run, checked before any work: a path value (not empty, not a number),
+    creatable and writable, and either empty or a zoo output folder (one with a ``manifest.json``).
+
+    A non-empty folder without a zoo manifest holds someone's own files: it is refused, naming what is there,
+    so that no user file is ever written over.
+    """
+    folder = as_output_path(output_path).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise GenerationError(f"output_path {folder} is a file, not a folder; choose a folder for the samples.")
+    if folder.is_dir() and not (folder / HEADER).is_file():
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as err:
+            raise GenerationError(f"Cannot read output folder {folder}: {err.strerror or err}. "
+                                  "Choose a readable, writable output_path.") from None
+        names = [n for n in names if not _ZOO_TEMPORARY.search(n)]  # another process of this run, starting
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise GenerationError(f"output_path {folder} already holds files that are not a zoo output folder "
+                                  f"(no {HEADER}): {shown}. Choose an empty or new folder; the zoo never writes "
+                                  "over files it did not make.")
+    check_writable(folder)
+    return folder
 
 
 def ensure_header(folder: Path, header: Mapping[str, Any]) -> Dict[str, Any]:
@@ -86,17 +119,54 @@ def _records(path: Path) -> Iterator[Dict[str, Any]]:
 
 
 def _paths(folder: Path, rec: Mapping[str, Any]) -> List[Path]:
-    return [folder / rec[k] for k in ("file", "mask_file") if rec.get(k)]
+    return [folder / rec[k] for k in rec if (k == "file" or k.endswith("_file")) and rec.get(k)]
+
+
+def file_digest(path: Path) -> Tuple[int, str]:
+    """Size in bytes and sha256 (hex) of ``path``."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def file_fields(folder: Path, key: str, relative: str) -> Dict[str, Any]:
+    """The manifest fields of one written file: ``file``/``size``/``sha256`` for key "file", ``mask_file``/
+    ``mask_size``/``mask_sha256`` for key "mask_file"."""
+    size, sha = file_digest(folder / relative)
+    prefix = key[: -len("file")]
+    return {key: relative, f"{prefix}size": size, f"{prefix}sha256": sha}
+
+
+def intact(folder: Path, rec: Mapping[str, Any]) -> bool:
+    """Every file of ``rec`` is on disk with the recorded size and sha256 (records of older runs, without them,
+    are checked for presence only)."""
+    for key in [k for k in rec if (k == "file" or k.endswith("_file")) and rec.get(k)]:
+        path = folder / rec[key]
+        prefix = key[: -len("file")]
+        size, sha = rec.get(f"{prefix}size"), rec.get(f"{prefix}sha256")
+        try:
+            if size is not None and path.stat().st_size != size:
+                return False
+            if not path.is_file() or (sha is not None and file_digest(path)[1] != sha):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def finished(folder: Path) -> Dict[int, Dict[str, Any]]:
-    """Samples already done in ``folder``: listed in the manifest (or a part) and present on disk."""
+    """Samples already done in ``folder``: listed in the manifest (or a part) with their files on disk and
+    unchanged (same size and sha256 as recorded); a missing, truncated or altered file makes its sample pending."""
     done: Dict[int, Dict[str, Any]] = {}
     sources = [folder / LINES] + sorted((folder / PARTS).glob("part-*.jsonl"))
     for source in sources:
         for rec in _records(source):
             done[rec["index"]] = rec
-    return {i: r for i, r in done.items() if all(p.is_file() for p in _paths(folder, r))}
+    return {i: r for i, r in done.items() if intact(folder, r)}
 
 
 def _flock(fh: Any, blocking: bool) -> Optional[bool]:
@@ -117,6 +187,7 @@ class ManifestPart:
     """This process's part file: records appended (and flushed) after their files are in place."""
 
     def __init__(self, folder: Path, tag: str = ""):
+        self.folder = folder
         parts = folder / PARTS
         try:
             parts.mkdir(exist_ok=True)

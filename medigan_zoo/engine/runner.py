@@ -21,7 +21,7 @@ from medigan_zoo.runtime.sample import index_batches, sample
 from medigan_zoo.runtime.sampler import output_formats, value_range
 from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
 from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
-from medigan_zoo.engine.manifest import ManifestPart, ensure_header, finished, merge
+from medigan_zoo.engine.manifest import ManifestPart, ensure_header, file_fields, finished, merge, output_folder
 
 PathLike = Union[str, Path]
 FILE_PREFIX = "sample_"
@@ -89,12 +89,13 @@ def _check_int(name: str, value: Any, minimum: int, maximum: Optional[int] = Non
 
 def read_model(bundle_dir: PathLike) -> ModelInfo:
     """The metadata of a generator bundle (cheap: no torch model is built)."""
-    from medigan_zoo.catalog.bundle_reader import read_bundle
+    from medigan_zoo.catalog.bundle_reader import check_config_json, read_bundle
 
     bundle_dir = Path(bundle_dir).expanduser()
     if not (bundle_dir / "configs" / "metadata.json").is_file():
         raise GenerationError(f"{bundle_dir} is not a bundle folder: configs/metadata.json is missing.")
     info = read_bundle(bundle_dir)
+    check_config_json(bundle_dir)  # malformed configs: one error naming file and line, before monai reads them
     role = info.zoo.get("role", "generator")
     if role != "generator":
         raise GenerationError(f"Bundle {info.id!r} is a {role.replace('_', ' ')}, not a generator; it has no "
@@ -226,8 +227,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         if output_path is None:
             raise GenerationError("output_path is needed when save_images=True (or pass save_images=False to get "
                                   "the samples back as arrays).")
-        folder = Path(output_path).expanduser().resolve()
-        formats.check_writable(folder)
+        folder = output_folder(output_path)  # refuses numbers, "" and folders of the user's own files
 
     from medigan_zoo.engine.distributed import default_device, join
 
@@ -366,7 +366,7 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                 _write_sample(layout.fmt, folder / layout.relative(index, name), arrays[name][b],
                               SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base))
             done[b] = True
-        return [_manifest_record(index, layout, seed, base) for index in batch]
+        return [_manifest_record(index, layout, seed, base, folder) for index in batch]
 
     def record(records: List[Dict[str, Any]]) -> None:
         part.append(records)
@@ -400,11 +400,14 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
             _record_written(part, batch, done, layout, seed, base)
 
 
-def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, Any]) -> Dict[str, Any]:
-    """The manifest line of sample ``index``: its files, seed, condition, options and the model's identity."""
+def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, Any],
+                     folder: Optional[Path] = None) -> Dict[str, Any]:
+    """The manifest line of sample ``index``: its files (with size and sha256 when ``folder`` holds them, so a
+    resume redoes a damaged file), seed, condition, options and the model's identity."""
     rec: Dict[str, Any] = {"index": index}
     for name in layout.outputs:
-        rec["file" if name == "image" else f"{name}_file"] = layout.relative(index, name)
+        key, relative = "file" if name == "image" else f"{name}_file", layout.relative(index, name)
+        rec.update(file_fields(folder, key, relative) if folder is not None else {key: relative})
     rec.update(seed=sample_seed(seed, index), condition=layout.plan.at(index), model_id=base["model_id"],
                bundle=base["model_name"], version=base["version"], weights_sha256=base["weights_sha256"],
                zoo_version=__version__, synthetic=True)
@@ -416,9 +419,9 @@ def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, A
 def _record_written(part: ManifestPart, batch: Sequence[int], done: Sequence[bool], layout: Layout, seed: int,
                     base: Mapping[str, Any]) -> None:
     """Append the records of the samples of a failed batch whose files are in place (the error is raised after)."""
-    records = [_manifest_record(index, layout, seed, base) for index, ok in zip(batch, done) if ok]
-    if records:
-        with contextlib.suppress(GenerationError):
+    with contextlib.suppress(GenerationError, OSError):  # the original error is the one to report
+        records = [_manifest_record(index, layout, seed, base, part.folder) for index, ok in zip(batch, done) if ok]
+        if records:
             part.append(records)
 
 

@@ -10,6 +10,7 @@ See docs/search.md for tokenization, synonyms, ranking and filters.
 from __future__ import annotations
 
 import bisect
+import re
 import functools
 import heapq
 import math
@@ -84,8 +85,30 @@ def parse_filters(args: Sequence[str]) -> Dict[str, str]:
         if not sep or not key.strip() or not value:
             raise ZooError(f"Bad search filter {text!r}: filters are written key=value, e.g. modality=MG or dims=3.")
         name = _filter_field(key)
+        if name == "dims":
+            bad = [v for v in value.split(",") if not _DIMS_VALUE.match(v.strip())]
+            if bad:
+                raise ZooError(f"Bad search filter {text!r}: dims takes a number of spatial dimensions, e.g. dims=2 "
+                               "or dims=3 (also 2d, 3D, dims=2,3).")
         filters[name] = f"{filters[name]},{value}" if name in filters else value
     return filters
+
+
+_DIMS_VALUE = re.compile(r"^\d{1,2}\s*[dD]?$")
+
+
+def check_limit(limit: Any, minimum: int = 0) -> Optional[int]:
+    """``limit`` as an int >= ``minimum`` (None: no limit); integral floats (fire's ``1e3``) are accepted, anything
+    else (text, negative numbers, booleans) raises ZooError."""
+    if limit is None:
+        return None
+    try:
+        ok = not isinstance(limit, bool) and float(limit).is_integer() and int(float(limit)) >= minimum
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ZooError(f"limit must be a whole number >= {minimum}, got {limit!r}.")
+    return int(float(limit))
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -206,6 +229,7 @@ class SearchIndex:
                 comma-separated values mean any of them. An unknown field raises ZooError.
             limit: return at most this many hits.
         """
+        limit = check_limit(limit)
         allowed = self._apply_filters(filters) if filters else None
         clauses = self._clauses(query)
         if not clauses:
@@ -253,7 +277,7 @@ class SearchIndex:
         rank = self._id_rank
         ranked = [(-acc[d] * cnt[d], rank[d], d) for d in touched]
         if limit is not None:
-            ranked = heapq.nsmallest(max(0, int(limit)), ranked)
+            ranked = heapq.nsmallest(limit, ranked)
         else:
             ranked.sort()
         return [SearchHit(self._ids[doc], round(-neg / n_clauses, 4), self._matched(doc, used))
