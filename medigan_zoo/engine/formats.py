@@ -143,22 +143,17 @@ def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], n
     return bit_depth
 
 
-def batch_arrays(fmt: str, x: Any, normalized: Any, bit_depth: int, spatial_order: str) -> np.ndarray:
-    """A (B, C, *spatial) output batch as the arrays the encoders take.
+def batch_arrays(fmt: str, x: Any, normalized: Any, bit_depth: int) -> np.ndarray:
+    """A (B, C, *spatial) output batch in display order (``runtime.sampler``) as the arrays the encoders take.
 
-    Raster formats: ``normalized`` ([0, 1]) scaled to uint8/uint16, channel-last, in display order (rows, columns;
-    MONAI-ordered (x, y) outputs are transposed as MONAI's own PNG writer does). npy/nii.gz: ``x`` as float32,
-    (C, *spatial), unchanged.
+    Raster formats: ``normalized`` ([0, 1]) scaled to uint8/uint16, channel-last (rows, columns[, channels]).
+    npy/nii.gz: ``x`` as float32, (C, *spatial), unchanged.
     """
     import torch
 
     if not FORMATS[fmt].raster:
         return x.numpy()
-    dims = normalized.ndim - 2
-    if spatial_order == "monai":
-        perm = (0,) + tuple(range(dims + 1, 1, -1)) + (1,)
-    else:
-        perm = (0,) + tuple(range(2, dims + 2)) + (1,)
+    perm = (0,) + tuple(range(2, normalized.ndim)) + (1,)
     top, dtype = (255.0, torch.uint8) if bit_depth == 8 else (65535.0, torch.int32)
     scaled = (normalized * top).round_().to(dtype).permute(perm).contiguous().numpy()
     return scaled if bit_depth == 8 else scaled.astype(np.uint16)

@@ -359,7 +359,7 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
             raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
                                   f"declares the outputs {list(layout.outputs)}.")
         arrays = {name: formats.batch_arrays(layout.fmt, outs[name], sampler.normalized(name, outs[name])
-                                             if layout.fmt in RASTER else None, bits, "hw")
+                                             if layout.fmt in RASTER else None, bits)
                   for name in layout.outputs}
         for b, index in enumerate(batch):
             for name in layout.outputs:
