@@ -13,7 +13,10 @@ from typing import Any
 _EXPORTS = {
     "evaluate_bundle": "evaluate", "evaluate_images": "evaluate", "EvaluationReport": "evaluate",
     "ALL_METRICS": "evaluate", "deterministic": "evaluate", "generate_pool": "evaluate",
-    "feature_metrics": "evaluate", "memorization_distances": "evaluate",
+    "feature_metrics": "evaluate", "memorization_distances": "builtin_metrics",
+    "parse_metrics": "metrics_registry", "register_metric_group": "metrics_registry",
+    "metric_groups": "metrics_registry", "metric_group": "metrics_registry", "MetricGroup": "metrics_registry",
+    "EvaluationInputs": "metrics_registry", "MetricContext": "metrics_registry",
     "fid_from_features": "fid", "fid_ratio": "fid", "frechet_distance_eigh": "fid",
     "precision_recall_density_coverage": "prdc",
     "FeatureExtractor": "features", "Normalization": "features", "load_feature_extractor": "features",
