@@ -25,7 +25,8 @@ from medigan_zoo.core.errors import ZooError
 from medigan_zoo.core.seeding import sample_seeds
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
-from medigan_zoo.evaluation.features import DEFAULT_EXTRACTOR, FeatureExtractor, Normalization, load_feature_extractor
+from medigan_zoo.evaluation.extractor_kinds import DEFAULT_EXTRACTOR, load_feature_extractor
+from medigan_zoo.evaluation.features import FeatureExtractor, Normalization
 from medigan_zoo.evaluation.builtin_metrics import (  # noqa: F401 - re-exported names
     PIXEL_NORMALIZATION, classifier_normalization, memorization_distances)
 from medigan_zoo.evaluation.metrics_registry import (FEATURE_NEEDS, EvaluationInputs, MetricContext, metric_group,
