@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from medigan_zoo.core.errors import ZooError
+from medigan_zoo.core.errors import MetricOverwriteError, ZooError
 from medigan_zoo.core.seeding import sample_seeds
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
@@ -198,7 +198,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     downstream_samples: Optional[int] = None, classifier_epochs: int = 10,
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
                     write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
-                    model_id: Optional[str] = None, log=print) -> EvaluationReport:
+                    model_id: Optional[str] = None, force: bool = False, log=print) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
     Args:
@@ -217,6 +217,9 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             training split).
         name_suffix: appended to every metric name (e.g. "@inception" to keep a second FID beside the default one).
         write: write the metrics into configs/metadata.json and docs/README.md (False = dry run).
+        force: replace stored metrics even where they were measured with more samples than this run. Without it
+            such a write raises MetricOverwriteError (one line naming each metric and both sample counts; nothing
+            is written; the error's ``report`` holds this run's measurements).
         command: the command line recorded with each metric (default: the equivalent ``medigan-zoo evaluate``).
         num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
             the stored reference figures were measured with; None leaves it as is).
@@ -303,6 +306,10 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
     report = EvaluationReport(model_id=model_id, metrics=entries, details=details, timings=timings,
                               bundle_dir=bundle_dir)
     if write:
-        write_results(bundle_dir, entries)
+        try:
+            write_results(bundle_dir, entries, force=force)
+        except MetricOverwriteError as err:
+            err.report = report
+            raise
         report.written = True
     return report
