@@ -108,6 +108,8 @@ def test_parse_metrics_aliases_order_and_errors():
     assert parse_metrics(["recall"]) == ("prdc",)
     with pytest.raises(ZooError, match="Unknown metric group"):
         parse_metrics("fid,sharpness")
+    with pytest.raises(ZooError, match=r"Unknown metric group\(s\) \['pr'\]"):  # run by name, not alias
+        run_metric_groups(["pr"], tiny_inputs(), MetricContext(seed=0, command="c"))
 
 
 def test_missing_input_is_a_user_error():

@@ -224,6 +224,9 @@ def parse_metrics(metrics: Union[None, str, Sequence[str]]) -> Tuple[str, ...]:
 
 def run_metric_groups(names: Sequence[str], inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
     """Run the groups ``names`` in run order; their metric objects, in that order (timings in ``inputs``)."""
+    unknown = sorted(set(names) - {g.name for g in metric_groups()})
+    if unknown:
+        raise ZooError(f"Unknown metric group(s) {unknown}; choose from {', '.join(g.name for g in metric_groups())}.")
     entries: List[Dict[str, Any]] = []
     for group in metric_groups():
         if group.name not in names:
