@@ -216,7 +216,8 @@ class ZooCLI:
         print(f"catalog written to {output}")
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
-        """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization)."""
+        """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
+        into it (--dry_run: measure only; --force: also replace stored metrics measured with more samples)."""
         from medigan_zoo.evaluation.cli import evaluate_command
 
         for name, minimum in _EVALUATE_INTS.items():

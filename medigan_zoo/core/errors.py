@@ -73,6 +73,16 @@ class BundleLoadError(GenerationError):
     """A bundle's configs or weights cannot be turned into a runnable model (names the file and what to do)."""
 
 
+class MetricOverwriteError(ZooError):
+    """Writing evaluation results would replace stored metrics measured with more samples (``--force`` allows it).
+
+    ``report`` carries the measurements that were not written (set by ``evaluate_bundle``), so callers can still
+    show them.
+    """
+
+    report: Optional[object] = None
+
+
 class UntrustedBundleError(ZooError):
     """Running a bundle's config code was asked for, but the bundle is not trusted (docs/security.md)."""
 

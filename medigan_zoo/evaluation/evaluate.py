@@ -21,21 +21,22 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from medigan_zoo.catalog.metrics import metric_direction
-from medigan_zoo.core.errors import ZooError
+from medigan_zoo.core.errors import MetricOverwriteError, ZooError
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
-from medigan_zoo.evaluation.features import DEFAULT_EXTRACTOR, FeatureExtractor, Normalization, load_feature_extractor
-from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio
-from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
-from medigan_zoo.evaluation.report import metric_entry, metrics_markdown, write_results
+from medigan_zoo.evaluation.extractor_kinds import DEFAULT_EXTRACTOR, load_feature_extractor
+from medigan_zoo.evaluation.features import FeatureExtractor, Normalization
+from medigan_zoo.evaluation.builtin_metrics import (  # noqa: F401 - re-exported names
+    PIXEL_NORMALIZATION, classifier_normalization, memorization_distances)
+from medigan_zoo.evaluation.metrics_registry import (FEATURE_NEEDS, EvaluationInputs, MetricContext, metric_group,
+                                                     metric_groups, parse_metrics, run_metric_groups)
+from medigan_zoo.evaluation.report import metrics_markdown, write_results
 
-ALL_METRICS: Tuple[str, ...] = ("fid", "fid_ratio", "prdc", "realism", "downstream", "memorization")
+#: the registered metric groups in run order (metrics_registry / builtin_metrics.py)
+ALL_METRICS: Tuple[str, ...] = tuple(g.name for g in metric_groups())
 DEFAULT_NUM_SAMPLES = 2000
-def classifier_normalization(size: int, dims: int) -> str:
-    """How the realism / downstream classifiers see the images (recorded with their metrics)."""
-    return f"[-1,1], resize to {'x'.join([str(size)] * dims)} (area when shrinking, else {'bi' if dims == 2 else 'tri'}linear)"
-PIXEL_NORMALIZATION = "pixels in [0,1] at the model's resolution"
+#: kept for callers of the old private name
+_Context = MetricContext
 
 
 @contextlib.contextmanager
@@ -59,18 +60,6 @@ def deterministic(seed: int, num_threads: Optional[int] = None) -> Iterator[None
             torch.set_num_threads(threads)
             random.setstate(py_state)
             np.random.set_state(np_state)
-
-
-def parse_metrics(metrics: Union[None, str, Sequence[str]]) -> Tuple[str, ...]:
-    """``"all"``, a comma list or a sequence -> known metric groups in canonical order."""
-    if metrics is None or metrics == "all":
-        return ALL_METRICS
-    names = [m.strip().lower() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
-    names = ["prdc" if n in ("precision", "recall", "pr") else n for n in names]
-    unknown = sorted(set(names) - set(ALL_METRICS))
-    if unknown:
-        raise ZooError(f"Unknown metric group(s) {unknown}; choose from {', '.join(ALL_METRICS)} or 'all'.")
-    return tuple(m for m in ALL_METRICS if m in names)
 
 
 @dataclass
@@ -99,61 +88,17 @@ class EvaluationReport:
 
 # --- metrics on image tensors --------------------------------------------------------------------
 
-def memorization_distances(synthetic: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
-    """Mean nearest-neighbour L2 distance (pixels) to the training images of the synthetic and of held-out real
-    images, and their ratio (``medigan_zoo.evaluation.memorization``)."""
-    from medigan_zoo.evaluation.memorization import memorization_report
-
-    res = memorization_report(synthetic, train, test)
-    return {"synthetic_to_train": res["nn_l2_synthetic_to_train"], "real_test_to_train": res["nn_l2_test_to_train"],
-            "ratio": res["nn_l2_ratio"]}
-
-
-@dataclass
-class _Context:
-    """Fields shared by the metric objects of one run."""
-
-    seed: int
-    command: str
-    suffix: str = ""
-
-    def entry(self, name: str, value: Any, **fields: Any) -> Dict[str, Any]:
-        return metric_entry(name + self.suffix, value, metric_direction(name), seed=self.seed, command=self.command,
-                            **fields)
-
-
 def feature_metrics(real: torch.Tensor, synthetic: torch.Tensor, extractor: FeatureExtractor,
-                    groups: Sequence[str], ctx: _Context, reference_split: str, k: int = 5,
+                    groups: Union[str, Sequence[str]], ctx: MetricContext, reference_split: str, k: int = 5,
                     batch_size: int = 500, details: Optional[Dict[str, Any]] = None,
                     timings: Optional[Dict[str, float]] = None) -> List[Dict[str, Any]]:
-    """FID, FID ratio and PRDC of ``synthetic`` against ``real`` images (both in [0, 1]) as metric objects."""
-    details = {} if details is None else details
-    timings = {} if timings is None else timings
-    t0 = time.perf_counter()
-    f_real = extractor(real, batch_size)
-    f_syn = extractor(synthetic, batch_size)
-    timings["features"] = time.perf_counter() - t0
-    common = dict(feature_extractor=extractor.name, reference_split=reference_split,
-                  normalization=extractor.describe(tuple(real.shape[2:]), int(real.shape[1])))
-    out = []
-    t0 = time.perf_counter()
-    if "fid" in groups:
-        out.append(ctx.entry("FID", fid_from_features(f_syn, f_real), num_samples=len(f_syn), **common))
-    if "fid_ratio" in groups:
-        ratio, rr, rs = fid_ratio(f_real, f_syn, seed=ctx.seed)
-        details.update(FID_real_a_vs_real_b=rr, FID_real_a_vs_synthetic=rs)
-        m = min(len(f_real) // 2, len(f_syn))
-        out.append(ctx.entry("FID_ratio", ratio, num_samples=m, **common,
-                             note=f"FID(real_a, real_b) / FID(real_a, synthetic) with real_a = half of {len(f_real)} "
-                                  f"real, real_b and synthetic {m} each; 1.0 = ideal; FID(real_a, real_b) = {rr:.4g}"))
-    timings["fid"] = time.perf_counter() - t0
-    if "prdc" in groups:
-        t0 = time.perf_counter()
-        prdc = precision_recall_density_coverage(f_real, f_syn, k=k)
-        for name, value in prdc.items():
-            out.append(ctx.entry(name, value, num_samples=len(f_syn), **common, note=f"k={k} nearest neighbours"))
-        timings["prdc"] = time.perf_counter() - t0
-    return out
+    """The feature-based groups among ``groups`` (FID, FID ratio, PRDC, ...) of ``synthetic`` against ``real``
+    images (both in [0, 1]) as metric objects."""
+    inputs = EvaluationInputs(synthetic=synthetic, reference=RealData(real, None, reference_split), extractor=extractor,
+                              k=k, feature_batch_size=batch_size,
+                              details={} if details is None else details, timings={} if timings is None else timings)
+    names = [g for g in parse_metrics(groups) if metric_group(g).needs <= FEATURE_NEEDS]
+    return run_metric_groups(names, inputs, ctx)
 
 
 def evaluate_images(real: torch.Tensor, synthetic: torch.Tensor,
@@ -163,30 +108,22 @@ def evaluate_images(real: torch.Tensor, synthetic: torch.Tensor,
                     normalization: Optional[Union[Normalization, Mapping[str, Any]]] = None, k: int = 5,
                     reference_name: str = "user images", classifier_epochs: int = 10, device: str = "cpu",
                     command: str = "medigan_zoo.evaluation.evaluate_images(...)") -> EvaluationReport:
-    """FID, FID ratio, PRDC and realism AUC of any ``synthetic`` images against any ``real`` images
-    ((N, C, *spatial) in [0, 1], same shape), e.g. for a model that is not a bundle. Nothing is written."""
-    groups = [g for g in parse_metrics(metrics) if g in ("fid", "fid_ratio", "prdc", "realism")]
-    ctx = _Context(seed=int(seed), command=command)
-    details: Dict[str, Any] = {}
-    timings: Dict[str, float] = {}
-    entries: List[Dict[str, Any]] = []
+    """The metric groups that need no more than features, images and a classifier (FID, FID ratio, PRDC, realism
+    AUC) of any ``synthetic`` images against any ``real`` images ((N, C, *spatial) in [0, 1], same shape; ``real``
+    is both the reference and the realism classifier's real side), e.g. for a model that is not a bundle. Groups
+    that need more (real test split, labels) are left out; nothing is written."""
+    ctx = MetricContext(seed=int(seed), command=command)
+    real_data = RealData(real, None, reference_name)
+    inputs = EvaluationInputs(
+        synthetic=synthetic, reference=real_data, train=real_data, k=k,
+        classifier=TrainConfig(epochs=int(classifier_epochs), size=16 if real.ndim == 5 else 32),
+        loaders={"extractor": lambda: load_feature_extractor(feature_extractor, device, normalization,
+                                                             feature_weights)})
+    available = inputs.available()
+    names = [g for g in parse_metrics(metrics) if metric_group(g).needs <= available]
     with deterministic(int(seed)):
-        if {"fid", "fid_ratio", "prdc"} & set(groups):
-            extractor = load_feature_extractor(feature_extractor, device, normalization, feature_weights)
-            entries += feature_metrics(real, synthetic, extractor, groups, ctx, reference_name, k=k, details=details,
-                                       timings=timings)
-        if "realism" in groups:
-            from medigan_zoo.evaluation.realism import realism_auc
-
-            size = 16 if real.ndim == 5 else 32
-            res = realism_auc(real, synthetic, seed=int(seed), config=TrainConfig(epochs=int(classifier_epochs),
-                                                                                   size=size))
-            details["realism"] = res
-            entries.append(ctx.entry("realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
-                                     feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
-                                     normalization=classifier_normalization(size, real.ndim - 2),
-                                     reference_split=reference_name))
-    return EvaluationReport(model_id="(images)", metrics=entries, details=details, timings=timings)
+        entries = run_metric_groups(names, inputs, ctx)
+    return EvaluationReport(model_id="(images)", metrics=entries, details=inputs.details, timings=inputs.timings)
 
 
 # --- bundles --------------------------------------------------------------------------------------
@@ -250,11 +187,12 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     downstream_samples: Optional[int] = None, classifier_epochs: int = 10,
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
                     write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
-                    model_id: Optional[str] = None, log=print) -> EvaluationReport:
+                    model_id: Optional[str] = None, force: bool = False, log=print) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
     Args:
-        metrics: groups to compute ("all" or a subset of ALL_METRICS; "downstream" only for class-conditional models).
+        metrics: groups to compute ("all" or names of registered metric groups, see builtin_metrics.py; groups that
+            need labels, such as "downstream", run only for class-conditional models).
         num_samples: synthetic samples for FID / PRDC / realism / memorization.
         reference_split: real split FID and PRDC compare against (MedMNIST "train"/"val"/"test", "a+b" joins).
         train_split: real split the model was trained on (realism classifier, downstream training, memorization).
@@ -268,6 +206,9 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             training split).
         name_suffix: appended to every metric name (e.g. "@inception" to keep a second FID beside the default one).
         write: write the metrics into configs/metadata.json and docs/README.md (False = dry run).
+        force: replace stored metrics even where they were measured with more samples than this run. Without it
+            such a write raises MetricOverwriteError (one line naming each metric and both sample counts; nothing
+            is written; the error's ``report`` holds this run's measurements).
         command: the command line recorded with each metric (default: the equivalent ``medigan-zoo evaluate``).
         num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
             the stored reference figures were measured with; None leaves it as is).
@@ -307,86 +248,57 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         options["realism_max_per_class"] = realism_max_per_class
     if name_suffix:
         options["name_suffix"] = name_suffix
-    ctx = _Context(seed=int(seed), command=command or build_command(model_id, options), suffix=name_suffix)
+    ctx = MetricContext(seed=int(seed), command=command or build_command(model_id, options), suffix=name_suffix)
 
+    selected = [metric_group(g) for g in groups]
     with deterministic(int(seed), num_threads):
         reference = _match_channels(load_reference(names, reference_split, data_dir, shape), sampler.num_channels)
-        need_train = bool({"realism", "downstream", "memorization"} & set(groups))
+        need_train = any("train_images" in g.needs for g in selected)
         train = _match_channels(load_reference(names, train_split, data_dir, shape), sampler.num_channels) \
             if need_train else None
         label_source = train if train is not None else reference
         condition = _class_condition(info, label_source.labels)
-        if "downstream" in groups and condition is None:
-            log(f"{model_id}: no class condition matching the real labels, downstream gain skipped")
-            groups = tuple(g for g in groups if g != "downstream")
-        n_down = 0
-        if "downstream" in groups:
-            n_down = int(downstream_samples or len(train))
-        pool_size = max(int(num_samples), n_down)
+        if condition is None and any("labels" in g.needs for g in selected):
+            log(f"{model_id}: no class condition matching the real labels, "
+                f"{', '.join(g.name for g in selected if 'labels' in g.needs)} skipped")
+            selected = [g for g in selected if "labels" not in g.needs]
+        n_labelled = 0
+        if any("labels" in g.needs for g in selected):
+            assert train is not None
+            n_labelled = int(downstream_samples or len(train))
+        pool_size = max(int(num_samples), n_labelled)
         labels = None
+        num_classes = None
         if condition is not None:
             from medigan_zoo.evaluation.downstream import labels_like
 
             labels = labels_like(label_source.labels, pool_size, seed)
+            num_classes = len(next(c for c in info.conditions if c.name == condition).values)
         t0 = time.perf_counter()
         pool = generate_pool(sampler, pool_size, int(seed), labels, condition, batch_size)
         timings["generate"] = time.perf_counter() - t0
         synthetic = pool[:num_samples]
         log(f"{model_id}: {pool_size} samples generated in {timings['generate']:.1f} s; reference "
             f"{reference.name} ({len(reference)} images)")
-        entries: List[Dict[str, Any]] = []
-        if {"fid", "fid_ratio", "prdc"} & set(groups):
-            extractor = load_feature_extractor(feature_extractor, device or "cpu", normalization, feature_weights)
-            entries += feature_metrics(reference.images, synthetic, extractor, groups, ctx, reference.name, k=k,
-                                       details=details, timings=timings)
-        config = TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32)
-        clf_norm = classifier_normalization(config.size, len(shape))
-        if "realism" in groups:
-            from medigan_zoo.evaluation.realism import realism_auc
-
-            t0 = time.perf_counter()
-            res = realism_auc(train.images, synthetic, seed=int(seed), max_per_class=realism_max_per_class,
-                              config=config)
-            timings["realism"] = time.perf_counter() - t0
-            details["realism"] = res
-            entries.append(ctx.entry(
-                "realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
-                feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
-                normalization=clf_norm, reference_split=train.name,
-                note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable"))
-        if "downstream" in groups:
-            from medigan_zoo.evaluation.downstream import downstream_gain
-
-            t0 = time.perf_counter()
-            test = _match_channels(load_reference(names, "test", data_dir, shape), sampler.num_channels)
-            num_classes = len(next(c for c in info.conditions if c.name == condition).values)
-            res = downstream_gain(train.images, train.labels, test.images, test.labels, pool[:n_down],
-                                  labels[:n_down], num_classes, seed=int(seed), config=config)
-            timings["downstream"] = time.perf_counter() - t0
-            details["downstream"] = res
-            for name, value in res.items():
-                entries.append(ctx.entry(
-                    name, value, num_samples=n_down, feature_extractor="SmallCNN classifier trained per run",
-                    normalization=clf_norm, reference_split=test.name,
-                    note=f"trained on {train.name} ({len(train)}) and/or {n_down} synthetic; tested on {test.name}"))
-        if "memorization" in groups:
-            t0 = time.perf_counter()
-            test = _match_channels(load_reference(names, "test", data_dir, shape), sampler.num_channels)
-            res = memorization_distances(synthetic, train.images, test.images)
-            timings["memorization"] = time.perf_counter() - t0
-            details["memorization"] = res
-            common = dict(normalization=PIXEL_NORMALIZATION, reference_split=train.name)
-            entries.append(ctx.entry("NN_L2.synthetic_to_train", res["synthetic_to_train"],
-                                     num_samples=len(synthetic), **common,
-                                     note="mean L2 distance of each synthetic sample to its nearest training image"))
-            entries.append(ctx.entry("NN_L2.real_test_to_train", res["real_test_to_train"], num_samples=len(test),
-                                     **common, note=f"same for the held-out real images of {test.name} (reference)"))
-            entries.append(ctx.entry("NN_L2_ratio", res["ratio"], num_samples=len(synthetic), **common,
-                                     note="synthetic / real-test; well below 1 suggests copies of training images"))
+        inputs = EvaluationInputs(
+            synthetic=synthetic, reference=reference, train=train,
+            labelled_synthetic=(pool[:n_labelled], labels[:n_labelled]) if n_labelled and labels is not None else None,
+            num_classes=num_classes, k=k,
+            classifier=TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32),
+            realism_max_per_class=realism_max_per_class, details=details, timings=timings,
+            loaders={"extractor": lambda: load_feature_extractor(feature_extractor, device or "cpu", normalization,
+                                                                 feature_weights),
+                     "test": lambda: _match_channels(load_reference(names, "test", data_dir, shape),
+                                                     sampler.num_channels)})
+        entries = run_metric_groups([g.name for g in selected], inputs, ctx)
     timings["total"] = time.perf_counter() - t_start
     report = EvaluationReport(model_id=model_id, metrics=entries, details=details, timings=timings,
                               bundle_dir=bundle_dir)
     if write:
-        write_results(bundle_dir, entries)
+        try:
+            write_results(bundle_dir, entries, force=force)
+        except MetricOverwriteError as err:
+            err.report = report
+            raise
         report.written = True
     return report

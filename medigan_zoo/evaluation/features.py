@@ -1,22 +1,18 @@
 """Feature extractors for FID / precision-recall, and the normalization applied before them.
 
-An extractor is given by a spec string:
-
-* ``medmnist_feature_extractor`` (default) or any path to a bundle whose zoo ``role`` is ``feature_extractor``;
-* a TorchScript file (``*.ts`` / ``*.pt`` / ``*.pth`` holding a scripted module): ``forward`` (or an exported
-  ``features`` method) maps ``(B, C, H, W)`` to ``(B, F)`` or ``(B, F, h, w)`` (global-average-pooled);
-* ``torchvision:NAME`` with ``weights=PATH`` (e.g. ``torchvision:inception_v3`` with ImageNet weights, or
-  ``torchvision:resnet50`` with RadImageNet weights): the classifier head is replaced by the identity. Nothing is
-  downloaded; torchvision must be installed.
+:class:`FeatureExtractor` wraps a network: images (N, C, *spatial) in [0, 1] -> :class:`Normalization` -> ``features``
+(or ``forward``) -> (N, F); outputs (B, F, h, w) are global-average-pooled, volumes are cut into slices. Which
+networks a spec string (``--feature_extractor``) can name is the registry of kinds in ``extractor_kinds.py``
+(a feature-extractor bundle, ``torchvision:NAME``, a TorchScript file); ``load_feature_extractor``,
+``load_bundle_extractor``, ``load_torchvision_extractor`` and ``DEFAULT_EXTRACTOR`` are importable from here too
+(shipped bundle configs name ``medigan_zoo.evaluation.features.load_bundle_extractor``).
 
 Which normalization was used changes FID a lot (Osuala et al., medigan, 2023), so every metric records
 ``Normalization.describe()`` next to the extractor name.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -30,7 +26,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 INTENSITIES = ("[0,1]", "[-1,1]", "imagenet")
 CHANNELS = ("rgb", "gray", "keep")
 RESIZE_MODES = ("bilinear", "bicubic", "area", "nearest")
-DEFAULT_EXTRACTOR = "medmnist_feature_extractor"
 
 
 @dataclass(frozen=True)
@@ -172,7 +167,8 @@ class FeatureExtractor:
 
     def __call__(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         if images.ndim not in (4, 5):
-            raise ZooError(f"Feature extraction takes (N, C, H, W) or (N, C, D, H, W) images, got {tuple(images.shape)}.")
+            raise ZooError(f"Feature extraction takes (N, C, H, W) or (N, C, D, H, W) images, got "
+                           f"{tuple(images.shape)}.")
         feats = []
         with torch.inference_mode():
             for start in range(0, images.shape[0], batch_size):
@@ -190,124 +186,18 @@ class FeatureExtractor:
         return self.normalization.describe(spatial_shape, num_channels)
 
 
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
-def _bundle_path(spec: str, bundle_dirs: Sequence[Path]) -> Optional[Path]:
-    path = Path(spec).expanduser()
-    if (path / "configs" / "metadata.json").is_file():
-        return path
-    for root in bundle_dirs:
-        if (root / spec / "configs" / "metadata.json").is_file():
-            return root / spec
-    return None
-
-
-def load_bundle_extractor(bundle_dir: Union[str, Path], device: Union[str, torch.device] = "cpu",
-                          normalization: Optional[Mapping[str, Any]] = None) -> FeatureExtractor:
-    """A feature-extractor bundle: ``network`` from configs/inference.json, weights from ``ckpt_path``.
-
-    The bundle's inference.json ids ``input_size``, ``input_channels`` (``rgb``/``gray``), ``input_intensity`` and
-    ``resize_mode`` give the default normalization (the one it was trained with); ``normalization`` overrides it.
-    """
-    import warnings
-
-    from monai.bundle import ConfigParser
-
-    from medigan_zoo.core.jsonio import load_json
-
-    bundle_dir = Path(bundle_dir).expanduser().resolve()
-    meta = load_json(bundle_dir / "configs" / "metadata.json", "bundle metadata")
-    zoo = meta.get("medigan_zoo") or {}
-    if zoo.get("role") != "feature_extractor":
-        raise ZooError(f"Bundle {bundle_dir} is not a feature extractor (its medigan_zoo role is "
-                       f"{zoo.get('role', 'generator')!r}).")
-    parser = ConfigParser()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parser.read_config(str(bundle_dir / "configs" / "inference.json"))
-        parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{torch.device(device)}')"})
-        network = parser.get_parsed_content("network_def")
-        ckpt = Path(parser.get_parsed_content("ckpt_path"))
-        base = Normalization(
-            size=parser.get("input_size", 32), channels=parser.get("input_channels", "rgb"),
-            intensity=parser.get("input_intensity", "[0,1]"), resize_mode=parser.get("resize_mode", "bilinear"))
-    ckpt = ckpt if ckpt.is_absolute() else bundle_dir / ckpt
-    network.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
-    name = f"{bundle_dir.name}@{meta.get('version', '?')}"
-    return FeatureExtractor(network, name, Normalization.from_any(normalization, base), device)
-
-
-def load_torchvision_extractor(name: str, weights: Optional[Union[str, Path]], device: Union[str, torch.device],
-                               normalization: Optional[Mapping[str, Any]] = None) -> FeatureExtractor:
-    """``torchvision.models.NAME`` with a local state dict, classifier head replaced by the identity."""
-    try:
-        import torchvision
-    except ImportError:
-        raise ZooError(f"torchvision is not installed, so feature extractor 'torchvision:{name}' cannot be built; "
-                       "install torchvision (pinned to your torch) or export the model to TorchScript.") from None
-    if weights is None:
-        raise ZooError(f"torchvision:{name} needs weights=PATH (a local state dict: nothing is downloaded).")
-    builder = getattr(torchvision.models, name, None)
-    if builder is None:
-        raise ZooError(f"torchvision.models has no {name!r}.")
-    kwargs = {"weights": None}
-    if name == "inception_v3":
-        kwargs.update(aux_logits=True, init_weights=False)
-    model = builder(**kwargs)
-    state = torch.load(Path(weights).expanduser(), map_location="cpu", weights_only=True)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or [m for m in missing if not m.startswith(("fc.", "classifier.", "AuxLogits."))]:
-        raise ZooError(f"Weights {weights} do not fit torchvision {name}: missing {missing[:5]}, "
-                       f"unexpected {unexpected[:5]}.")
-    for head in ("fc", "classifier", "head"):
-        if hasattr(model, head):
-            setattr(model, head, nn.Identity())
-            break
-    size = 299 if name == "inception_v3" else 224
-    base = Normalization(size=size, channels="rgb", intensity="imagenet", resize_mode="bilinear")
-    label = f"torchvision:{name}({Path(weights).name}, sha256 {_sha(Path(weights).expanduser())})"
-    return FeatureExtractor(model, label, Normalization.from_any(normalization, base), device)
-
-
-def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None,
-                           device: Union[str, torch.device] = "cpu",
-                           normalization: Optional[Union[Normalization, Mapping[str, Any]]] = None,
-                           weights: Optional[Union[str, Path]] = None,
-                           bundle_dirs: Sequence[Path] = ()) -> FeatureExtractor:
-    """Build the extractor named by ``spec`` (see the module docstring) with ``normalization`` overrides."""
-    if isinstance(spec, FeatureExtractor):
-        if normalization is not None:
-            spec.normalization = Normalization.from_any(normalization, spec.normalization)
-        return spec
-    if isinstance(normalization, Normalization):
-        normalization = asdict(normalization)
-    spec = str(spec or DEFAULT_EXTRACTOR)
-    if spec.startswith("torchvision:"):
-        return load_torchvision_extractor(spec.split(":", 1)[1], weights, device, normalization)
-    from medigan_zoo.core.paths import builtin_bundles_root
-
-    bundle = _bundle_path(spec, list(bundle_dirs) + [builtin_bundles_root()])
-    if bundle is not None:
-        return load_bundle_extractor(bundle, device, normalization)
-    path = Path(spec).expanduser()
-    if path.is_file():
-        try:
-            module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as err:  # noqa: BLE001 - TorchScript loading has many error types
-            raise ZooError(f"Feature extractor {path} is not a TorchScript file ({err}). Save one with "
-                           "torch.jit.save(torch.jit.script(model), path).") from None
-        label = f"torchscript:{path.name}(sha256 {_sha(path)})"
-        return FeatureExtractor(module, label, Normalization.from_any(normalization), device)
-    raise ZooError(f"Unknown feature extractor {spec!r}: pass a feature-extractor bundle id or folder "
-                   f"(default {DEFAULT_EXTRACTOR}), a TorchScript file, or torchvision:NAME with weights=PATH.")
-
-
 def describe_normalization(norm: Normalization) -> Tuple[str, ...]:
     """The normalization fields as strings (for tables)."""
     return tuple(f"{k}={v}" for k, v in asdict(norm).items())
+
+
+#: names that live in extractor_kinds.py and stay importable from this module (lazily: that module imports this one)
+_KIND_NAMES = ("load_feature_extractor", "load_bundle_extractor", "load_torchvision_extractor", "DEFAULT_EXTRACTOR")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _KIND_NAMES:
+        from medigan_zoo.evaluation import extractor_kinds
+
+        return getattr(extractor_kinds, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,8 +2,10 @@
 
 Metric objects follow docs/bundle_contract.md (name, value, direction, num_samples, feature_extractor,
 normalization, reference_split, seed, zoo_version, command). A new result replaces the earlier entries of the same
-name. The model card (docs/README.md) gets the table of all metrics between the markers ``<!-- metrics:start -->``
-and ``<!-- metrics:end -->`` under its "## Metrics" heading; text outside the markers is kept as written.
+name, except that a stored metric measured with more samples than the new one is kept and the write refused
+(nothing written) unless ``force``: a 16-sample FID must not silently replace a 2000-sample one. The model card
+(docs/README.md) gets the table of all metrics between the markers ``<!-- metrics:start -->`` and
+``<!-- metrics:end -->`` under its "## Metrics" heading; text outside the markers is kept as written.
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.errors import MetadataError, MetricOverwriteError
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.core.version import __version__
@@ -68,6 +70,35 @@ def merge_metrics(existing: Iterable[Mapping[str, Any]], new: Sequence[Mapping[s
     return out
 
 
+def _sample_count(entry: Mapping[str, Any]) -> Optional[int]:
+    count = entry.get("num_samples") if isinstance(entry, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def downgrades(existing: Iterable[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> List[Tuple[str, int, int]]:
+    """(name, stored num_samples, new num_samples) of every stored metric that an entry of ``new`` would replace
+    although the stored one was measured with more samples. Entries without a sample count are never downgrades."""
+    stored: Dict[str, int] = {}
+    for entry in existing:
+        count = _sample_count(entry)
+        if count is not None and isinstance(entry.get("name"), str):
+            stored[entry["name"]] = max(count, stored.get(entry["name"], 0))
+    out = []
+    for entry in new:
+        count = _sample_count(entry)
+        if count is not None and stored.get(entry["name"], 0) > count:
+            out.append((str(entry["name"]), stored[entry["name"]], count))
+    return out
+
+
+def downgrade_message(path: Path, found: Sequence[Tuple[str, int, int]]) -> str:
+    """One line naming each metric, its stored and new sample count, and the flag that allows replacing them."""
+    listed = ", ".join(f"{name} (stored {old} samples, this run {new})" for name, old, new in found[:4])
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    return (f"{path}: refusing to replace metrics measured with more samples: {listed}{more}; nothing was written. "
+            "Pass --force (Python: force=True) to replace them, or --dry_run to only measure.")
+
+
 def _indent_of(text: str) -> int:
     match = re.search(r"\n( +)\S", text)
     return len(match.group(1)) if match else 4
@@ -87,8 +118,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_metadata_metrics(bundle_dir: Path, entries: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Merge ``entries`` into configs/metadata.json; returns the bundle's full metrics list after the merge."""
+def write_metadata_metrics(bundle_dir: Path, entries: Sequence[Mapping[str, Any]],
+                           force: bool = False) -> List[Dict[str, Any]]:
+    """Merge ``entries`` into configs/metadata.json; returns the bundle's full metrics list after the merge.
+
+    Raises:
+        MetricOverwriteError: (unless ``force``) an entry would replace a stored metric measured with more samples;
+            the file is left as it was.
+    """
     path = Path(bundle_dir) / "configs" / "metadata.json"
     text = path.read_text(encoding="utf-8")
     meta = load_json(path, "bundle metadata")
@@ -96,7 +133,11 @@ def write_metadata_metrics(bundle_dir: Path, entries: Sequence[Mapping[str, Any]
     if not isinstance(zoo, dict):
         raise MetadataError("has no medigan_zoo block to write metrics into", file=path, json_path=f"$.{ZOO_KEY}",
                             hint="add the zoo block (docs/bundle_contract.md section 2)")
-    zoo["metrics"] = merge_metrics(zoo.get("metrics") or [], [e for e in entries if _finite(e.get("value"))])
+    finite = [e for e in entries if _finite(e.get("value"))]
+    found = downgrades(zoo.get("metrics") or [], finite)
+    if found and not force:
+        raise MetricOverwriteError(downgrade_message(path, found))
+    zoo["metrics"] = merge_metrics(zoo.get("metrics") or [], finite)
     _atomic_write(path, json.dumps(meta, indent=_indent_of(text), ensure_ascii=False) + "\n")
     return zoo["metrics"]
 
@@ -153,8 +194,9 @@ def write_card_metrics(bundle_dir: Path, entries: Sequence[Mapping[str, Any]]) -
     return path
 
 
-def write_results(bundle_dir: Path, entries: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Metadata then card; returns the bundle's metrics list after the merge."""
-    merged = write_metadata_metrics(bundle_dir, entries)
+def write_results(bundle_dir: Path, entries: Sequence[Mapping[str, Any]], force: bool = False) -> List[Dict[str, Any]]:
+    """Metadata then card; returns the bundle's metrics list after the merge. Refuses (MetricOverwriteError, nothing
+    written) to replace metrics measured with more samples unless ``force``."""
+    merged = write_metadata_metrics(bundle_dir, entries, force)
     write_card_metrics(bundle_dir, merged)
     return merged
