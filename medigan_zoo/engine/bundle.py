@@ -7,7 +7,6 @@ get a :class:`LatentSampler` built from their ``network``, ``network_data_format
 from __future__ import annotations
 
 import hashlib
-import sys
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +17,8 @@ import torch
 from torch import nn
 
 from medigan_zoo.catalog.bundle_reader import read_bundle
+from medigan_zoo.catalog.trust import check_trusted
+from medigan_zoo.runtime.imports import bundle_on_sys_path
 from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 
@@ -293,14 +294,16 @@ def _channels_last(module: nn.Module) -> nn.Module:
 
 
 def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None,
-                        options: Optional[Mapping[str, Any]] = None) -> BundleSampler:
+                        options: Optional[Mapping[str, Any]] = None, trusted: Any = None) -> BundleSampler:
     """Parse a bundle with monai.bundle (``bundle_root``, ``device`` and the sampling ``options`` overridden), load
     ``models/model.pt`` (or the bundle's ``ckpt_path``) into ``network``, and return its sampler (built for foreign
     bundles).
 
     ``options``: sampling options of the zoo block (e.g. ``{"num_inference_steps": 20}``), checked with
-    ``resolve_options``; the ones not given keep the bundle's defaults.
+    ``resolve_options``; the ones not given keep the bundle's defaults. ``trusted``: see
+    :func:`medigan_zoo.catalog.trust.check_trusted`; an untrusted bundle raises before any config is read.
     """
+    check_trusted(bundle_dir, trusted)
     from medigan_zoo.engine.conditions import resolve_options
     from monai.bundle import ConfigParser
 
@@ -311,10 +314,8 @@ def load_bundle_sampler(bundle_dir: Union[str, Path], device: DeviceArg = None,
     info = read_bundle(bundle_dir)
     resolved = resolve_options(info.options, options, info.id)
     dev = resolve_device(device)
-    if str(bundle_dir) not in sys.path:  # as `monai.bundle run` does: bundles may import their own scripts/
-        sys.path.insert(1, str(bundle_dir))
     parser = ConfigParser()
-    with warnings.catch_warnings():
+    with bundle_on_sys_path(bundle_dir), warnings.catch_warnings():  # bundles may import their own scripts/
         warnings.simplefilter("ignore")  # MONAI's deprecation notes about old metadata keys
         parser.read_config(str(config_file))
         parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))

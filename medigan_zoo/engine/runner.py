@@ -169,7 +169,8 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
              batch_size: int = 64, output_format: str = "png", conditions: Optional[Mapping[str, Any]] = None,
              split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
              save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
-             start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None):
+             start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None,
+             trusted: Any = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
     Sample ``i`` is made from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)`` and condition ``i`` of the
@@ -191,6 +192,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         sampler: an already loaded ``BundleSampler`` of this bundle (skips loading it again).
         options: sampling options of the model's zoo block, e.g. ``{"num_inference_steps": 20}`` (``medigan-zoo info
             MODEL`` lists them); they become monai.bundle config overrides and are recorded in the manifest.
+        trusted: extra trust for the bundle's config code (paths or True; medigan_zoo.catalog.trust).
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
     """
@@ -222,7 +224,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
 
     if sampler is None:
         sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device,
-                                      options=opts)
+                                      options=opts, trusted=trusted)
     indices = range(start_index, start_index + num_samples)
     if not save_images:
         return _arrays(sampler, plan, seed, indices, batch_size)

@@ -23,12 +23,12 @@ def condition_rows(conditions) -> List[Dict[str, Any]]:
 
 
 def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8, seed: int = 0,
-                      device: Optional[str] = None, scale: int = 2) -> Path:
+                      device: Optional[str] = None, scale: int = 2, trusted: Any = None) -> Path:
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG."""
     from medigan_zoo.engine import load_bundle_sampler
     from medigan_zoo.engine.preview import save_sample_grid
 
-    sampler = load_bundle_sampler(bundle_dir, device=device)
+    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
     seeds = [sample_seed(seed, i) for i in range(num_per_row)]
     images, labels = [], []
     for row in condition_rows(sampler.conditions):

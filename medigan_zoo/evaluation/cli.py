@@ -57,7 +57,7 @@ def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
         downstream_samples=opts["downstream_samples"], classifier_epochs=int(opts["classifier_epochs"]),
         realism_max_per_class=opts["realism_max_per_class"], name_suffix=str(opts["name_suffix"] or ""),
         write=not bool(opts["dry_run"]), command=build_command(resolved, recorded),
-        num_threads=opts["num_threads"], model_id=resolved,
+        num_threads=opts["num_threads"], model_id=resolved, trusted=getattr(generators, "trust_bundles", None),
         log=(lambda *a, **k: None) if opts["quiet"] or opts["json"] else print)
     if opts["json"]:
         print(json.dumps(report.as_dict(), indent=2, default=str))

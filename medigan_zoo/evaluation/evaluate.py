@@ -264,7 +264,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     downstream_samples: Optional[int] = None, classifier_epochs: int = 10,
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
                     write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
-                    model_id: Optional[str] = None, log=print) -> EvaluationReport:
+                    model_id: Optional[str] = None, log=print, trusted: Any = None) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
     Args:
@@ -293,7 +293,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
     timings: Dict[str, float] = {}
     details: Dict[str, Any] = {}
     t_start = time.perf_counter()
-    sampler = load_bundle_sampler(bundle_dir, device=device)
+    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
     info = sampler.info
     model_id = model_id or info.id
     if info.zoo.get("role") == "feature_extractor":
@@ -350,7 +350,8 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             f"{reference.name} ({len(reference)} images)")
         entries: List[Dict[str, Any]] = []
         if {"fid", "fid_ratio", "prdc"} & set(groups):
-            extractor = load_feature_extractor(feature_extractor, device or "cpu", normalization, feature_weights)
+            extractor = load_feature_extractor(feature_extractor, device or "cpu", normalization, feature_weights,
+                                               trusted=trusted)
             entries += feature_metrics(reference.images, synthetic, extractor, groups, ctx, reference.name, k=k,
                                        details=details, timings=timings)
         config = TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32)

@@ -209,7 +209,7 @@ def _bundle_path(spec: str, bundle_dirs: Sequence[Path]) -> Optional[Path]:
 
 
 def load_bundle_extractor(bundle_dir: Union[str, Path], device: Union[str, torch.device] = "cpu",
-                          normalization: Optional[Mapping[str, Any]] = None) -> FeatureExtractor:
+                          normalization: Optional[Mapping[str, Any]] = None, trusted: Any = None) -> FeatureExtractor:
     """A feature-extractor bundle: ``network`` from configs/inference.json, weights from ``ckpt_path``.
 
     The bundle's inference.json ids ``input_size``, ``input_channels`` (``rgb``/``gray``), ``input_intensity`` and
@@ -219,8 +219,11 @@ def load_bundle_extractor(bundle_dir: Union[str, Path], device: Union[str, torch
 
     from monai.bundle import ConfigParser
 
+    from medigan_zoo.catalog.trust import check_trusted
     from medigan_zoo.core.jsonio import load_json
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
 
+    check_trusted(bundle_dir, trusted)
     bundle_dir = Path(bundle_dir).expanduser().resolve()
     meta = load_json(bundle_dir / "configs" / "metadata.json", "bundle metadata")
     zoo = meta.get("medigan_zoo") or {}
@@ -228,7 +231,7 @@ def load_bundle_extractor(bundle_dir: Union[str, Path], device: Union[str, torch
         raise ZooError(f"Bundle {bundle_dir} is not a feature extractor (its medigan_zoo role is "
                        f"{zoo.get('role', 'generator')!r}).")
     parser = ConfigParser()
-    with warnings.catch_warnings():
+    with bundle_on_sys_path(bundle_dir), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parser.read_config(str(bundle_dir / "configs" / "inference.json"))
         parser.update({"bundle_root": str(bundle_dir), "device": f"$torch.device('{torch.device(device)}')"})
@@ -279,8 +282,9 @@ def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None
                            device: Union[str, torch.device] = "cpu",
                            normalization: Optional[Union[Normalization, Mapping[str, Any]]] = None,
                            weights: Optional[Union[str, Path]] = None,
-                           bundle_dirs: Sequence[Path] = ()) -> FeatureExtractor:
-    """Build the extractor named by ``spec`` (see the module docstring) with ``normalization`` overrides."""
+                           bundle_dirs: Sequence[Path] = (), trusted: Any = None) -> FeatureExtractor:
+    """Build the extractor named by ``spec`` (see the module docstring) with ``normalization`` overrides
+    (``trusted``: extra trust for an extractor bundle's config code, medigan_zoo.catalog.trust)."""
     if isinstance(spec, FeatureExtractor):
         if normalization is not None:
             spec.normalization = Normalization.from_any(normalization, spec.normalization)
@@ -294,7 +298,7 @@ def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None
 
     bundle = _bundle_path(spec, list(bundle_dirs) + [builtin_bundles_root()])
     if bundle is not None:
-        return load_bundle_extractor(bundle, device, normalization)
+        return load_bundle_extractor(bundle, device, normalization, trusted=trusted)
     path = Path(spec).expanduser()
     if path.is_file():
         try:

@@ -35,16 +35,22 @@ def _zoo_block(bundle: Path) -> Dict[str, Any]:
     return json.loads((bundle / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {}
 
 
-def load_network(bundle: PathLike) -> nn.Module:
-    """The bundle's ``network_def`` on CPU with ``models/model.pt`` loaded, in eval mode."""
+def load_network(bundle: PathLike, trusted: Any = None) -> nn.Module:
+    """The bundle's ``network_def`` on CPU with ``models/model.pt`` loaded, in eval mode (trusted bundles only:
+    medigan_zoo.catalog.trust)."""
     from monai.bundle import ConfigParser
 
+    from medigan_zoo.catalog.trust import check_trusted
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
+
+    check_trusted(bundle, trusted)
     bundle = Path(bundle)
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "inference.json"))
     parser["bundle_root"] = str(bundle)
     parser["device"] = "$torch.device('cpu')"
-    network = parser.get_parsed_content("network_def")
+    with bundle_on_sys_path(bundle):
+        network = parser.get_parsed_content("network_def")
     network.load_state_dict(torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True))
     return network.eval()
 
@@ -87,7 +93,7 @@ class ExportResult:
     max_abs_difference: float
 
 
-def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportResult:
+def export_torchscript(bundle: PathLike, filepath: PathLike = None, trusted: Any = None) -> ExportResult:
     """Write ``models/model.ts`` (or ``filepath``) from ``network_def`` + ``models/model.pt`` and check it.
 
     Raises:
@@ -95,11 +101,13 @@ def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportRes
     """
     from monai.bundle import ckpt_export
 
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
+
     bundle = Path(bundle).resolve()
     out = Path(filepath) if filepath else bundle / "models" / "model.ts"
     configs = bundle / "configs"
-    network = load_network(bundle)
-    with warnings.catch_warnings():
+    network = load_network(bundle, trusted)  # checks trust before any config is read
+    with bundle_on_sys_path(bundle), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit deprecation and tracer notes
         if _is_unet(network):
             from monai.bundle import ConfigParser
