@@ -187,6 +187,7 @@ def test_nothing_runs_before_trust(hostile, pwned, tmp_path, entry):
     with pytest.raises(UntrustedBundleError) as err:
         _entry_points(gens, "hostile_gan", tmp_path)[entry]()
     assert not pwned.exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()  # not even a folder is made
     assert "\n" not in str(err.value)
 
 

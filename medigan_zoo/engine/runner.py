@@ -16,6 +16,7 @@ from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.seeding import sample_seed
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
+from medigan_zoo.catalog.trust import check_trusted
 from medigan_zoo.engine.bundle import load_bundle_sampler, output_formats, value_range
 from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
 from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
@@ -218,6 +219,8 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
             raise GenerationError("output_path is needed when save_images=True (or pass save_images=False to get "
                                   "the samples back as arrays).")
         folder = Path(output_path).expanduser().resolve()
+        if sampler is None:
+            check_trusted(bundle_dir, trusted)  # refuse before any folder is created
         formats.check_writable(folder)
 
     from medigan_zoo.engine.distributed import default_device, join
