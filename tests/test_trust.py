@@ -340,3 +340,14 @@ def test_one_broken_bundle_in_the_bundle_path_breaks_no_other_command(tmp_path, 
     monkeypatch.setenv("MEDIGAN_ZOO_BUNDLE_PATH", str(good.parent))
     index = ZooIndex(include_builtin=False)  # the Python API: the same, with the warning kept on the index
     assert "good_gan" in index.ids() and len(index.warnings) == 1
+
+
+def test_trust_and_scan_are_torch_free(hostile):
+    script = ("import sys\n"
+              "from medigan_zoo.catalog.code_scan import scan_bundle\n"
+              "from medigan_zoo.catalog.trust import is_trusted\n"
+              f"assert scan_bundle({str(hostile)!r}).warnings and not is_trusted({str(hostile)!r})\n"
+              "print(sorted(m for m in ('torch', 'monai', 'numpy') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]

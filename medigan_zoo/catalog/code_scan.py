@@ -197,12 +197,17 @@ def python_files(bundle_dir: Path) -> List[Path]:
 # --- names in expressions ------------------------------------------------------------------------
 
 def _dotted(node: ast.AST) -> Optional[str]:
+    """``a.b.c`` for a chain of attributes on a name; ``__import__('os').system`` counts as ``os.system``."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
     if isinstance(node, ast.Name):
         parts.append(node.id)
+        return ".".join(reversed(parts))
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__"
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        parts.append(node.args[0].value)
         return ".".join(reversed(parts))
     return None
 
