@@ -8,7 +8,7 @@ Search and listing need neither torch nor monai; they are imported only when a m
     'chest_xray_cdcgan'
 """
 from medigan_zoo.core.errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
-                     ModelNotFoundError, ZooError)
+                     ModelNotFoundError, UntrustedBundleError, ZooError)
 from medigan_zoo.generators import Generators
 from medigan_zoo.catalog.model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
 from medigan_zoo.core.version import __version__
@@ -16,7 +16,7 @@ from medigan_zoo.core.version import __version__
 __all__ = [
     "Generators", "ModelInfo", "Metric", "ConditionSpec", "OptionSpec", "list_models", "get_model_info", "search",
     "ZooError", "ModelNotFoundError", "MetricNotFoundError", "MetadataError", "BundleNotAvailableError",
-    "GenerationError", "__version__",
+    "GenerationError", "UntrustedBundleError", "__version__",
 ]
 
 

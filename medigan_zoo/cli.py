@@ -5,11 +5,14 @@
     medigan-zoo info chest_xray_cdcgan
     medigan-zoo rank --metric FID
     medigan-zoo generate chest_xray_cdcgan --num_samples 100 --output_path out --seed 0 --class_label 1
-    medigan-zoo validate bundles/chest_xray_cdcgan
+    medigan-zoo validate bundles/chest_xray_cdcgan          (static: reads files, runs nothing)
+    medigan-zoo --trust ~/my_bundle validate ~/my_bundle --run
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
 
-Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False.
-list, search, info and rank import neither torch nor monai. User errors print one line and exit 2.
+Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
+--trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
+list, search, info and rank import neither torch nor monai. User errors print one line and exit 2; index
+warnings (a skipped broken bundle, an id claimed twice) print one line each on stderr.
 """
 from __future__ import annotations
 
@@ -97,17 +100,32 @@ class ZooCLI:
     """Find, compare, validate and run the generative models of medigan_zoo."""
 
     def __init__(self, bundle_dirs: Optional[str] = None, catalogs: Optional[str] = None,
-                 include_builtin: bool = True):
-        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs,
-                             include_builtin=flag("include_builtin", include_builtin))
+                 include_builtin: bool = True, trust: Optional[str] = None):
+        if isinstance(trust, bool) or (trust is not None and not str(trust).strip()):
+            raise ZooError("--trust needs a folder (or a comma-separated list), e.g. --trust ~/my_bundles; "
+                           "see docs/security.md")
+        self._trust = None if trust is None else [str(t) for t in (trust if isinstance(trust, (list, tuple))
+                                                                    else str(trust).split(",")) if str(t)]
+        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=flag("include_builtin", include_builtin),
+                             trust_bundles=self._trust)
         self._generators = None
 
     @property
     def _gen(self):
         if self._generators is None:
+            import warnings
+
+            from medigan_zoo.catalog.index import IndexWarning
             from medigan_zoo.generators import Generators
 
-            self._generators = Generators(**self._options)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", IndexWarning)
+                self._generators = Generators(**self._options)
+            for warning in caught:
+                if issubclass(warning.category, IndexWarning):
+                    print(f"medigan-zoo: warning: {warning.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return self._generators
 
     def list(self, json: bool = False) -> None:  # noqa: A003 - the verb users type
@@ -187,20 +205,25 @@ class ZooCLI:
                                    device=device)
         print(f"sample grid written to {path}")
 
-    def validate(self, *bundle_paths: str) -> None:
-        """Check bundles against the contract (docs/bundle_contract.md). Exit 1 if any has an error."""
-        from medigan_zoo.runtime.validate import validate_bundle
+    def validate(self, *bundle_paths: str, run: bool = False) -> None:
+        """Check bundles against the contract (docs/bundle_contract.md) and list their code, without running it.
+        --run also evaluates the config and loads the weights, for trusted bundles only (--trust DIR). Exit 1 if
+        any bundle has an error."""
+        from medigan_zoo.catalog.trust import check_trusted
+        from medigan_zoo.runtime.validate import validate
 
         if not bundle_paths:
             raise ZooError("validate needs a bundle folder, e.g. `medigan-zoo validate bundles/chest_xray_cdcgan`")
+        if run:
+            for raw in bundle_paths:  # refuse before anything is printed or evaluated
+                if Path(raw).is_dir():
+                    check_trusted(Path(raw), self._trust)
         failed = False
         for raw in bundle_paths:
-            problems = validate_bundle(Path(raw))
-            errors = [p for p in problems if p.severity == "error"]
-            for problem in problems:
-                print(f"{raw}: {problem}")
-            print(f"{raw}: {'INVALID' if errors else 'OK'} ({len(errors)} errors, {len(problems) - len(errors)} warnings)")
-            failed = failed or bool(errors)
+            report = validate(Path(raw), run=bool(run), trusted=self._trust)
+            for line in report.lines():
+                print(f"{raw}: {line}")
+            failed = failed or bool(report.errors)
         if failed:
             sys.exit(1)
 

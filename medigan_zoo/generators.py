@@ -7,12 +7,14 @@ workflows). This class only resolves ids and wires those parts together.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
-from medigan_zoo.catalog.index import PathArg, ZooIndex
+from medigan_zoo.catalog.index import IndexWarning, PathArg, ZooIndex
+from medigan_zoo.catalog.trust import TrustArg
 from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.paths import as_output_path, zoo_home
 
@@ -27,12 +29,21 @@ class Generators:
         catalogs: catalog JSON files describing models not on disk (e.g. from ``medigan-zoo import-medigan``).
         include_builtin: index the bundles shipped with the zoo.
         device: default device for generation ("cpu", "cuda", "cuda:1"); None picks CUDA when available.
+        trust_bundles: folders whose bundles may run their config code (a folder trusts the bundles under it), or
+            True to trust every bundle given (notebooks). Shipped bundles, verified downloads and
+            ``MEDIGAN_ZOO_TRUSTED_PATHS`` are trusted anyway; anything else raises ``UntrustedBundleError`` before
+            its config is read (docs/security.md).
+
+    Index warnings (a broken extra bundle skipped, an id or alias claimed twice) are issued as ``IndexWarning``.
     """
 
     def __init__(self, bundle_dirs: PathArg = None, catalogs: PathArg = None, include_builtin: bool = True,
-                 device: Optional[str] = None):
+                 device: Optional[str] = None, trust_bundles: TrustArg = None):
         self.index = ZooIndex(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=include_builtin)
         self.device = device
+        self.trust_bundles = trust_bundles
+        for message in self.index.warnings:
+            warnings.warn(message, IndexWarning, stacklevel=2)
 
     # --- discovery -----------------------------------------------------------------------
     def list_models(self) -> List[str]:
@@ -184,7 +195,7 @@ class Generators:
             output_path=self._output_path(resolved, output_path) if save_images else output_path,
             seed=seed, batch_size=batch_size, output_format=output_format, conditions=merged,
             split_by_condition=split_by_condition, device=device or self.device, quiet=quiet,
-            save_images=save_images, options=opts)
+            save_images=save_images, options=opts, trusted=self.trust_bundles)
 
     def get_generate_function(self, model_id: ModelId, **defaults: Any):
         """A callable that generates with ``model_id`` (for a user's own data loading)."""
@@ -192,6 +203,7 @@ class Generators:
 
         if "device" not in defaults and self.device:
             defaults["device"] = self.device
+        defaults.setdefault("trusted", self.trust_bundles)
         return engine.get_generate_function(self.bundle_dir(model_id), **defaults)
 
     def get_as_torch_dataset(self, model_id: ModelId, num_samples: int = 1000, seed: int = 0,
@@ -205,7 +217,7 @@ class Generators:
         merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
         return engine.SyntheticDataset(self.bundle_dir(resolved), num_samples=num_samples, seed=seed,
                                        conditions=merged, device=device or self.device, batch_size=batch_size,
-                                       options=opts)
+                                       options=opts, trusted=self.trust_bundles)
 
     def get_as_torch_dataloader(self, model_id: ModelId, num_samples: int = 1000, batch_size: int = 16,
                                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
@@ -238,6 +250,6 @@ class Generators:
         check_config_json(bundle)
         try:
             return write_sample_grid(bundle, path, num_per_row=num_per_row,
-                                     seed=seed, device=device or self.device)
+                                     seed=seed, device=device or self.device, trusted=self.trust_bundles)
         except OSError as err:
             raise as_generation_error(err, path) from None

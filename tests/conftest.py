@@ -50,9 +50,17 @@ def data_dir() -> Path:
     return require(DATA_DIR, "the shared medical data folder")
 
 
+#: folders whose bundles the tests run: the bundles tests write into pytest's temporary folders, and ../shared's
+#: MONAI bundles (tests/test_trust.py clears this to test the trust policy itself)
+TEST_TRUSTED_PATHS = "MEDIGAN_ZOO_TRUSTED_PATHS"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_zoo_env(monkeypatch, tmp_path_factory):
-    """Tests never read the user's extra bundles/catalogs or write into the user's cache."""
+    """Tests never read the user's extra bundles/catalogs or write into the user's cache; they trust the bundles
+    they write themselves (docs/security.md)."""
     monkeypatch.delenv("MEDIGAN_ZOO_BUNDLE_PATH", raising=False)
     monkeypatch.delenv("MEDIGAN_ZOO_CATALOGS", raising=False)
     monkeypatch.setenv("MEDIGAN_ZOO_HOME", str(tmp_path_factory.mktemp("zoo_home")))
+    monkeypatch.setenv(TEST_TRUSTED_PATHS, os.pathsep.join([str(tmp_path_factory.getbasetemp()),
+                                                            str(SHARED / "bundles")]))

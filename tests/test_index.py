@@ -43,10 +43,15 @@ def test_unknown_id_lists_closest_ids(tmp_path):
 
 
 def test_malformed_metadata_names_file_and_line(tmp_path):
+    """A broken extra bundle is left out with a warning (the others stay usable); asking for it gives the error."""
     bundle = write_metadata_bundle(tmp_path, "broken", metadata())
+    write_metadata_bundle(tmp_path, "breast_mg_toygan", metadata())
     (bundle / "configs" / "metadata.json").write_text('{"version": "0.1.0",\n  "name": }')
+    index = ZooIndex(bundle_dirs=[tmp_path], include_builtin=False)
+    assert index.ids() == ["breast_mg_toygan"]
+    assert len(index.warnings) == 1 and "'broken'" in index.warnings[0] and "line 2" in index.warnings[0]
     with pytest.raises(MetadataError) as err:
-        ZooIndex(bundle_dirs=[tmp_path], include_builtin=False)
+        index.get("broken")
     assert "metadata.json" in str(err.value) and "line 2" in str(err.value)
 
 
@@ -54,9 +59,11 @@ def test_schema_violation_names_json_path(tmp_path):
     bad = copy.deepcopy(ZOO_BLOCK)
     bad["modality"] = ["MAMMO"]
     write_metadata_bundle(tmp_path, "bad_modality", metadata(zoo=bad))
+    index = ZooIndex(bundle_dirs=[tmp_path], include_builtin=False)
     with pytest.raises(MetadataError) as err:
-        ZooIndex(bundle_dirs=[tmp_path], include_builtin=False)
+        index.get("bad_modality")
     assert "$.medigan_zoo.modality[0]" in str(err.value) and "metadata.json" in str(err.value)
+    assert "$.medigan_zoo.modality[0]" in index.warnings[0]
 
 
 def test_malformed_catalog_names_file_and_json_path(tmp_path):

@@ -1,4 +1,5 @@
-"""`medigan-zoo validate`: every shipped bundle passes; broken bundles report file, JSON path and a fix."""
+"""`medigan-zoo validate`: every shipped bundle passes (statically and with --run); broken bundles report file,
+JSON path and a fix. Weights are only checked with run=True (building the network evaluates the config)."""
 from __future__ import annotations
 
 import json
@@ -12,13 +13,14 @@ from conftest import shipped_bundles, shipped_generators
 from test_cli import run_cli
 
 
-def errors(bundle):
-    return [p for p in validate_bundle(bundle) if p.severity == "error"]
+def errors(bundle, run=False):
+    return [p for p in validate_bundle(bundle, run=run) if p.severity == "error"]
 
 
 @pytest.mark.parametrize("bundle", shipped_bundles(), ids=lambda p: p.name)
 def test_shipped_bundle_is_valid(bundle):
     assert errors(bundle) == []
+    assert errors(bundle, run=True) == []
 
 
 def test_foreign_bundle_reports_what_the_zoo_contract_needs(mednist_gan):
@@ -61,14 +63,26 @@ def test_weights_that_do_not_load_safely(bundle_copy):
     import torch
 
     torch.save({"model": object()}, bundle_copy / "models" / "model.pt")  # needs pickle: weights_only refuses
-    assert any(p.file == "models/model.pt" and "weights_only" in p.message for p in errors(bundle_copy))
+    assert not any(p.file == "models/model.pt" for p in errors(bundle_copy))  # static: weights are not loaded
+    assert any(p.file == "models/model.pt" and "weights_only" in p.message for p in errors(bundle_copy, run=True))
 
 
 def test_weights_that_do_not_fit_the_network(bundle_copy):
     import torch
 
     torch.save({"not_a_layer.weight": torch.zeros(1)}, bundle_copy / "models" / "model.pt")
-    assert any(p.file == "models/model.pt" and "network_def" in p.message for p in errors(bundle_copy))
+    found = [p for p in errors(bundle_copy, run=True) if p.file == "models/model.pt"]
+    assert found and "do not fit the network" in found[0].message and "not_a_layer.weight" in found[0].message
+
+
+def test_run_checks_the_weights_ckpt_path_names(bundle_copy):
+    """validate --run loads the file ckpt_path names, as generation does, not always models/model.pt."""
+    path = bundle_copy / "configs" / "inference.json"
+    config = json.loads(path.read_text())
+    config["ckpt_path"] = "$@bundle_root + '/models/other.pt'"
+    path.write_text(json.dumps(config))
+    found = [p for p in errors(bundle_copy, run=True) if p.file == "models/other.pt"]
+    assert found and "not found" in found[0].message
 
 
 def test_missing_files_and_broken_json(bundle_copy):

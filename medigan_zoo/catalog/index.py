@@ -1,12 +1,19 @@
 """The zoo index: shipped bundles + extra bundle folders + catalogs, resolved by id or alias.
 
 Building it reads JSON only (no torch, no monai), so listing and searching stay fast.
+
+Precedence, never silent: a shipped bundle beats an extra bundle of the same id, an earlier extra bundle a later
+one, a bundle on disk a catalog entry; the loser is left out and :attr:`ZooIndex.warnings` says so, naming both
+places (an extra folder named ``chest_xray_cdcgan`` cannot replace the shipped model, nor claim its alias and
+metrics). A numeric alias claimed by two models resolves to the first one, with a warning. An extra bundle that
+cannot be read is left out with a warning, so one broken bundle does not break commands for the others; asking
+for it by id raises its error.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from medigan_zoo.core import paths
 from medigan_zoo.catalog.bundle_reader import read_bundle
@@ -15,6 +22,10 @@ from medigan_zoo.core.errors import ModelNotFoundError, ZooError
 from medigan_zoo.catalog.model_info import ModelInfo
 
 PathArg = Optional[Union[paths.PathLike, Sequence[paths.PathLike]]]
+
+
+class IndexWarning(UserWarning):
+    """A model left out of the index (broken, or its id claimed by an earlier source) or an alias claimed twice."""
 
 
 class ZooIndex:
@@ -29,35 +40,57 @@ class ZooIndex:
     def __init__(self, bundle_dirs: PathArg = None, catalogs: PathArg = None, include_builtin: bool = True):
         self._models: Dict[str, ModelInfo] = {}
         self.feature_extractors: Dict[str, ModelInfo] = {}  # role "feature_extractor": used by evaluation
-        roots: List[Path] = []
+        self.warnings: List[str] = []  # one line each; the CLI prints them, Generators issues IndexWarning
+        self.broken: Dict[str, ZooError] = {}  # id (folder name) of an extra bundle that could not be read -> why
+        roots: List[Tuple[Path, bool]] = []  # (root, named on this call: an empty one is an error)
         if include_builtin:
-            roots.append(paths.builtin_bundles_root())
-        roots += paths.as_path_list(bundle_dirs) + paths.split_env_paths(paths.ENV_BUNDLE_PATH)
-        for root in roots:
+            roots.append((paths.builtin_bundles_root(), False))
+        roots += [(p, True) for p in paths.as_path_list(bundle_dirs)]
+        roots += [(p, False) for p in paths.split_env_paths(paths.ENV_BUNDLE_PATH)]
+        for root, explicit in roots:
             found = paths.find_bundles(root)
             if not found and root != paths.builtin_bundles_root():
-                raise ZooError(f"Bundle folder {root} holds no MONAI bundle (no configs/metadata.json found in it "
-                               "or its sub-folders). Pass a bundle folder or a folder of bundles.")
+                message = (f"Bundle folder {root} holds no MONAI bundle (no configs/metadata.json found in it "
+                           "or its sub-folders). Pass a bundle folder or a folder of bundles.")
+                if explicit:
+                    raise ZooError(message)
+                self.warnings.append(f"{message[:-1]} ({paths.ENV_BUNDLE_PATH}); it is ignored.")
             for bundle_dir in found:
-                self._add(read_bundle(bundle_dir))
+                try:
+                    info = read_bundle(bundle_dir)
+                except (ZooError, OSError) as err:
+                    if root == paths.builtin_bundles_root():
+                        raise
+                    self.broken.setdefault(bundle_dir.name, err if isinstance(err, ZooError) else ZooError(
+                        f"Bundle {bundle_dir} cannot be read: {err}"))
+                    self.warnings.append(f"Bundle {bundle_dir.name!r} ({bundle_dir}) is left out of the index: "
+                                         f"{' '.join(str(err).split())}")
+                    continue
+                self._add(info)
         for catalog in paths.as_path_list(catalogs) + paths.split_env_paths(paths.ENV_CATALOGS):
             for info in read_catalog(catalog):
                 self._add(info)
         self._aliases: Dict[int, str] = {}
         for info in self._models.values():
             for alias in self._alias_numbers(info):
-                self._aliases.setdefault(alias, info.id)
+                owner = self._aliases.setdefault(alias, info.id)
+                if owner != info.id:
+                    self.warnings.append(
+                        f"Alias {alias} is claimed by {owner!r} ({_place(self._models[owner])}) and by {info.id!r} "
+                        f"({_place(info)}); {alias} means {owner!r}, use the full id {info.id!r} for the other.")
         self._search_index = None
         self._selector = None
 
     def _add(self, info: ModelInfo) -> None:
-        if info.zoo.get("role") == "feature_extractor":
-            self.feature_extractors[info.id] = info
+        table = self.feature_extractors if info.zoo.get("role") == "feature_extractor" else self._models
+        existing = table.get(info.id) or self._models.get(info.id) or self.feature_extractors.get(info.id)
+        if existing is None:
+            table[info.id] = info
             return
-        existing = self._models.get(info.id)
-        if existing is not None and existing.available and not info.available:
-            return  # a bundle on disk beats a catalog entry of the same id
-        self._models[info.id] = info
+        if existing.available and not info.available:
+            return  # a catalog entry describing a bundle on disk (e.g. where to download it): nothing is replaced
+        self.warnings.append(f"Model id {info.id!r} is claimed by {_place(existing)} and by {_place(info)}; the "
+                             f"first one is used and the other left out (rename the folder or the id to use both).")
 
     @staticmethod
     def _alias_numbers(info: ModelInfo) -> Iterable[int]:
@@ -87,6 +120,8 @@ class ZooIndex:
         lowered = {k.lower(): k for k in self._models}
         if text.lower() in lowered:
             return lowered[text.lower()]
+        if text in self.broken:
+            raise self.broken[text]
         raise ModelNotFoundError(model_id, self._models)
 
     def get(self, model_id: Union[str, int]) -> ModelInfo:
@@ -123,6 +158,15 @@ class ZooIndex:
             self._selector = MediganSelector(
                 {i.id: i.medigan_config for i in self._models.values()}, directions=directions)
         return self._selector
+
+
+def _place(info: ModelInfo) -> str:
+    """Where a model comes from, for messages: the shipped bundle, an extra bundle folder, or a catalog file."""
+    if info.bundle_dir is not None:
+        shipped = paths.builtin_bundles_root().resolve()
+        kind = "the shipped bundle" if shipped in Path(info.bundle_dir).resolve().parents else "the bundle"
+        return f"{kind} {info.bundle_dir}"
+    return f"catalog {info.origin}"
 
 
 def search_fields(info: ModelInfo) -> Dict[str, List[str]]:

@@ -10,6 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from torch.utils.data import Dataset
 
+from medigan_zoo.catalog.trust import check_trusted
 from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
 from medigan_zoo.engine.runner import MAX_SEED, _check_int, generate, read_model
 
@@ -30,7 +31,9 @@ class SyntheticDataset(Dataset):
 
     def __init__(self, bundle_dir: PathLike, num_samples: int, seed: int = 0,
                  conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None, batch_size: int = 64,
-                 cache_blocks: int = 2, start_index: int = 0, options: Optional[Mapping[str, Any]] = None):
+                 cache_blocks: int = 2, start_index: int = 0, options: Optional[Mapping[str, Any]] = None,
+                 trusted: Any = None):
+        self.trusted = trusted  # extra trust for the bundle's config code (medigan_zoo.catalog.trust)
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.seed = _check_int("seed", seed, 0, MAX_SEED)
@@ -42,6 +45,7 @@ class SyntheticDataset(Dataset):
             from medigan_zoo.runtime.sampler import resolve_device
 
             resolve_device(device)  # a bad device fails here, not in the first worker
+        check_trusted(self.bundle_dir, trusted)  # fail here, not at the first sample
         info = read_model(self.bundle_dir)
         self.plan = resolve_conditions(info.conditions, conditions, info.id)
         self.options = resolve_options(info.options, options, info.id)
@@ -63,7 +67,8 @@ class SyntheticDataset(Dataset):
         if self._sampler is None or self._pid != os.getpid():
             from medigan_zoo.runtime.bundle import load_bundle_sampler
 
-            self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device, options=self.options)
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=self.device, options=self.options,
+                                                trusted=self.trusted)
             self._pid = os.getpid()
             self._cache.clear()
         return self._sampler
@@ -114,6 +119,7 @@ class GenerateFunction:
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
         self.info = read_model(self.bundle_dir)  # fail now on a path that is not a bundle
         self.defaults = self._sorted(defaults)
+        check_trusted(self.bundle_dir, self.defaults.get("trusted"))  # fail here, not at the first call
         self.next_index = int(self.defaults.pop("start_index", 0))
         self._sampler = None
 
@@ -140,7 +146,8 @@ class GenerateFunction:
         options = resolve_options(self.info.options, kwargs.get("options"), self.info.id)
         if (self._sampler is None or resolve_device(kwargs.get("device")) != self._sampler.device
                 or dict(self._sampler.options) != options):
-            self._sampler = load_bundle_sampler(self.bundle_dir, device=kwargs.get("device"), options=options)
+            self._sampler = load_bundle_sampler(self.bundle_dir, device=kwargs.get("device"), options=options,
+                                                trusted=kwargs.get("trusted"))
         result = generate(self.bundle_dir, start_index=start, sampler=self._sampler, **kwargs)
         self.next_index = start + int(kwargs["num_samples"])
         return result

@@ -16,6 +16,7 @@ from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.seeding import sample_seed
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
+from medigan_zoo.catalog.trust import check_trusted
 from medigan_zoo.runtime.bundle import load_bundle_sampler
 from medigan_zoo.runtime.sample import index_batches, sample
 from medigan_zoo.runtime.sampler import output_formats, value_range
@@ -181,7 +182,8 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
              batch_size: int = 64, output_format: str = "png", conditions: Optional[Mapping[str, Any]] = None,
              split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
              save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
-             start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None):
+             start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None,
+             trusted: Any = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
     Sample ``i`` is made from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)`` and condition ``i`` of the
@@ -203,6 +205,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         sampler: an already loaded ``BundleSampler`` of this bundle (skips loading it again).
         options: sampling options of the model's zoo block, e.g. ``{"num_inference_steps": 20}`` (``medigan-zoo info
             MODEL`` lists them); they become monai.bundle config overrides and are recorded in the manifest.
+        trusted: extra trust for the bundle's config code (paths or True; medigan_zoo.catalog.trust).
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
     """
@@ -227,13 +230,15 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         if output_path is None:
             raise GenerationError("output_path is needed when save_images=True (or pass save_images=False to get "
                                   "the samples back as arrays).")
+        if sampler is None:
+            check_trusted(bundle_dir, trusted)  # refuse before any folder is created
         folder = output_folder(output_path)  # refuses numbers, "" and folders of the user's own files
 
     from medigan_zoo.engine.distributed import default_device, join
 
     if sampler is None:
         sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device,
-                                      options=opts)
+                                      options=opts, trusted=trusted)
     indices = range(start_index, start_index + num_samples)
     if not save_images:
         return _arrays(sampler, plan, seed, indices, batch_size)

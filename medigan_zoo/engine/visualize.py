@@ -22,13 +22,13 @@ def condition_rows(conditions) -> List[Dict[str, Any]]:
 
 
 def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8, seed: int = 0,
-                      device: Optional[str] = None, scale: int = 2) -> Path:
+                      device: Optional[str] = None, scale: int = 2, trusted: Any = None) -> Path:
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG."""
     from medigan_zoo.engine.preview import save_sample_grid
     from medigan_zoo.runtime.bundle import load_bundle_sampler
     from medigan_zoo.runtime.sample import condition_plan, sample
 
-    sampler = load_bundle_sampler(bundle_dir, device=device)
+    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
     images, labels = [], []
     spec_values = {c.name: c.values for c in sampler.conditions}
     for row in condition_rows(sampler.conditions):

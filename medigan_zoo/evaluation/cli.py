@@ -65,6 +65,7 @@ def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
             realism_max_per_class=opts["realism_max_per_class"], name_suffix=str(opts["name_suffix"] or ""),
             write=not bool(opts["dry_run"]), command=build_command(resolved, recorded),
             num_threads=opts["num_threads"], model_id=resolved, force=bool(opts["force"]),
+            trusted=getattr(generators, "trust_bundles", None),
             log=(lambda *a, **k: None) if opts["quiet"] or opts["json"] else print)
     except MetricOverwriteError as err:
         if err.report is not None:

@@ -187,7 +187,8 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     downstream_samples: Optional[int] = None, classifier_epochs: int = 10,
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
                     write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
-                    model_id: Optional[str] = None, force: bool = False, log=print) -> EvaluationReport:
+                    model_id: Optional[str] = None, force: bool = False, log=print,
+                    trusted: Any = None) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
     Args:
@@ -220,7 +221,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
     timings: Dict[str, float] = {}
     details: Dict[str, Any] = {}
     t_start = time.perf_counter()
-    sampler = load_bundle_sampler(bundle_dir, device=device)
+    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
     info = sampler.info
     model_id = model_id or info.id
     if info.zoo.get("role") == "feature_extractor":
@@ -287,7 +288,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
             classifier=TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32),
             realism_max_per_class=realism_max_per_class, details=details, timings=timings,
             loaders={"extractor": lambda: load_feature_extractor(feature_extractor, device or "cpu", normalization,
-                                                                 feature_weights),
+                                                                 feature_weights, trusted=trusted),
                      "test": lambda: _match_channels(load_reference(names, "test", data_dir, shape),
                                                      sampler.num_channels)})
         entries = run_metric_groups([g.name for g in selected], inputs, ctx)

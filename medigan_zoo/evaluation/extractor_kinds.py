@@ -51,7 +51,7 @@ class ExtractorKind:
     name: str
     recognise: Callable[[str, Sequence[Path]], Any]
     default_normalization: Callable[[Any], Normalization]
-    load: Callable[[Any, Normalization, Device, Optional[Path]], FeatureExtractor]
+    load: Callable[[Any, Normalization, Device, Optional[Path], Any], FeatureExtractor]  # (..., trusted)
     accepts: str
 
 
@@ -100,7 +100,7 @@ def _torchvision_normalization(name: str) -> Normalization:
 
 
 def _torchvision_load(name: str, normalization: Normalization, device: Device,
-                      weights: Optional[Path]) -> FeatureExtractor:
+                      weights: Optional[Path], trusted: Any = None) -> FeatureExtractor:
     """``torchvision.models.NAME`` with a local state dict, classifier head replaced by the identity."""
     from medigan_zoo.runtime.weights import load_weights
 
@@ -168,12 +168,12 @@ def _bundle_normalization(bundle_dir: Path) -> Normalization:
 
 
 def _bundle_load(bundle_dir: Path, normalization: Normalization, device: Device,
-                 weights: Optional[Path]) -> FeatureExtractor:
+                 weights: Optional[Path], trusted: Any = None) -> FeatureExtractor:
     """The bundle's network with the weights at its ``ckpt_path``, opened by the zoo's one bundle runtime."""
     from medigan_zoo.runtime.bundle import open_bundle
 
     meta = _extractor_metadata(bundle_dir)
-    network = open_bundle(bundle_dir, device=device).network
+    network = open_bundle(bundle_dir, device=device, trusted=trusted).network
     return FeatureExtractor(network, f"{bundle_dir.name}@{meta.get('version', '?')}", normalization, device)
 
 
@@ -194,7 +194,7 @@ def _torchscript_normalization(path: Path) -> Normalization:
 
 
 def _torchscript_load(path: Path, normalization: Normalization, device: Device,
-                      weights: Optional[Path]) -> FeatureExtractor:
+                      weights: Optional[Path], trusted: Any = None) -> FeatureExtractor:
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001 - TorchScript loading has many error types
@@ -230,7 +230,7 @@ def resolve_extractor(spec: str, bundle_dirs: Sequence[Path] = ()) -> Tuple[Extr
 def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None, device: Device = "cpu",
                            normalization: Optional[Union[Normalization, Mapping[str, Any]]] = None,
                            weights: Optional[Union[str, Path]] = None,
-                           bundle_dirs: Sequence[Path] = ()) -> FeatureExtractor:
+                           bundle_dirs: Sequence[Path] = (), trusted: Any = None) -> FeatureExtractor:
     """Build the extractor named by ``spec`` (see the module docstring; default the zoo's own bundle) with its
     kind's default normalization, overridden by ``normalization`` (a Normalization or a dict of fields)."""
     if isinstance(spec, FeatureExtractor):
@@ -241,15 +241,15 @@ def load_feature_extractor(spec: Union[str, Path, FeatureExtractor, None] = None
         normalization = asdict(normalization)
     kind, target = resolve_extractor(str(spec or DEFAULT_EXTRACTOR), bundle_dirs)
     norm = Normalization.from_any(normalization, kind.default_normalization(target))
-    return kind.load(target, norm, device, Path(weights).expanduser() if weights else None)
+    return kind.load(target, norm, device, Path(weights).expanduser() if weights else None, trusted)
 
 
 def load_bundle_extractor(bundle_dir: Union[str, Path], device: Device = "cpu",
-                          normalization: Optional[Mapping[str, Any]] = None) -> FeatureExtractor:
+                          normalization: Optional[Mapping[str, Any]] = None, trusted: Any = None) -> FeatureExtractor:
     """A feature-extractor bundle folder as an extractor (the ``extractor`` id of such a bundle's inference.json)."""
     bundle_dir = Path(bundle_dir).expanduser().resolve()
     return _bundle_load(bundle_dir, Normalization.from_any(normalization, _bundle_normalization(bundle_dir)), device,
-                        None)
+                        None, trusted)
 
 
 def load_torchvision_extractor(name: str, weights: Optional[Union[str, Path]], device: Device,

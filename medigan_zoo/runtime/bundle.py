@@ -10,8 +10,9 @@ extractors) opens it here, so the rules are written once:
 * the sampler: the bundle's ``sampler`` or, for a foreign bundle, a :class:`LatentSampler` around ``network``.
 
 Opening reads files only. Config code (``$`` expressions, ``_target_`` components) runs when a part is built
-(:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`), with the bundle root on ``sys.path`` only meanwhile
-(:mod:`medigan_zoo.runtime.imports`). The bundle's ``initialize`` expressions are not run: they set process-wide
+(:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`): first the trust policy is checked
+(:mod:`medigan_zoo.catalog.trust`, docs/security.md), then the part is built with the bundle root on ``sys.path``
+only meanwhile (:mod:`medigan_zoo.runtime.imports`). The bundle's ``initialize`` expressions are not run: they set process-wide
 state (``set_determinism``), and the zoo seeds every sample itself.
 """
 from __future__ import annotations
@@ -74,6 +75,8 @@ class OpenedBundle:
     workflow: Any  # monai.bundle.ConfigWorkflow
     device: torch.device
     options: Mapping[str, Any] = field(default_factory=dict)
+    trusted: Any = None  # the user's extra trust (paths or True), medigan_zoo.catalog.trust
+    _trust_checked: bool = field(default=False, repr=False)
 
     @property
     def role(self) -> str:
@@ -100,7 +103,17 @@ class OpenedBundle:
         return [i for i in ids if i not in self.parser]
 
     def _parsed(self, id_: str) -> Any:
-        """``get_parsed_content(id_)``, with the bundle importable meanwhile and config errors as one line."""
+        """``get_parsed_content(id_)`` once the bundle is trusted, with the bundle importable meanwhile and config
+        errors as one line.
+
+        Raises:
+            UntrustedBundleError: the bundle's config code may not run (before anything is evaluated).
+        """
+        if not self._trust_checked:
+            from medigan_zoo.catalog.trust import check_trusted
+
+            check_trusted(self.path, self.trusted)
+            self._trust_checked = True
         if not self.workflow._is_initialized:
             self.workflow.initialize()  # parses; runs no `initialize` expression (see _NO_INIT)
         try:
@@ -153,21 +166,24 @@ class OpenedBundle:
 
 
 def open_bundle(bundle_dir: PathLike, *, device: DeviceArg = None, options: Optional[Mapping[str, Any]] = None,
-                overrides: Optional[Mapping[str, Any]] = None) -> OpenedBundle:
+                overrides: Optional[Mapping[str, Any]] = None, trusted: Any = None) -> OpenedBundle:
     """Read ``bundle_dir`` into a ``ConfigWorkflow`` with ``bundle_root``, ``device`` and ``options`` overridden.
 
     ``options`` are sampling options of the zoo block (checked with ``resolve_options``; the ones not given keep the
-    bundle's defaults); ``overrides`` are further config ids to set. Reads files only; see the module docstring.
+    bundle's defaults); ``overrides`` are further config ids to set; ``trusted`` is the user's extra trust (checked
+    when config code is first evaluated). Reads files only; see the module docstring.
 
     Raises:
         BundleLoadError: not a bundle, no inference config, or a config file that is not valid JSON (with its line).
     """
     from monai.bundle import ConfigWorkflow
 
+    from medigan_zoo.catalog.bundle_reader import check_config_json
     from medigan_zoo.engine.conditions import resolve_options
 
     path = Path(bundle_dir).expanduser().resolve()
     info = read_info(path)
+    check_config_json(path)  # a malformed config: one error naming the file and line
     config = path / INFERENCE_CONFIG
     if not config.is_file():
         raise BundleLoadError(f"{path} is not a runnable bundle: {INFERENCE_CONFIG} is missing.")
@@ -185,10 +201,14 @@ def open_bundle(bundle_dir: PathLike, *, device: DeviceArg = None, options: Opti
                                       workflow_type="infer", properties_path=str(properties_file(role)), **pairs)
     except ValueError as err:  # JSON syntax errors from MONAI's reader
         raise BundleLoadError(f"{config} is not valid JSON: {err}; fix the file.") from None
-    return OpenedBundle(path=path, info=info, workflow=workflow, device=dev, options=resolved)
+    return OpenedBundle(path=path, info=info, workflow=workflow, device=dev, options=resolved, trusted=trusted)
 
 
-def load_bundle_sampler(bundle_dir: PathLike, device: DeviceArg = None,
-                        options: Optional[Mapping[str, Any]] = None) -> BundleSampler:
-    """``open_bundle(bundle_dir, device=..., options=...).sampler()``: a bundle ready to sample."""
-    return open_bundle(bundle_dir, device=device, options=options).sampler()
+def load_bundle_sampler(bundle_dir: PathLike, device: DeviceArg = None, options: Optional[Mapping[str, Any]] = None,
+                        trusted: Any = None) -> BundleSampler:
+    """``open_bundle(bundle_dir, device=..., options=..., trusted=...).sampler()``: a bundle ready to sample.
+
+    Raises:
+        UntrustedBundleError: the bundle is not trusted (nothing was evaluated); docs/security.md.
+    """
+    return open_bundle(bundle_dir, device=device, options=options, trusted=trusted).sampler()

@@ -35,17 +35,18 @@ def _zoo_block(bundle: Path) -> Dict[str, Any]:
     return json.loads((bundle / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {}
 
 
-def load_network(bundle: PathLike) -> nn.Module:
-    """The bundle's network on CPU with its weights loaded (the runtime's one loader), in eval mode."""
+def load_network(bundle: PathLike, trusted: Any = None) -> nn.Module:
+    """The bundle's network on CPU with its weights loaded (the runtime's one loader), in eval mode (trusted bundles
+    only: medigan_zoo.catalog.trust)."""
     from medigan_zoo.runtime.bundle import open_bundle
 
-    return open_bundle(bundle, device="cpu").network
+    return open_bundle(bundle, device="cpu", trusted=trusted).network
 
 
-def _ckpt_path(bundle: Path) -> Path:
+def _ckpt_path(bundle: Path, trusted: Any = None) -> Path:
     from medigan_zoo.runtime.bundle import open_bundle
 
-    return open_bundle(bundle, device="cpu").ckpt_path
+    return open_bundle(bundle, device="cpu", trusted=trusted).ckpt_path
 
 
 def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, ...]:
@@ -67,11 +68,11 @@ def _reference(network: nn.Module) -> nn.Module:
     return ClassUNetExport(network) if _is_unet(network) else network
 
 
-def torchscript_difference(bundle: PathLike, ts_path: PathLike = None) -> float:
+def torchscript_difference(bundle: PathLike, ts_path: PathLike = None, trusted: Any = None) -> float:
     """max |TorchScript(x) - state-dict network(x)| on :func:`example_inputs` (the TorchScript file is loaded
     with plain ``torch.jit.load``, as a user without MONAI would)."""
     bundle = Path(bundle)
-    network = load_network(bundle)
+    network = load_network(bundle, trusted)
     inputs = example_inputs(bundle, network)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.* deprecation notes
@@ -86,7 +87,7 @@ class ExportResult:
     max_abs_difference: float
 
 
-def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportResult:
+def export_torchscript(bundle: PathLike, filepath: PathLike = None, trusted: Any = None) -> ExportResult:
     """Write ``models/model.ts`` (or ``filepath``) from ``network_def`` + ``models/model.pt`` and check it.
 
     Raises:
@@ -94,11 +95,13 @@ def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportRes
     """
     from monai.bundle import ckpt_export
 
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
+
     bundle = Path(bundle).resolve()
     out = Path(filepath) if filepath else bundle / "models" / "model.ts"
     configs = bundle / "configs"
-    network = load_network(bundle)
-    with warnings.catch_warnings():
+    network = load_network(bundle, trusted)  # checks trust before any config is read
+    with bundle_on_sys_path(bundle), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit deprecation and tracer notes
         if _is_unet(network):
             from monai.bundle import ConfigParser
@@ -113,10 +116,10 @@ def export_torchscript(bundle: PathLike, filepath: PathLike = None) -> ExportRes
             save_net_with_metadata(module, str(out), include_config_vals=False, append_timestamp=False,
                                    meta_values=meta, more_extra_files={"inference.json": inference})
         else:
-            ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(_ckpt_path(bundle)),
+            ckpt_export(net_id="network_def", filepath=str(out), ckpt_file=str(_ckpt_path(bundle, trusted)),
                         meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"),
                         bundle_root=str(bundle), device="$torch.device('cpu')")
-    diff = torchscript_difference(bundle, out)
+    diff = torchscript_difference(bundle, out, trusted)
     if diff > TOLERANCE:
         raise ValueError(f"{out}: TorchScript output differs from the state-dict network by {diff:.3g} "
                          f"(> {TOLERANCE}); the export is not faithful.")

@@ -1,29 +1,35 @@
 """``medigan-zoo validate``: check a bundle against docs/bundle_contract.md, offline.
 
-Every problem names its file, JSON path and a fix. MONAI's own ``verify_metadata`` downloads its
-schema URL; this check needs no network.
+Static by default: files, JSON, ids, schema and the bundle's code findings
+(:mod:`medigan_zoo.catalog.code_scan`) are read without evaluating anything, so validating a hostile bundle runs
+none of its code. ``run=True`` (``--run``) then evaluates the config (network, ``ckpt_path``, sampler) and loads the
+weights through the same loader as generation (:mod:`medigan_zoo.runtime.weights`), after the trust check
+(:mod:`medigan_zoo.catalog.trust`). Every problem names its file, JSON path and a fix. MONAI's own
+``verify_metadata`` downloads its schema URL; this check needs no network.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.catalog.code_scan import CodeScan, scan_bundle
 from medigan_zoo.catalog.fields import SHIPPED_FIELDS
 from medigan_zoo.catalog.model_info import ZOO_KEY
+from medigan_zoo.catalog.trust import TrustArg, check_trusted
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
+from medigan_zoo.runtime.properties import required_ids, required_meta_keys
 
 REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "configs/logging.conf",
                   "models/model.pt", "docs/README.md", "LICENSE")
-MONAI_KEYS = ("version", "changelog", "monai_version", "pytorch_version", "name", "task", "description",
-              "authors", "copyright", "intended_use", "data_source", "data_type", "network_data_format")
-STANDARD_IDS = ("bundle_root", "device", "num_samples", "batch_size", "seed", "output_dir", "output_ext",
-                "network_def", "network", "ckpt_path", "sampler")
+#: the contract (one home: medigan_zoo/runtime/*_properties.json)
+MONAI_KEYS = tuple(required_meta_keys("generator"))
+STANDARD_IDS = tuple(required_ids("generator"))
 #: a feature-extractor bundle (zoo role "feature_extractor") generates nothing
-EXTRACTOR_IDS = ("bundle_root", "device", "network_def", "network", "ckpt_path")
+EXTRACTOR_IDS = tuple(required_ids("feature_extractor"))
 #: zoo fields a shipped bundle must fill (the schema alone also admits partial catalog entries)
 BUNDLE_ZOO_FIELDS = SHIPPED_FIELDS  # the field table's "shipped" rows (medigan_zoo/catalog/fields.py)
 
@@ -41,15 +47,49 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file} {self.json_path}".strip()
         hint = f" -> {self.hint}" if self.hint else ""
-        return f"{self.severity.upper()}: {where}: {self.message}{hint}"
+        return f"{self.severity.upper()}: {where + ': ' if where else ''}{self.message}{hint}"
 
 
-def validate_bundle(bundle_dir: Path) -> List[Problem]:
-    """All problems of one bundle (empty list: valid). Warnings do not make a bundle invalid."""
+@dataclass
+class ValidationReport:
+    """What ``validate`` found in one bundle: contract problems, the code findings, and whether the config ran."""
+
+    bundle_dir: Path
+    problems: List[Problem] = field(default_factory=list)
+    scan: Optional[CodeScan] = None
+    ran: bool = False
+
+    @property
+    def errors(self) -> List[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def lines(self) -> List[str]:
+        """The report as printed: the code findings (``code: ...``), the problems, then one summary line."""
+        findings = self.scan.findings if self.scan else []
+        out = [str(f) for f in findings if not f.outside]  # the others are warnings among the problems
+        out += [str(p) for p in self.problems]
+        warnings_ = len(self.problems) - len(self.errors)
+        verdict = "INVALID" if self.errors else "OK"
+        how = "config evaluated (--run)" if self.ran else "static check, nothing was run; --run evaluates the config"
+        out.append(f"{verdict} ({len(self.errors)} errors, {warnings_} warnings, {len(findings)} code findings "
+                   f"listed; {how})")
+        return out
+
+
+def validate(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> ValidationReport:
+    """Check one bundle. Static unless ``run``; with ``run`` the trust check comes before any evaluation.
+
+    Raises:
+        UntrustedBundleError: ``run`` was asked for a bundle that is not trusted (nothing was evaluated).
+    """
     bundle_dir = Path(bundle_dir)
-    problems: List[Problem] = []
+    report = ValidationReport(bundle_dir)
+    problems = report.problems
     if not bundle_dir.is_dir():
-        return [Problem(str(bundle_dir), "", "not a folder", "pass the bundle's root folder")]
+        problems.append(Problem(str(bundle_dir), "", "not a folder", "pass the bundle's root folder"))
+        return report
+    if run:
+        check_trusted(bundle_dir, trusted)
     for rel in REQUIRED_FILES:
         if not (bundle_dir / rel).is_file():
             problems.append(Problem(rel, "", "required file is missing", "see docs/bundle_contract.md section 1"))
@@ -60,10 +100,26 @@ def validate_bundle(bundle_dir: Path) -> List[Problem]:
     metadata = _load(bundle_dir, "configs/metadata.json", problems)
     if isinstance(metadata, dict):
         problems += _check_metadata(metadata)
+    report.scan = scan_bundle(bundle_dir)
+    for finding in report.scan.warnings:
+        problems.append(Problem("", "", str(finding), "review this code; it runs only in a trusted bundle",
+                                severity="warning"))
+    for entry in report.scan.unreadable:
+        problems.append(Problem("", "", f"code scan could not read {entry}", "fix the file", severity="warning"))
     inference = bundle_dir / "configs" / "inference.json"
+    meta = metadata if isinstance(metadata, dict) else {}
     if inference.is_file() and _load(bundle_dir, "configs/inference.json", problems) is not None:
-        problems += _check_inference(bundle_dir, metadata if isinstance(metadata, dict) else {})
-    return problems
+        ids_problems = _check_ids(bundle_dir, meta)
+        problems += ids_problems
+        if run and not any(p.severity == "error" and p.json_path == "$" for p in ids_problems):
+            problems += _run_checks(bundle_dir, meta, trusted)
+            report.ran = True
+    return report
+
+
+def validate_bundle(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> List[Problem]:
+    """All problems of one bundle (empty list: valid); see :func:`validate`. Warnings do not make it invalid."""
+    return validate(bundle_dir, run=run, trusted=trusted).problems
 
 
 def _load(bundle_dir: Path, rel: str, problems: List[Problem]) -> Any:
@@ -107,22 +163,27 @@ def _check_metadata(metadata: Dict[str, Any]) -> List[Problem]:
     return out
 
 
-def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem]:
-    rel = "configs/inference.json"
-    out: List[Problem] = []
+def _read_parser(bundle_dir: Path):
+    """A ConfigParser holding inference.json and metadata.json as data: reading and ``id in parser`` evaluate
+    nothing (``$`` strings stay strings until ``get_parsed_content``; tests/test_trust.py proves it)."""
     from monai.bundle import ConfigParser  # lazy: validate is not on the search path
 
     parser = ConfigParser()
+    with warnings.catch_warnings():  # MONAI warns about the older optional_packages_version key
+        warnings.filterwarnings("ignore", message=".*optional_packages_version.*")
+        parser.read_config(str(bundle_dir / "configs" / "inference.json"))
+        parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
+    return parser
+
+
+def _check_ids(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem]:
+    """Standard ids, condition ids and sampling-option defaults of inference.json, read as data."""
+    rel = "configs/inference.json"
+    out: List[Problem] = []
     try:
-        with warnings.catch_warnings():  # MONAI warns about the older optional_packages_version key
-            warnings.filterwarnings("ignore", message=".*optional_packages_version.*")
-            parser.read_config(str(bundle_dir / "configs" / "inference.json"))
-            parser.read_meta(str(bundle_dir / "configs" / "metadata.json"))
-            parser["bundle_root"] = str(bundle_dir)
-            parser["device"] = "$torch.device('cpu')"
-            parser.parse(reset=True)
-    except Exception as err:  # noqa: BLE001 - any parse failure is a problem to report
-        return [Problem(rel, "$", f"does not parse with monai.bundle.ConfigParser: {err}", "fix the config")]
+        parser = _read_parser(bundle_dir)
+    except Exception as err:  # noqa: BLE001 - any read failure is a problem to report
+        return [Problem(rel, "$", f"does not read with monai.bundle.ConfigParser: {err}", "fix the config")]
     zoo = metadata.get(ZOO_KEY) or {}
     required = EXTRACTOR_IDS if zoo.get("role") == "feature_extractor" else STANDARD_IDS
     for key in required + tuple(zoo.get("condition") or {}):
@@ -136,23 +197,29 @@ def _check_inference(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem
         elif isinstance(spec, dict) and "default" in spec and parser.get(key) != spec["default"]:
             out.append(Problem(rel, f"$.{key}", f"is {parser.get(key)!r} but medigan_zoo.options.{key}.default "
                                f"says {spec['default']!r}", "make them agree"))
-    weights = bundle_dir / "models" / "model.pt"
-    if not weights.is_file():
-        return out
-    import torch
+    return out
 
+
+def _run_checks(bundle_dir: Path, metadata: Dict[str, Any], trusted: Any = None) -> List[Problem]:
+    """The evaluating part of validate (``--run``): open the bundle with the runtime generation uses
+    (:func:`medigan_zoo.runtime.bundle.open_bundle`), build ``network`` with the weights its ``ckpt_path`` names,
+    and build ``sampler`` when the bundle declares one; the runtime checks trust before evaluating anything."""
+    from medigan_zoo.core.errors import BundleLoadError
+    from medigan_zoo.runtime.bundle import open_bundle
+
+    rel = "configs/inference.json"
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        return out + [Problem("models/model.pt", "", f"does not load with torch.load(weights_only=True): {err}",
-                              "save a plain state dict: torch.save(network.state_dict(), path)")]
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if "network_def" in parser:
+        opened = open_bundle(bundle_dir, device="cpu", trusted=trusted)
+        opened.network
+    except BundleLoadError as err:
+        text = str(err)
+        where = "models/model.pt" if "Weights" in text or "weights" in text.split(":")[0] else rel
+        return [Problem(where, "", text, "retrain, re-save a plain state dict, or fix network_def / ckpt_path in "
+                        "inference.json")]
+    out: List[Problem] = []
+    if (metadata.get(ZOO_KEY) or {}).get("role") != "feature_extractor" and "sampler" in opened.parser:
         try:
-            network = parser.get_parsed_content("network_def")
-            network.load_state_dict(state)
-        except Exception as err:  # noqa: BLE001
-            out.append(Problem("models/model.pt", "", f"weights do not fit network_def: {err}",
-                               "retrain or fix network_def in inference.json"))
+            opened.sampler()
+        except BundleLoadError as err:
+            out.append(Problem(rel, "$.sampler", str(err), "fix the sampler component"))
     return out
