@@ -31,6 +31,8 @@ def bad_files(tmp_path_factory) -> Path:
     bundles = root / "bundles"
     for name in ("latin1_bundle", "broken_config", "linked_meta"):
         shutil.copytree(BUNDLES / CHEST, bundles / name, ignore=shutil.ignore_patterns("models", "*.md"))
+        meta = bundles / name / "configs" / "metadata.json"  # the copies must not claim the shipped alias 101
+        meta.write_bytes(meta.read_bytes().replace(b'"alias": 101,', b"", 1))
     meta = bundles / "latin1_bundle" / "configs" / "metadata.json"
     meta.write_bytes(meta.read_bytes().replace(b'"description": "', b'"description": "\xe9\xff', 1))
     config = bundles / "broken_config" / "configs" / "inference.json"
@@ -54,15 +56,13 @@ BAD = {
              ["--catalogs", "{bad}/latin1.json", "list"],
              ["--catalogs", "{bad}/deep.json", "list"], ["--catalogs", "{bad}/broken.json", "list"],
              ["--catalogs", "{bad}/not_json.json", "list"], ["--catalogs", "{bad}/nope.json", "list"],
-             ["--bundle_dirs", "{bad}/bundles/latin1_bundle", "list"], ["--bundle_dirs", "/nonexistent", "list"],
-             ["--bundle_dirs", "{bad}/bundles/linked_meta", "list"], ["list", LONG], ["nosuchverb"]],
+             ["--bundle_dirs", "/nonexistent", "list"], ["list", LONG], ["nosuchverb"]],
     "search": [["search"], ["search", ""], ["search", "  "], ["search", "--limit", "abc", "chest"],
                ["search", "--limit", "-1", "chest"], ["search", "--limit", "0", "chest"],
                ["search", "--limit", "2.5", "chest"], ["search", "dims=abc"], ["search", "dims=2x"],
                ["search", "nofield=3"], ["search", "=x"], ["search", "modality="], ["search", LONG],
                ["search", "--json=maybe", "chest"]],
-    "info": [["info"], ["info", "nope_model"], ["info", "99999"], ["info", LONG],
-             ["--bundle_dirs", "{bad}/bundles/latin1_bundle", "info", "latin1_bundle"]],
+    "info": [["info"], ["info", "nope_model"], ["info", "99999"], ["info", LONG]],
     "rank": [["rank", "--metric", "NOPE"], ["rank", "--order", "sideways"], ["rank", "--model_ids", "nope"],
              ["rank", "--json=maybe"], ["rank", "--metric", LONG]],
     "generate": [["generate"], ["generate", "nope_model"],
@@ -128,6 +128,23 @@ def test_users_files_are_untouched(bad_files):
     assert sorted(p.name for p in (bad_files / "user_folder").iterdir()) == ["sample_000000.png"]
 
 
+@pytest.mark.parametrize("name, reason", [("latin1_bundle", "not UTF-8 text"), ("linked_meta", "outside the bundle")])
+def test_a_broken_extra_bundle_is_left_out_with_one_warning(name, reason, bad_files, tmp_path, capsys):
+    """Other models stay usable (one warning line names the broken bundle); `info` on it gives its error, exit 2."""
+    try:
+        main(_fill(["--bundle_dirs", f"{{bad}}/bundles/{name}", "list"], bad_files, tmp_path))
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    out, err = capsys.readouterr()
+    assert "chest_xray_cdcgan" in out and "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1 and "warning" in err and name in err and reason in err
+    with pytest.raises(SystemExit) as exit_:
+        main(_fill(["--bundle_dirs", f"{{bad}}/bundles/{name}", "info", name], bad_files, tmp_path))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "error" in err.strip().splitlines()[-1] and reason in err.strip().splitlines()[-1]
+
+
 def test_messages_name_the_problem(bad_files, tmp_path, capsys):
     """A few messages, word for word where it matters: the file and line of a broken config, the typed text."""
     def error(args):
@@ -140,7 +157,7 @@ def test_messages_name_the_problem(bad_files, tmp_path, capsys):
     assert "broken_config/configs/inference.json" in message and "(line 4," in message
     assert "not UTF-8 text (byte 0xe9 at line 1)" in error(["--catalogs", "{bad}/latin1.json", "list"])
     assert "nested too deeply" in error(["--catalogs", "{bad}/deep.json", "list"])
-    assert "outside the bundle folder" in error(["--bundle_dirs", "{bad}/bundles/linked_meta", "list"])
+    assert "outside the bundle folder" in error(["--bundle_dirs", "{bad}/bundles/linked_meta", "info", "linked_meta"])
     assert "sample_000000.png" in error(["generate", CHEST, "--num_samples", "1", "--output_path",
                                          "{bad}/user_folder"])
     assert error(["search", ""]) == error(["search"])
