@@ -367,3 +367,21 @@ def test_naive_scan_is_medigan(configs):
         ours = naive_find(configs, kw["values"], kw["target_values_operator"], kw["are_keys_also_matched"],
                           kw["is_case_sensitive"])
         assert json.dumps(ours) == json.dumps(case["medigan"]["result"]), case["id"]
+
+
+def test_every_public_generators_verb_documents_what_it_does_its_parameters_and_its_result():
+    """``help(Generators.generate)`` must say what the verb does, what each parameter means and what it returns."""
+    import inspect
+
+    from medigan_zoo.generators import Generators
+
+    verbs = {n: f for n, f in inspect.getmembers(Generators, inspect.isfunction) if not n.startswith("_")}
+    assert {"generate", "find_models_and_rank", "get_as_torch_dataloader", "visualize"} <= set(verbs)
+    for name, verb in verbs.items():
+        doc = inspect.getdoc(verb) or ""
+        assert doc and "Returns:" in doc, f"Generators.{name} has no docstring with a Returns: section"
+        params = [p for p in inspect.signature(verb).parameters if p != "self"]
+        if params:
+            assert "Args:" in doc, f"Generators.{name}: no Args: section"
+        for param in params:
+            assert param in doc, f"Generators.{name}: parameter {param!r} is not documented"
