@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -22,23 +21,21 @@ from typing import Any, Dict
 
 import pytest
 
+from conftest import MEDIGAN_GLOBAL
 from medigan_naive import naive_find, naive_rank
 from medigan_zoo.core.errors import MetricNotFoundError, ModelNotFoundError, ZooError
 from medigan_zoo.medigan.compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
                                         ModelMatchCandidate, metric_direction)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-GLOBAL_JSON = SHARED / "reference" / "medigan_global.json"
+GLOBAL_JSON = MEDIGAN_GLOBAL
 FIXTURE = REPO / "tests" / "fixtures" / "medigan" / "expected.json"
 EXPECTED = json.loads(FIXTURE.read_text(encoding="utf-8"))
 CASES = EXPECTED["cases"]
 
 
 def _require_global() -> Path:
-    if not GLOBAL_JSON.is_file():
-        pytest.skip(f"medigan's reference config not found at {GLOBAL_JSON} (../shared/reference is absent on "
-                    "this machine; set MEDIGAN_ZOO_SHARED to its parent folder)")
+    """medigan's global.json, shipped as a test fixture (tests/fixtures/medigan/README.md)."""
     return GLOBAL_JSON
 
 
