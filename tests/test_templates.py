@@ -178,3 +178,12 @@ def test_a_bundle_scaffolded_from_the_template_validates_and_runs_inferring(tmp_
     assert sorted(p.name for p in out.iterdir()) == [f"{i}_synthetic.png" for i in range(3)]
     with pytest.raises(ZooError, match="already exists"):
         new_bundle(bundle, templates, metadata, "")
+
+
+def test_rendering_imports_neither_torch_nor_monai_nor_numpy():
+    code = ("import sys; from medigan_zoo.templates import rendered_configs; "
+            f"rendered_configs({str(BUNDLES / 'chest_xray_cdcgan')!r}); "
+            "heavy = [m for m in ('torch', 'monai', 'numpy') if m in sys.modules]; assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
