@@ -3,6 +3,7 @@ and constraints.txt pins the tested CPU environment inside them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -71,26 +72,29 @@ def test_wheel_install_lists_shipped_bundles(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()
     # dependencies come from this interpreter's site-packages (offline); the wheel itself is installed for real
     (Path(site) / "outer_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the installed copy, not a checkout on PYTHONPATH (the test commands set it to the worktree)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
-                              "-c", str(CONSTRAINTS), str(wheel)], capture_output=True, text=True, timeout=300)
+                              "-c", str(CONSTRAINTS), str(wheel)], env=clean, capture_output=True, text=True,
+                             timeout=300)
     assert install.returncode == 0, install.stderr
-    where = subprocess.run([str(py), "-c", "import medigan_zoo; print(medigan_zoo.__file__)"], cwd=tmp_path,
+    where = subprocess.run([str(py), "-c", "import medigan_zoo; print(medigan_zoo.__file__)"], cwd=tmp_path, env=clean,
                            capture_output=True, text=True)
     assert where.returncode == 0, where.stderr
     assert str(env_dir) in where.stdout, "the test must exercise the installed copy, not the checkout"
     shipped = subprocess.run([str(py), "-c", "import medigan_zoo, pathlib; from medigan_zoo.templates import "
                               "template_names; print(template_names()); "
                               "print((pathlib.Path(medigan_zoo.__file__).parent / 'py.typed').is_file())"],
-                             cwd=tmp_path, capture_output=True, text=True)
+                             cwd=tmp_path, env=clean, capture_output=True, text=True)
     assert shipped.returncode == 0, shipped.stderr
     assert "generator_inference" in shipped.stdout and shipped.stdout.split()[-1] == "True", shipped.stdout
-    out = subprocess.run([str(py), "-m", "medigan_zoo", "list", "--json"], cwd=tmp_path, capture_output=True,
+    out = subprocess.run([str(py), "-m", "medigan_zoo", "list", "--json"], cwd=tmp_path, env=clean, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     ids = [m["id"] for m in json.loads(out.stdout)]
     assert ids == [b.name for b in shipped_generators()]
-    script = subprocess.run([str(env_dir / "bin" / "medigan-zoo"), "list"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    script = subprocess.run([str(env_dir / "bin" / "medigan-zoo"), "list"], cwd=tmp_path, env=clean,
+                            capture_output=True, text=True, timeout=120)
     assert script.returncode == 0, script.stderr
     assert all(b.name in script.stdout for b in shipped_generators())
 
@@ -103,6 +107,7 @@ def test_resolving_the_package_under_the_constraints_picks_the_cpu_torch(tmp_pat
                              "-c", str(CONSTRAINTS), "--report", str(report), f"{REPO}[test]"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    installs = json.loads(report.read_text())["install"]
+    chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in installs}
     assert chosen["torch"] == _pins()["torch"]
     assert not [n for n in chosen if n.startswith("nvidia-")], "a CUDA torch would pull nvidia-* packages"
