@@ -168,6 +168,9 @@ def test_a_bundle_scaffolded_from_the_template_validates_and_runs_inferring(tmp_
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
+    cli = subprocess.run([sys.executable, "-m", "medigan_zoo", "validate", str(bundle)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)  # `medigan-zoo validate`
+    assert cli.returncode == 0 and "OK (0 errors" in cli.stdout, cli.stdout + cli.stderr
     cmd = [sys.executable, "-m", "monai.bundle", "run", "inferring",
            "--config_file", str(bundle / "configs" / "inference.json"),
            "--meta_file", str(bundle / "configs" / "metadata.json"),
