@@ -47,16 +47,38 @@ class Generators:
 
     # --- discovery -----------------------------------------------------------------------
     def list_models(self) -> List[str]:
-        """Ids of every model in the index."""
+        """Ids of every model in the index (shipped bundles, ``bundle_dirs``, catalog entries), in index order.
+
+        Returns:
+            list of model id strings, e.g. ``["adrenal_ct_3dgan", "brain_mri_cdcgan", ...]``.
+        """
         return self.index.ids()
 
     def get_model_info(self, model_id: ModelId) -> ModelInfo:
-        """Typed metadata of one model."""
+        """Typed metadata of one model.
+
+        Args:
+            model_id: a model id, a case variant of it, or medigan's short id (``5`` means ``00005_...``).
+
+        Returns:
+            the model's ``ModelInfo`` (name, modality, conditions, sampling options, metrics, bundle folder, ...).
+            Raises ``ModelNotFoundError`` naming close matches when the id is not in the index.
+        """
         return self.index.get(model_id)
 
     def search(self, query: Union[str, Sequence[str]], filters: Optional[Mapping[str, str]] = None,
                limit: Optional[int] = None):
-        """Ranked free-text search with synonyms and filters; returns ``SearchHit`` objects, best first."""
+        """Ranked free-text search with synonyms and filters.
+
+        Args:
+            query: free text (``"chest x-ray pneumonia"``) or a list of terms.
+            filters: exact constraints, field -> value (``{"modality": "DX", "dims": "2"}``); comma-separated values
+                mean any of them. An unknown field raises ``ZooError``.
+            limit: return at most this many hits.
+
+        Returns:
+            list of ``SearchHit`` objects, best first (``hit.model_id``, ``hit.score``, ``hit.matched``).
+        """
         return self.index.search_index.search(query, filters=filters, limit=limit)
 
     def _resolve_ids(self, model_ids: Optional[Sequence[ModelId]]) -> Optional[List[str]]:
@@ -64,45 +86,132 @@ class Generators:
 
     # --- medigan's selection verbs (exact medigan 1.0.0 results) -------------------------
     def get_config_by_id(self, model_id: ModelId, config_key: Optional[str] = None) -> Any:
+        """medigan's config of a model (its ``global.json`` entry as the zoo derives it from the bundle metadata).
+
+        Args:
+            model_id: a model id or medigan's short id.
+            config_key: a dotted key below the config (``"selection.performance.FID"``); None for the whole config.
+
+        Returns:
+            the config dict, or the value at ``config_key``. Raises ``ConfigKeyNotFoundError`` for a missing key.
+        """
         return self.index.selector.get_config_by_id(self.index.resolve_id(model_id), config_key=config_key)
 
     def get_selection_criteria_by_id(self, model_id: ModelId, is_model_id_removed: bool = True) -> Any:
+        """The ``selection`` part of a model's medigan config (modality, performance, tags, ...).
+
+        Args:
+            model_id: a model id or medigan's short id.
+            is_model_id_removed: True returns the selection dict itself; False returns
+                ``{"model_id": id, "selection": {...}}`` (medigan's format).
+
+        Returns:
+            a copy of the selection dict (or the wrapper dict).
+        """
         return self.index.selector.get_selection_criteria_by_id(
             self.index.resolve_id(model_id), is_model_id_removed=is_model_id_removed)
 
     def get_selection_criteria_by_ids(self, model_ids: Optional[Sequence[ModelId]] = None,
                                       are_model_ids_removed: bool = True) -> Any:
+        """The ``selection`` parts of several models' medigan configs, in catalog order.
+
+        Args:
+            model_ids: model ids (or medigan short ids); None means every model.
+            are_model_ids_removed: True gives the selection dicts; False gives ``{"model_id", "selection"}`` dicts.
+
+        Returns:
+            list of dicts, one per selected model.
+        """
         return self.index.selector.get_selection_criteria_by_ids(
             model_ids=self._resolve_ids(model_ids), are_model_ids_removed=are_model_ids_removed)
 
     def get_selection_keys(self, model_id: Optional[ModelId] = None) -> List[str]:
+        """First-level keys of the selection configs (e.g. ``modality``, ``performance``, ``tags``).
+
+        Args:
+            model_id: one model's keys; None gives the keys of all models, in first-seen order.
+
+        Returns:
+            list of key strings.
+        """
         mid = None if model_id is None else self.index.resolve_id(model_id)
         return self.index.selector.get_selection_keys(model_id=mid)
 
     def get_selection_values_for_key(self, key: str, model_id: Optional[ModelId] = None) -> Any:
+        """Values of one selection key.
+
+        Args:
+            key: a dotted selection key (``"performance.FID"``, ``"modality"``).
+            model_id: one model; None gives one value per model (None where a model lacks the key).
+
+        Returns:
+            list of values (``[value]`` for one model). A key no model has raises ``ConfigKeyNotFoundError``.
+        """
         mid = None if model_id is None else self.index.resolve_id(model_id)
         return self.index.selector.get_selection_values_for_key(key=key, model_id=mid)
 
     def get_models_by_key_value_pair(self, key1: str, value1: Any, is_case_sensitive: bool = False) -> List[str]:
+        """Models whose selection key ``key1`` equals ``value1`` (or, for a list-valued key, contains it).
+
+        Args:
+            key1: a dotted selection key (``"modality"``).
+            value1: the value to look for (``"DX"``).
+            is_case_sensitive: compare strings case-sensitively (medigan's default is False).
+
+        Returns:
+            list of ``{"model_id": id, key1: value1}`` dicts (medigan 1.0.0's result shape, quirks kept).
+        """
         return self.index.selector.get_models_by_key_value_pair(
             key1=key1, value1=value1, is_case_sensitive=is_case_sensitive)
 
     def find_matching_models_by_values(self, values: Sequence[str], target_values_operator: str = "AND",
                                        are_keys_also_matched: bool = False,
                                        is_case_sensitive: bool = False) -> List[Any]:
+        """Models whose selection config holds ``values`` (medigan's exact-match selection).
+
+        Args:
+            values: values to find (``["chest", "pneumonia"]``); a single string is one value.
+            target_values_operator: ``"AND"`` (every value found), ``"OR"`` (any) or ``"XOR"`` (exactly one).
+            are_keys_also_matched: also match the config's keys, not only its values.
+            is_case_sensitive: compare case-sensitively (default False).
+
+        Returns:
+            list of medigan ``ModelMatchCandidate`` objects in catalog order (``candidate.model_id``,
+            ``candidate.matched_entries``). For ranked, synonym-aware matching use ``search``.
+        """
         return self.index.selector.find_matching_models_by_values(
             values=values, target_values_operator=target_values_operator,
             are_keys_also_matched=are_keys_also_matched, is_case_sensitive=is_case_sensitive)
 
     def rank_models_by_performance(self, model_ids: Optional[Sequence[ModelId]] = None, metric: str = "SSIM",
                                    order: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Rank by ``metric``; without ``order`` the metric's direction decides (FID: lowest first)."""
+        """Models ranked by a performance metric of their selection config.
+
+        Args:
+            model_ids: models to rank (ids or medigan short ids); None ranks every model having the metric.
+            metric: dotted metric name (``"FID"``, ``"CLF.trained_on_real.accuracy"``).
+            order: ``"asc"`` or ``"desc"``; None sorts best first by the metric's direction (FID lowest first,
+                SSIM highest first).
+
+        Returns:
+            list of ``{"model_id": id, metric: value}`` dicts, best first.
+        """
         return self.index.selector.rank_models_by_performance(
             model_ids=self._resolve_ids(model_ids), metric=metric, order=order)
 
     def find_models_and_rank(self, values: Sequence[str], target_values_operator: str = "AND",
                              are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
                              metric: str = "SSIM", order: Optional[str] = None) -> List[Dict[str, Any]]:
+        """``find_matching_models_by_values`` then ``rank_models_by_performance`` over the matching models.
+
+        Args:
+            values, target_values_operator, are_keys_also_matched, is_case_sensitive: as in
+                ``find_matching_models_by_values``.
+            metric, order: as in ``rank_models_by_performance``.
+
+        Returns:
+            list of ``{"model_id": id, metric: value}`` dicts of the matching models, best first.
+        """
         return self.index.selector.find_models_and_rank(
             values=values, target_values_operator=target_values_operator,
             are_keys_also_matched=are_keys_also_matched, is_case_sensitive=is_case_sensitive,
@@ -112,7 +221,17 @@ class Generators:
                                 are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
                                 num_samples: int = 30, output_path: Optional[str] = None,
                                 **generate_kwargs: Any):
-        """Generate with the first model matching ``values`` (medigan semantics)."""
+        """Generate with the first model matching ``values`` (medigan's semantics: catalog order, no ranking).
+
+        Args:
+            values, target_values_operator, are_keys_also_matched, is_case_sensitive: as in
+                ``find_matching_models_by_values``.
+            num_samples, output_path: as in ``generate``.
+            **generate_kwargs: any other ``generate`` argument, condition or sampling option (``class_label=1``).
+
+        Returns:
+            what ``generate`` returns. Raises ``ZooError`` when no model matches.
+        """
         matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
                                                       is_case_sensitive)
         if not matches:
@@ -126,7 +245,17 @@ class Generators:
                                       are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
                                       metric: str = "SSIM", order: Optional[str] = None, num_samples: int = 30,
                                       output_path: Optional[str] = None, **generate_kwargs: Any):
-        """Generate with the best-ranked model among those matching ``values``."""
+        """Generate with the best-ranked model among those matching ``values``.
+
+        Args:
+            values, target_values_operator, are_keys_also_matched, is_case_sensitive: as in
+                ``find_matching_models_by_values``.
+            metric, order: as in ``rank_models_by_performance``.
+            num_samples, output_path, **generate_kwargs: as in ``generate``.
+
+        Returns:
+            what ``generate`` returns. Raises ``ZooError`` when no matching model has the metric.
+        """
         ranked = self.find_models_and_rank(values, target_values_operator, are_keys_also_matched,
                                            is_case_sensitive, metric, order)
         if not ranked:
@@ -136,7 +265,15 @@ class Generators:
 
     # --- generation ------------------------------------------------------------------------
     def bundle_dir(self, model_id: ModelId) -> Path:
-        """The bundle folder of ``model_id`` (or its downloaded copy); otherwise raise saying where to get it."""
+        """The bundle folder of a model: its folder on disk, or its downloaded copy in the zoo cache.
+
+        Args:
+            model_id: a model id or medigan's short id.
+
+        Returns:
+            the bundle's root folder. Raises ``BundleNotAvailableError`` saying where to get the bundle when a
+            catalog model has not been downloaded.
+        """
         from medigan_zoo.catalog.download import cached_bundle
 
         info = self.index.get(model_id)
@@ -157,7 +294,15 @@ class Generators:
             f"It must be downloaded from {url}; {how}.")
 
     def download(self, model_id: ModelId, progress: bool = True) -> Path:
-        """Download (sha256-verified, cached, offline-first) the bundle of a catalog model; returns its folder."""
+        """Download the bundle of a catalog model (sha256-verified, cached, offline-first).
+
+        Args:
+            model_id: a model id or medigan's short id.
+            progress: show a progress bar.
+
+        Returns:
+            the folder of the downloaded (or already cached) bundle.
+        """
         from medigan_zoo.catalog.download import fetch_bundle
 
         return fetch_bundle(self.index.get(model_id), progress=progress)
@@ -180,11 +325,30 @@ class Generators:
                  conditions: Optional[Mapping[str, Any]] = None, split_by_condition: bool = False,
                  device: Optional[str] = None, quiet: bool = False, options: Optional[Mapping[str, Any]] = None,
                  **kwargs: Any):
-        """Generate ``num_samples`` samples into ``output_path`` (default: a fresh folder under the zoo cache).
+        """Generate ``num_samples`` synthetic samples with one model.
 
-        Conditions (``class_label=1``) and sampling options (``num_inference_steps=20``) may be given as keyword
-        arguments or as ``conditions={...}`` / ``options={...}``; ``medigan-zoo info MODEL`` lists both.
-        Returns the engine's ``GenerationResult`` (or the arrays when ``save_images=False``).
+        Sample ``i`` comes from seed ``sample_seed(seed, i)``: the same arguments give the same files whatever
+        ``batch_size``, device threads or processes, and a rerun into the same folder skips finished samples.
+
+        Args:
+            model_id: a model id or medigan's short id.
+            num_samples: how many samples.
+            output_path: folder for the files and ``manifest.jsonl`` (default: a fresh folder under the zoo cache).
+            save_images: False returns the samples as channel-last numpy arrays instead of writing files.
+            seed: base seed of the run.
+            batch_size: samples per forward pass (does not change the samples).
+            output_format: ``png``, ``jpg``, ``nii.gz``, ``npy`` or ``dcm``.
+            conditions: condition id -> value or list of values cycled over the samples (``{"class_label": 1}``).
+            split_by_condition: one sub-folder per condition value.
+            device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None uses the ``Generators`` default, else CUDA if present.
+            quiet: no progress bar.
+            options: the model's sampling options (``{"num_inference_steps": 20}``).
+            **kwargs: conditions and sampling options as keywords (``class_label=1``); ``medigan-zoo info MODEL``
+                lists both. An unknown keyword raises ``ZooError`` listing the model's conditions and options.
+
+        Returns:
+            a ``GenerationResult`` (``output_path``, ``files``, ``manifest``, ``num_written``, ``num_skipped``);
+            with ``save_images=False`` the list of numpy arrays.
         """
         from medigan_zoo import engine
 
@@ -198,7 +362,16 @@ class Generators:
             save_images=save_images, options=opts, trusted=self.trust_bundles)
 
     def get_generate_function(self, model_id: ModelId, **defaults: Any):
-        """A callable that generates with ``model_id`` (for a user's own data loading)."""
+        """A reusable generate call with bound defaults (for a user's own data loading).
+
+        Args:
+            model_id: a model id or medigan's short id.
+            **defaults: any ``generate`` argument, condition or sampling option to bind.
+
+        Returns:
+            a callable; each call makes the next ``num_samples`` samples of the sequence (arrays unless given an
+            ``output_path``), so repeated calls give new samples. The model is loaded once.
+        """
         from medigan_zoo import engine
 
         if "device" not in defaults and self.device:
@@ -209,8 +382,19 @@ class Generators:
     def get_as_torch_dataset(self, model_id: ModelId, num_samples: int = 1000, seed: int = 0,
                              conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
                              batch_size: int = 64, options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
-        """A lazy torch Dataset: sample i is generated on access, reproducibly (conditions and sampling options
-        as in ``generate``)."""
+        """A lazy torch ``Dataset`` of synthetic samples: sample ``i`` is generated when read, reproducibly.
+
+        Args:
+            model_id: a model id or medigan's short id.
+            num_samples: length of the dataset.
+            seed: base seed (sample ``i`` equals file ``i`` of ``generate`` with the same seed and conditions).
+            conditions, options, **kwargs: conditions and sampling options, as in ``generate``.
+            device: where the model runs.
+            batch_size: samples made per forward pass (blocks are cached; read in order).
+
+        Returns:
+            a ``SyntheticDataset``; item ``i`` is ``{"image": (C, *spatial) float32 tensor, "seed", "index", ...}``.
+        """
         from medigan_zoo import engine
 
         resolved = self.index.resolve_id(model_id)
@@ -223,8 +407,18 @@ class Generators:
                                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
                                 conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
                                 options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
-        """A torch DataLoader over ``get_as_torch_dataset``. Keywords naming one of the model's conditions or
-        sampling options (``class_label=1``) go to the dataset, the others to ``DataLoader`` (``pin_memory=True``)."""
+        """A torch ``DataLoader`` over ``get_as_torch_dataset``.
+
+        Args:
+            model_id: a model id or medigan's short id.
+            num_samples, seed, conditions, device, options: as in ``get_as_torch_dataset``.
+            batch_size, shuffle, num_workers: passed to ``DataLoader`` (keep ``shuffle=False``: samples are i.i.d.).
+            **kwargs: keywords naming one of the model's conditions or sampling options (``class_label=1``) go to
+                the dataset, the others to ``DataLoader`` (``pin_memory=True``).
+
+        Returns:
+            a ``torch.utils.data.DataLoader`` yielding batches of the dataset's items.
+        """
         from torch.utils.data import DataLoader
 
         info = self.index.get(model_id)
@@ -238,7 +432,19 @@ class Generators:
 
     def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
                   seed: int = 0, device: Optional[str] = None) -> Path:
-        """Write a sample grid (one row per condition value; 3D as orthogonal slices) to ``output_path``."""
+        """Write a grid of samples as one PNG: one row per condition value (the same seeds in every row), 3D
+        models as orthogonal slices.
+
+        Args:
+            model_id: a model id or medigan's short id.
+            output_path: the PNG file to write.
+            num_per_row: samples per row.
+            seed: base seed of the samples.
+            device: where the model runs.
+
+        Returns:
+            the path of the written PNG.
+        """
         from medigan_zoo.engine.formats import as_generation_error, check_image_path
         from medigan_zoo.engine.visualize import write_sample_grid
 

@@ -11,7 +11,7 @@ sets up in a temporary folder, so nothing is downloaded):
     python -m venv --system-site-packages /tmp/medigan_venv
     /tmp/medigan_venv/bin/pip install "medigan==1.0.0" "setuptools<81" torch==2.13.0
     /tmp/medigan_venv/bin/python scripts/make_medigan_expected.py \
-        --global-json ../shared/reference/medigan_global.json -o tests/fixtures/medigan/expected.json
+        --global-json tests/fixtures/medigan/medigan_global.json -o tests/fixtures/medigan/expected.json
 
 The query set is deterministic (seeded), so re-running it gives a byte-identical file.
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_GLOBAL = REPO.parent / "shared" / "reference" / "medigan_global.json"
+DEFAULT_GLOBAL = REPO / "tests" / "fixtures" / "medigan" / "medigan_global.json"  # MIT, see its README.md
 DEFAULT_OUT = REPO / "tests" / "fixtures" / "medigan" / "expected.json"
 SEED = 20240607
 #: results whose JSON is longer than this are stored as a sha256 (full configs would copy global.json)

@@ -6,6 +6,6 @@ PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "torch==2.13.0" .
+"$VENV/bin/python" -m pip install -q -c constraints.txt .   # the tested CPU pins (see README)
 "$VENV/bin/medigan-zoo" search chest x-ray pneumonia
 "$VENV/bin/medigan-zoo" generate chest_xray_cdcgan --num_samples 16 --class_label 1 --output_path outputs

@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", REPO.parent / "shared"))
 DATA_DIR = Path(os.environ.get("MEDIGAN_ZOO_DATA", SHARED / "data"))
 REFERENCE_DIR = SHARED / "reference"
-MEDIGAN_GLOBAL = REFERENCE_DIR / "medigan_global.json"
+#: medigan's model config (global.json of github.com/RichardObi/medigan-models, MIT), shipped as a test fixture so
+#: the medigan parity and import tests run on a fresh clone; see tests/fixtures/medigan/README.md
+MEDIGAN_GLOBAL = REPO / "tests" / "fixtures" / "medigan" / "medigan_global.json"
 MEDNIST_GAN = SHARED / "bundles" / "mednist_gan"
 BUNDLES = REPO / "bundles"
 
@@ -37,7 +39,7 @@ def shipped_generators():
 
 @pytest.fixture
 def medigan_global() -> Path:
-    return require(MEDIGAN_GLOBAL, "medigan's reference config medigan_global.json")
+    return MEDIGAN_GLOBAL
 
 
 @pytest.fixture

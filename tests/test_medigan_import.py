@@ -4,24 +4,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
+from conftest import MEDIGAN_GLOBAL
 
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.medigan.compat import metric_direction
 from medigan_zoo.medigan.importer import CATALOG_FORMAT, convert_medigan_config, write_catalog
 
-SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-GLOBAL_JSON = SHARED / "reference" / "medigan_global.json"
+GLOBAL_JSON = MEDIGAN_GLOBAL
 
 
 @pytest.fixture(scope="module")
 def global_json() -> Path:
-    if not GLOBAL_JSON.is_file():
-        pytest.skip(f"medigan's reference config not found at {GLOBAL_JSON} (../shared/reference is absent on "
-                    "this machine; set MEDIGAN_ZOO_SHARED to its parent folder)")
     return GLOBAL_JSON
 
 

@@ -13,30 +13,27 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
+from conftest import MEDIGAN_GLOBAL
 from medigan_naive import naive_find, naive_rank
 from medigan_zoo.core.errors import MetricNotFoundError, ModelNotFoundError, ZooError
 from medigan_zoo.medigan.compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
                                         ModelMatchCandidate, metric_direction)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MEDIGAN_ZOO_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-GLOBAL_JSON = SHARED / "reference" / "medigan_global.json"
+GLOBAL_JSON = MEDIGAN_GLOBAL
 FIXTURE = REPO / "tests" / "fixtures" / "medigan" / "expected.json"
 EXPECTED = json.loads(FIXTURE.read_text(encoding="utf-8"))
 CASES = EXPECTED["cases"]
 
 
 def _require_global() -> Path:
-    if not GLOBAL_JSON.is_file():
-        pytest.skip(f"medigan's reference config not found at {GLOBAL_JSON} (../shared/reference is absent on "
-                    "this machine; set MEDIGAN_ZOO_SHARED to its parent folder)")
+    """medigan's global.json, shipped as a test fixture (tests/fixtures/medigan/README.md)."""
     return GLOBAL_JSON
 
 
@@ -359,3 +356,21 @@ def test_naive_scan_is_medigan(configs):
         ours = naive_find(configs, kw["values"], kw["target_values_operator"], kw["are_keys_also_matched"],
                           kw["is_case_sensitive"])
         assert json.dumps(ours) == json.dumps(case["medigan"]["result"]), case["id"]
+
+
+def test_every_public_generators_verb_documents_what_it_does_its_parameters_and_its_result():
+    """``help(Generators.generate)`` must say what the verb does, what each parameter means and what it returns."""
+    import inspect
+
+    from medigan_zoo.generators import Generators
+
+    verbs = {n: f for n, f in inspect.getmembers(Generators, inspect.isfunction) if not n.startswith("_")}
+    assert {"generate", "find_models_and_rank", "get_as_torch_dataloader", "visualize"} <= set(verbs)
+    for name, verb in verbs.items():
+        doc = inspect.getdoc(verb) or ""
+        assert doc and "Returns:" in doc, f"Generators.{name} has no docstring with a Returns: section"
+        params = [p for p in inspect.signature(verb).parameters if p != "self"]
+        if params:
+            assert "Args:" in doc, f"Generators.{name}: no Args: section"
+        for param in params:
+            assert param in doc, f"Generators.{name}: parameter {param!r} is not documented"

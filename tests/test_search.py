@@ -4,14 +4,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from pathlib import Path
 
 import pytest
+from conftest import MEDIGAN_GLOBAL  # medigan's global.json, a test fixture
 
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.query.ranking import FIELDS, SearchHit, SearchIndex, fields_from_medigan_config, parse_filters
 
-MEDIGAN_GLOBAL = Path(__file__).resolve().parents[2] / "shared" / "reference" / "medigan_global.json"
 
 MG_DCGAN_128 = {"00001_DCGAN_MMG_CALC_ROI", "00002_DCGAN_MMG_MASS_ROI", "00005_DCGAN_MMG_MASS_ROI",
                 "00008_C-DCGAN_MMG_MASSES", "00012_C-DCGAN_MMG_MASSES"}
@@ -26,8 +25,6 @@ DENSITY = {"00003_CYCLEGAN_MMG_DENSITY_FULL", "00013_CYCLEGAN_MMG_DENSITY_OPTIMA
 
 @pytest.fixture(scope="module")
 def medigan_config() -> dict:
-    if not MEDIGAN_GLOBAL.is_file():
-        pytest.skip(f"medigan's reference config not found at {MEDIGAN_GLOBAL} (../shared is absent on this machine)")
     return json.loads(MEDIGAN_GLOBAL.read_text(encoding="utf-8"))
 
 

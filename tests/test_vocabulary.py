@@ -5,16 +5,15 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import MEDIGAN_GLOBAL  # medigan's global.json, a test fixture
 
 from medigan_zoo.query import vocabulary as v
 from medigan_zoo.core.errors import ZooError
 
-MEDIGAN_GLOBAL = Path(__file__).resolve().parents[2] / "shared" / "reference" / "medigan_global.json"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _medigan_global() -> dict:
-    if not MEDIGAN_GLOBAL.is_file():
-        pytest.skip(f"medigan's reference config not found at {MEDIGAN_GLOBAL} (../shared is absent on this machine)")
     return json.loads(MEDIGAN_GLOBAL.read_text(encoding="utf-8"))
 
 

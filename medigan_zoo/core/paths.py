@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
 
+from medigan_zoo.core.errors import ZooError
+
 PathLike = Union[str, os.PathLike]
 
 #: extra bundle folders (a bundle, or a folder of bundles), separated by os.pathsep
@@ -13,6 +15,8 @@ ENV_BUNDLE_PATH = "MEDIGAN_ZOO_BUNDLE_PATH"
 ENV_CATALOGS = "MEDIGAN_ZOO_CATALOGS"
 #: root of the zoo's cache (downloads, default generation outputs); default ~/.cache/medigan_zoo
 ENV_HOME = "MEDIGAN_ZOO_HOME"
+#: the shared folder of real training / reference data sets (MedMNIST npz files, brain MRI slices)
+ENV_DATA = "MEDIGAN_ZOO_DATA"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the medigan_zoo package folder
 
@@ -23,6 +27,32 @@ def _installed_or_source(installed: str, source: str) -> Path:
     if packaged.is_dir():
         return packaged
     return _PACKAGE_DIR.parent / source
+
+
+def source_checkout_data_dir() -> Path:
+    """``../shared/data`` beside a source checkout of the repository (it exists only there)."""
+    return _PACKAGE_DIR.parent.parent / "shared" / "data"
+
+
+def default_data_dir(path: Optional[PathLike] = None) -> Path:
+    """The shared data folder: ``path``, else ``$MEDIGAN_ZOO_DATA``, else the source checkout's ``../shared/data``
+    when that folder exists.
+
+    Raises ZooError when none is given and there is no such folder (an installed wheel has none): the message
+    names the argument and the environment variable to set. Bundle ``train.json`` files use this as the default
+    of their ``data_dir`` id.
+    """
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    checkout = source_checkout_data_dir()
+    if checkout.is_dir():
+        return checkout
+    raise ZooError(f"No shared data folder: pass --data_dir DIR (or set {ENV_DATA}=DIR) to the folder holding the "
+                   f"real data sets (MedMNIST npz files such as pneumoniamnist.npz); the default {checkout} "
+                   "exists only beside a source checkout.")
 
 
 def builtin_bundles_root() -> Path:

@@ -16,9 +16,7 @@ import numpy as np
 import torch
 
 from medigan_zoo.core.errors import ZooError
-
-#: environment variable naming the shared data folder
-ENV_DATA = "MEDIGAN_ZOO_DATA"
+from medigan_zoo.core.paths import ENV_DATA, default_data_dir  # noqa: F401  (the one home of the data-folder rule)
 
 #: brain MRI series type -> class index of the extractor's brain head (perfusion maps share one class)
 BRAIN_SERIES_CLASSES: Dict[str, int] = {
@@ -42,16 +40,6 @@ DATASET_FILES: Dict[str, str] = {
     "braintumorprogression": BRAIN_FILE,
     "pgbm": BRAIN_FILE,
 }
-
-
-def default_data_dir(path: Optional[Union[str, os.PathLike]] = None) -> Path:
-    """The shared data folder: ``path``, else ``$MEDIGAN_ZOO_DATA``, else ``../shared/data`` beside the repo."""
-    if path:
-        return Path(path).expanduser()
-    env = os.environ.get(ENV_DATA)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _require(path: Path) -> Path:

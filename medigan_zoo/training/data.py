@@ -1,4 +1,4 @@
-"""Training data for the zoo's 2D GAN bundles: npz files -> MONAI Datasets (the data path is always a parameter).
+"""Training data for the zoo's bundles: npz files -> MONAI Datasets (the data path is always a parameter).
 
 * MedMNIST npz files (``{split}_images`` (N, H, W[, C]) uint8, ``{split}_labels``) -> records
   ``{"image": (C, H, W) float32 in [0, 1], <label_key>: int}``.
@@ -48,6 +48,29 @@ def npz_records(data_path: PathLike, split: str = "train", label_key: str = "cla
     """Records ``{"image": (C, H, W) float32 in [0, 1], label_key: int}`` of a MedMNIST split."""
     images, labels = load_npz_split(data_path, split, num_items)
     return _records(images, labels, label_key)
+
+
+def npz_uint8_records(data_path: PathLike, split: str = "train", label_key: Optional[str] = None,
+                      num_items: int = 0) -> List[Dict[str, Any]]:
+    """Records ``{"image": (1, *spatial) float32 holding the raw 0..255 values[, label_key: int]}`` of a
+    single-channel MedMNIST split, 2D or 3D (the recipe's ``ScaleIntensityRanged`` maps 0..255 to [-1, 1]).
+
+    No label when ``label_key`` is None; ``num_items > 0`` keeps the first ones. The values are exactly those of
+    the inline comprehension the WGAN-GP and DDPM recipes used before (``img[None].astype('float32')``), so
+    retraining reproduces the shipped weights.
+    """
+    with np.load(data_path) as npz:
+        key = f"{split}_images"
+        if key not in npz:
+            raise KeyError(f"{data_path} has no {key!r}; keys: {sorted(npz.keys())}")
+        stop = num_items if num_items and num_items > 0 else None
+        images = npz[key][:stop]
+        labels = npz[f"{split}_labels"].reshape(-1)[:stop] if label_key is not None else None
+    records: List[Dict[str, Any]] = [{"image": img[None].astype("float32")} for img in images]
+    if labels is not None:
+        for record, lab in zip(records, labels):
+            record[label_key] = int(lab)
+    return records
 
 
 def npz_dataset(data_path: PathLike, split: str = "train", transform: Any = None, label_key: str = "class_label",
