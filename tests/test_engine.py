@@ -377,7 +377,7 @@ def test_option_defaults_must_match_inference_json(tiny_bundle, tmp_path):
     ({"num_samples": 0}, "num_samples must be an integer >= 1"),
     ({"num_samples": -3}, "num_samples must be an integer >= 1"),
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"seed": -1}, "seed must be an integer between 0 and"),
     ({"output_format": "tiff"}, "Valid formats: png, jpg, nii.gz, npy, dcm"),
     ({"conditions": {"sex": "F"}}, "takes no condition 'sex'; it takes class_label \\(0 normal, 1 pneumonia\\)"),
     ({"conditions": {"class_label": 5}}, "Valid values: 0 \\(normal\\), 1 \\(pneumonia\\)"),

@@ -210,12 +210,19 @@ def _run_checks(bundle_dir: Path, metadata: Dict[str, Any], trusted: Any = None)
     rel = "configs/inference.json"
     try:
         opened = open_bundle(bundle_dir, device="cpu", trusted=trusted)
+        ckpt = opened.ckpt_path
+    except BundleLoadError as err:
+        return [Problem(rel, "", str(err), "fix the config")]
+    try:
+        shown = ckpt.resolve().relative_to(opened.path).as_posix()
+    except ValueError:
+        shown = str(ckpt)
+    try:
         opened.network
     except BundleLoadError as err:
-        text = str(err)
-        where = "models/model.pt" if "Weights" in text or "weights" in text.split(":")[0] else rel
-        return [Problem(where, "", text, "retrain, re-save a plain state dict, or fix network_def / ckpt_path in "
-                        "inference.json")]
+        config_error = str(err).startswith("Cannot build")
+        return [Problem(rel if config_error else shown, "", str(err), "fix the config" if config_error else
+                        "retrain, re-save a plain state dict, or fix network_def / ckpt_path in inference.json")]
     out: List[Problem] = []
     if (metadata.get(ZOO_KEY) or {}).get("role") != "feature_extractor" and "sampler" in opened.parser:
         try:
