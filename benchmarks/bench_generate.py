@@ -87,7 +87,8 @@ def in_process(bundle: Path, num_samples: int, threads: int, repeats: int, worke
     return {"threads": threads, "lanes": _default_lanes(sampler.device) if workers is None else workers,
             "zoo_per_s": num_samples / zw, "baseline_per_s": num_samples / bw, "wall_ratio_zoo_over_baseline": bw / zw,
             "wall_ratio_of_medians": statistics.median(w for w, _ in base) / statistics.median(w for w, _ in zoo),
-            "zoo_cpu_s_per_1000": zc * per_k, "baseline_cpu_s_per_1000": bc * per_k, "cpu_ratio_zoo_over_baseline": bc / zc,
+            "zoo_cpu_s_per_1000": zc * per_k, "baseline_cpu_s_per_1000": bc * per_k,
+            "cpu_ratio_zoo_over_baseline": bc / zc,
             "zoo_runs_wall_s": [w for w, _ in zoo], "baseline_runs_wall_s": [w for w, _ in base]}
 
 

@@ -7,11 +7,18 @@ Search and listing need neither torch nor monai; they are imported only when a m
     >>> gens.search("chest x-ray conditional")[0].model_id
     'chest_xray_cdcgan'
 """
-from medigan_zoo.core.errors import (BundleNotAvailableError, GenerationError, MetadataError, MetricNotFoundError,
-                     ModelNotFoundError, UntrustedBundleError, ZooError)
-from medigan_zoo.generators import Generators
 from medigan_zoo.catalog.model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
+from medigan_zoo.core.errors import (
+    BundleNotAvailableError,
+    GenerationError,
+    MetadataError,
+    MetricNotFoundError,
+    ModelNotFoundError,
+    UntrustedBundleError,
+    ZooError,
+)
 from medigan_zoo.core.version import __version__
+from medigan_zoo.generators import Generators
 
 __all__ = [
     "Generators", "ModelInfo", "Metric", "ConditionSpec", "OptionSpec", "list_models", "get_model_info", "search",

@@ -26,7 +26,6 @@ from typing import Any, List, Optional, Sequence
 from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import ZooError
 
-
 #: verbs whose positional words are free text: fire must not turn ``1e5`` into a float or ``True`` into a bool
 _TEXT_VERBS = ("search", "rank")
 #: yes/no flags: after search/rank, `--json WORD` leaves WORD to the query unless it reads as true/false
@@ -106,8 +105,8 @@ class ZooCLI:
                            "see docs/security.md")
         self._trust = None if trust is None else [str(t) for t in (trust if isinstance(trust, (list, tuple))
                                                                     else str(trust).split(",")) if str(t)]
-        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs, include_builtin=flag("include_builtin", include_builtin),
-                             trust_bundles=self._trust)
+        self._options = dict(bundle_dirs=bundle_dirs, catalogs=catalogs,
+                             include_builtin=flag("include_builtin", include_builtin), trust_bundles=self._trust)
         self._generators = None
 
     @property

@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from medigan_zoo.catalog.index import IndexWarning, PathArg, ZooIndex
+from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.catalog.trust import TrustArg
 from medigan_zoo.core.arguments import check_int
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
-from medigan_zoo.catalog.index import IndexWarning, PathArg, ZooIndex
-from medigan_zoo.catalog.trust import TrustArg
-from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.paths import as_output_path, zoo_home
 
 ModelId = Union[str, int]
@@ -445,10 +445,9 @@ class Generators:
         Returns:
             the path of the written PNG.
         """
+        from medigan_zoo.catalog.bundle_reader import check_config_json
         from medigan_zoo.engine.formats import as_generation_error, check_image_path
         from medigan_zoo.engine.visualize import write_sample_grid
-
-        from medigan_zoo.catalog.bundle_reader import check_config_json
 
         num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
         path = check_image_path(as_output_path(output_path))  # before the model is loaded

@@ -16,10 +16,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from medigan_zoo.engine.visualize import condition_rows  # noqa: E402
+from medigan_zoo.evaluation.memorization import memorization_report  # noqa: E402
 from medigan_zoo.runtime.bundle import load_bundle_sampler  # noqa: E402
 from medigan_zoo.runtime.sample import condition_plan, sample_all  # noqa: E402
-from medigan_zoo.evaluation.memorization import memorization_report  # noqa: E402
-from medigan_zoo.engine.visualize import condition_rows  # noqa: E402
 
 
 def to_unit(images: np.ndarray, channels: int) -> torch.Tensor:

@@ -19,7 +19,9 @@ BUNDLES = REPO / "bundles"
 
 def shipped_bundles():
     """Bundle folders shipped in bundles/ (sorted)."""
-    return sorted(p for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file()) if BUNDLES.is_dir() else []
+    if not BUNDLES.is_dir():
+        return []
+    return sorted(p for p in BUNDLES.iterdir() if (p / "configs" / "metadata.json").is_file())
 
 
 def require(path: Path, what: str) -> Path:

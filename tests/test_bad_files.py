@@ -5,8 +5,8 @@ import os
 import shutil
 
 import pytest
-
 from conftest import BUNDLES
+
 from medigan_zoo.catalog.bundle_reader import check_config_json, read_bundle
 from medigan_zoo.core.errors import MetadataError, ZooError
 from medigan_zoo.core.jsonio import MAX_DEPTH, load_json

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 from zoo_fixtures import metadata, write_metadata_bundle
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import BUNDLES, REPO
+
 from medigan_zoo.cli import main
 
 LONG = "x" * 120_000

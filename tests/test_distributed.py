@@ -13,7 +13,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny_bundle  # noqa: F401
 

@@ -10,12 +10,11 @@ import threading
 import zipfile
 
 import pytest
+from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 
 from medigan_zoo import Generators, ZooError
 from medigan_zoo.catalog.download import VERIFIED_MARKER
 from medigan_zoo.core.errors import BundleNotAvailableError
-
-from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 
 
 @pytest.fixture

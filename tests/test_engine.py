@@ -17,11 +17,11 @@ from typing import Dict, Optional
 import numpy as np
 import pytest
 import torch
+from conftest import BUNDLES, shipped_bundles
+from zoo_fixtures import ZOO_BLOCK, metadata
 
 from medigan_zoo.core.errors import GenerationError, ZooError
 from medigan_zoo.core.seeding import sample_seed
-from zoo_fixtures import ZOO_BLOCK, metadata
-from conftest import BUNDLES, shipped_bundles
 
 engine = pytest.importorskip("medigan_zoo.engine")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from medigan_zoo.core.errors import GenerationError
 from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny3d_bundle, tiny_bundle  # noqa: F401
+
+from medigan_zoo.core.errors import GenerationError
 
 engine = pytest.importorskip("medigan_zoo.engine")
 
@@ -35,7 +35,8 @@ def test_png_and_jpeg_are_marked_synthetic(tiny_bundle, tmp_path):
     image = Image.open(png.files[0])
     assert image.mode == "L" and image.size == (16, 16) and image.text["synthetic"] == "true"
     provenance = json.loads(image.text["medigan_zoo"])
-    assert provenance["synthetic"] is True and provenance["index"] == 0 and provenance["condition"] == {"class_label": 1}
+    assert provenance["synthetic"] is True and provenance["index"] == 0
+    assert provenance["condition"] == {"class_label": 1}
     assert "SYNTHETIC" in image.text["Description"]
     jpg = engine.generate(tiny_bundle, 2, tmp_path / "jpg", seed=2, output_format="jpeg", quiet=True,
                           conditions={"class_label": 1})
@@ -197,6 +198,7 @@ def test_two_processes_one_folder(tiny_bundle, tmp_path):
 def test_dicom_rgb_and_16_bit_encoders(tmp_path):
     """The DICOM encoder on arrays the tiny bundles do not make: RGB, 16-bit gray, an RGB volume."""
     import pydicom
+
     from medigan_zoo.engine import formats
 
     rng = np.random.default_rng(0)

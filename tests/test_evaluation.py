@@ -18,21 +18,26 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import BUNDLES, DATA_DIR, REPO
 from zoo_fixtures import ZOO_BLOCK, metadata
 
+from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.evaluation.classifiers import roc_auc
 from medigan_zoo.evaluation.downstream import labels_like
-from medigan_zoo.evaluation.evaluate import evaluate_bundle, evaluate_images, feature_metrics, _Context
+from medigan_zoo.evaluation.evaluate import _Context, evaluate_bundle, evaluate_images, feature_metrics
 from medigan_zoo.evaluation.features import Normalization, load_feature_extractor
 from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio, frechet_distance_eigh
 from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
 from medigan_zoo.evaluation.realism import prepare_classifier_data
-from medigan_zoo.evaluation.report import (MARK_END, MARK_START, card_with_metrics, merge_metrics, metric_entry,
-                                           write_results)
-from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
+from medigan_zoo.evaluation.report import (
+    MARK_END,
+    MARK_START,
+    card_with_metrics,
+    merge_metrics,
+    metric_entry,
+    write_results,
+)
 
 EXTRACTOR = BUNDLES / "medmnist_feature_extractor"
 PNEUMONIA = DATA_DIR / "pneumoniamnist.npz"

@@ -23,7 +23,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import BUNDLES, DATA_DIR, REPO
 
 BUNDLE = BUNDLES / "chest_xray_cdcgan"

@@ -13,12 +13,15 @@ from typing import Callable, Dict, Optional, Tuple
 
 import pytest
 import torch
-
 from conftest import BUNDLES
 
 from medigan_zoo.core.errors import BundleLoadError, ZooError
-from medigan_zoo.evaluation.extractor_kinds import (DEFAULT_EXTRACTOR, load_feature_extractor,
-                                                    registered_extractor_kinds, resolve_extractor)
+from medigan_zoo.evaluation.extractor_kinds import (
+    DEFAULT_EXTRACTOR,
+    load_feature_extractor,
+    registered_extractor_kinds,
+    resolve_extractor,
+)
 from medigan_zoo.evaluation.features import Normalization
 
 #: what an example gives: spec string, weights, expected default normalization, feature dimension

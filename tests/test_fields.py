@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import REPO
 from zoo_fixtures import ZOO_BLOCK, metadata, write_metadata_bundle
 
@@ -15,7 +14,7 @@ from medigan_zoo.catalog.index import ZooIndex
 from medigan_zoo.catalog.model_info import ZOO_FIELDS
 from medigan_zoo.medigan.config_view import MEDIGAN_ONLY_KEYS, to_medigan_config
 from medigan_zoo.medigan.importer import convert_entry
-from medigan_zoo.query.ranking import FIELD_WEIGHTS, FIELDS, _EXACT_FILTERS, fields_from_medigan_config
+from medigan_zoo.query.ranking import _EXACT_FILTERS, FIELD_WEIGHTS, FIELDS, fields_from_medigan_config
 from medigan_zoo.runtime.validate import BUNDLE_ZOO_FIELDS
 
 SCHEMA = json.loads((REPO / "schemas" / "zoo_block.schema.json").read_text(encoding="utf-8"))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import shipped_generators
 
 engine = pytest.importorskip("medigan_zoo.engine")

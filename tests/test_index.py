@@ -4,11 +4,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 
 from medigan_zoo import Generators, MetadataError, ModelNotFoundError, ZooError
 from medigan_zoo.catalog.index import ZooIndex
-
-from zoo_fixtures import ZOO_BLOCK, metadata, write_catalog, write_metadata_bundle
 
 
 def test_extra_bundle_is_indexed_with_typed_metadata(tmp_path):
@@ -25,7 +24,8 @@ def test_extra_bundle_is_indexed_with_typed_metadata(tmp_path):
 
 def test_alias_and_short_ids_resolve(tmp_path):
     write_metadata_bundle(tmp_path, "breast_mg_toygan", metadata())
-    catalog = write_catalog(tmp_path / "cat.json", [{"id": "00005_DCGAN_MMG_MASS_ROI", "zoo": ZOO_BLOCK | {"alias": 5}}])
+    catalog = write_catalog(tmp_path / "cat.json",
+                            [{"id": "00005_DCGAN_MMG_MASS_ROI", "zoo": ZOO_BLOCK | {"alias": 5}}])
     index = ZooIndex(bundle_dirs=[tmp_path / "breast_mg_toygan"], catalogs=[catalog], include_builtin=False)
     assert index.resolve_id(901) == "breast_mg_toygan"
     assert index.resolve_id(5) == "00005_DCGAN_MMG_MASS_ROI"

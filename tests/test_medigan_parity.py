@@ -18,12 +18,18 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-
 from conftest import MEDIGAN_GLOBAL
 from medigan_naive import naive_find, naive_rank
+
 from medigan_zoo.core.errors import MetricNotFoundError, ModelNotFoundError, ZooError
-from medigan_zoo.medigan.compat import (ConfigKeyNotFoundError, InvalidQueryError, MatchedEntry, MediganSelector,
-                                        ModelMatchCandidate, metric_direction)
+from medigan_zoo.medigan.compat import (
+    ConfigKeyNotFoundError,
+    InvalidQueryError,
+    MatchedEntry,
+    MediganSelector,
+    ModelMatchCandidate,
+    metric_direction,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 GLOBAL_JSON = MEDIGAN_GLOBAL
@@ -181,7 +187,8 @@ def test_default_order_follows_metric_direction(selector):
     assert selector.rank_models_by_performance(metric="turing_test.AUC", order="desc") == [
         {"model_id": "00002_DCGAN_MMG_MASS_ROI", "turing_test.AUC": 0.56}]
     # an explicit order always wins
-    assert selector.rank_models_by_performance(metric="FID", order="desc")[0]["model_id"] == "00009_PGGAN_POLYP_PATCHES_W_MASKS"
+    top = selector.rank_models_by_performance(metric="FID", order="desc")[0]
+    assert top["model_id"] == "00009_PGGAN_POLYP_PATCHES_W_MASKS"
 
 
 def test_direction_overrides(configs):

@@ -11,7 +11,6 @@ import json
 
 import pytest
 import torch
-
 from conftest import REPO
 
 from medigan_zoo.core.errors import ZooError
@@ -20,9 +19,16 @@ from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData
 from medigan_zoo.evaluation.evaluate import ALL_METRICS, deterministic
 from medigan_zoo.evaluation.features import FeatureExtractor, Normalization
-from medigan_zoo.evaluation.metrics_registry import (NEEDS, EvaluationInputs, MetricContext, metric_group,
-                                                     metric_groups, parse_metrics, register_metric_group,
-                                                     run_metric_groups)
+from medigan_zoo.evaluation.metrics_registry import (
+    NEEDS,
+    EvaluationInputs,
+    MetricContext,
+    metric_group,
+    metric_groups,
+    parse_metrics,
+    register_metric_group,
+    run_metric_groups,
+)
 
 CONTRACT_FIELDS = ("name", "value", "direction", "num_samples", "normalization", "reference_split", "seed",
                    "zoo_version", "command")

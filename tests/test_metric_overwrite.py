@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import BUNDLES, DATA_DIR, REPO
 
 from medigan_zoo.core.errors import MetricOverwriteError

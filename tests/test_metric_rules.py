@@ -6,7 +6,6 @@ import importlib.util
 import json
 
 import pytest
-
 from conftest import REPO, shipped_bundles
 
 from medigan_zoo.catalog.metrics import flatten_metrics, metric_direction, unflatten_metrics, walk_metric_tree

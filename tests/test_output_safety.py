@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny_bundle  # noqa: F401
 
 from medigan_zoo.core.errors import GenerationError
-from test_engine import folder_bytes, manifest_lines, one_torch_thread, tiny_bundle  # noqa: F401
 
 engine = pytest.importorskip("medigan_zoo.engine")
 

@@ -11,7 +11,6 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, shipped_bundles, shipped_generators
 
 CONSTRAINTS = REPO / "constraints.txt"

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_engine import make_bundle, one_torch_thread, tiny_bundle  # noqa: F401
 
 from medigan_zoo.core.errors import BundleLoadError, GenerationError, ZooError
 from medigan_zoo.runtime.bundle import open_bundle
 from medigan_zoo.runtime.properties import contract_table, required_ids, required_meta_keys
 from medigan_zoo.runtime.sample import condition_plan, index_batches, sample, sample_all
 from medigan_zoo.runtime.weights import fit_weights, load_weights
-
-from test_engine import make_bundle, one_torch_thread, tiny_bundle  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,6 @@ from conftest import MEDIGAN_GLOBAL  # medigan's global.json, a test fixture
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.query.ranking import FIELDS, SearchHit, SearchIndex, fields_from_medigan_config, parse_filters
 
-
 MG_DCGAN_128 = {"00001_DCGAN_MMG_CALC_ROI", "00002_DCGAN_MMG_MASS_ROI", "00005_DCGAN_MMG_MASS_ROI",
                 "00008_C-DCGAN_MMG_MASSES", "00012_C-DCGAN_MMG_MASSES"}
 XRAY = {"00017_DCGAN_XRAY_LUNG_NODULES", "00018_WGANGP_XRAY_LUNG_NODULES", "00019_PGGAN_CHEST_XRAY",

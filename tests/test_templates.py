@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import BUNDLES, DATA_DIR, REPO, shipped_bundles, shipped_generators
 
 from medigan_zoo.core.errors import ZooError

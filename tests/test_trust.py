@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import BUNDLES, REPO
+from test_cli import run_cli
 
 from medigan_zoo import Generators
 from medigan_zoo.catalog.code_scan import scan_bundle
@@ -22,9 +24,6 @@ from medigan_zoo.catalog.index import IndexWarning, ZooIndex
 from medigan_zoo.catalog.trust import ENV_TRUSTED, VERIFIED_MARKER, check_trusted, is_trusted, trust_decision
 from medigan_zoo.core.errors import UntrustedBundleError
 from medigan_zoo.runtime.validate import validate
-
-from conftest import BUNDLES, REPO
-from test_cli import run_cli
 
 SOURCE = BUNDLES / "chest_xray_cdcgan"
 
@@ -81,7 +80,8 @@ def test_scan_lists_every_piece_of_code_without_running_it(hostile, pwned):
     assert latent.kind == "expression" and "__import__" in latent.outside
     requires = by_where["inference.json#sampler::_requires_"]
     assert requires.kind == "target" and requires.outside == ("os.system",)
-    assert str(by_where["inference.json#sampler"]) == "code: inference.json#sampler runs medigan_zoo.sampling.GANSampler"
+    expected = "code: inference.json#sampler runs medigan_zoo.sampling.GANSampler"
+    assert str(by_where["inference.json#sampler"]) == expected
     assert not by_where["inference.json#postprocessing"].outside  # MONAI's bare name Compose
     assert "shadows the module sqlite3" in by_where["sqlite3.py"].outside
     assert "shadows the module json" in by_where["json.py"].outside

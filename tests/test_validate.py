@@ -6,11 +6,10 @@ import json
 import shutil
 
 import pytest
-
-from medigan_zoo.runtime.validate import validate_bundle
-
 from conftest import shipped_bundles, shipped_generators
 from test_cli import run_cli
+
+from medigan_zoo.runtime.validate import validate_bundle
 
 
 def errors(bundle, run=False):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import MEDIGAN_GLOBAL  # medigan's global.json, a test fixture
 
-from medigan_zoo.query import vocabulary as v
 from medigan_zoo.core.errors import ZooError
+from medigan_zoo.query import vocabulary as v
 
 REPO = Path(__file__).resolve().parents[1]
 

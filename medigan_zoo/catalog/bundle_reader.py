@@ -6,14 +6,14 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
 
-from medigan_zoo.core.errors import MetadataError
-from medigan_zoo.query import vocabulary
-from medigan_zoo.core.jsonio import load_json
-from medigan_zoo.medigan.config_view import to_medigan_config
 from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
 from medigan_zoo.catalog.licenses import license_from_text, license_id
 from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import load_json
+from medigan_zoo.medigan.config_view import to_medigan_config
+from medigan_zoo.query import vocabulary
 
 _ARCHITECTURES = (
     ("wgan-gp", "WGAN-GP"), ("wgan", "WGAN"), ("dcgan", "DCGAN"), ("cyclegan", "CycleGAN"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
+from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.catalog.schema import CATALOG_SCHEMA, check_schema
 from medigan_zoo.core.errors import MetadataError
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.medigan.config_view import to_medigan_config
-from medigan_zoo.catalog.model_info import ModelInfo
-from medigan_zoo.catalog.schema import CATALOG_SCHEMA, check_schema
 
 
 def read_catalog(path: Path) -> List[ModelInfo]:

@@ -21,7 +21,6 @@ is a review aid, not a sandbox: an allowed library can still be made to do harm,
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 import importlib.util
 import json

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from medigan_zoo.core import paths
 from medigan_zoo.catalog.bundle_reader import read_bundle
 from medigan_zoo.catalog.catalogs import read_catalog
-from medigan_zoo.core.errors import ModelNotFoundError, ZooError
 from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.core import paths
+from medigan_zoo.core.errors import ModelNotFoundError, ZooError
 
 PathArg = Optional[Union[paths.PathLike, Sequence[paths.PathLike]]]
 

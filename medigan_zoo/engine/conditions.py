@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.catalog.model_info import ConditionSpec, OptionSpec
+from medigan_zoo.core.errors import GenerationError
 
 Condition = Dict[str, Any]
 

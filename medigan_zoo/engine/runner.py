@@ -11,18 +11,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.catalog.model_info import ModelInfo
+from medigan_zoo.catalog.trust import check_trusted
+from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.core.seeding import sample_seed
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
-from medigan_zoo.catalog.trust import check_trusted
-from medigan_zoo.runtime.bundle import load_bundle_sampler
-from medigan_zoo.runtime.sample import index_batches, sample
-from medigan_zoo.runtime.sampler import output_formats, value_range
 from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
 from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
 from medigan_zoo.engine.manifest import ManifestPart, ensure_header, file_fields, finished, merge, output_folder
+from medigan_zoo.runtime.bundle import load_bundle_sampler
+from medigan_zoo.runtime.sample import index_batches, sample
+from medigan_zoo.runtime.sampler import output_formats, value_range
 
 PathLike = Union[str, Path]
 FILE_PREFIX = "sample_"

@@ -7,7 +7,6 @@ from typing import Any, Dict, List, Optional
 import torch
 
 
-
 def condition_rows(conditions) -> List[Dict[str, Any]]:
     """One condition dict per grid row: every value of the first categorical condition, defaults for the rest."""
     rows: List[Dict[str, Any]] = [{}]

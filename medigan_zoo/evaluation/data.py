@@ -6,7 +6,6 @@ their series' 99.5th percentile and clipped), labels as int64 ``(N,)`` (or None)
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -22,14 +22,20 @@ import numpy as np
 import torch
 
 from medigan_zoo.core.errors import MetricOverwriteError, ZooError
+from medigan_zoo.evaluation.builtin_metrics import PIXEL_NORMALIZATION, classifier_normalization, memorization_distances  # noqa: F401 - re-exported names
 from medigan_zoo.evaluation.classifiers import TrainConfig
 from medigan_zoo.evaluation.data import RealData, load_reference
 from medigan_zoo.evaluation.extractor_kinds import DEFAULT_EXTRACTOR, load_feature_extractor
 from medigan_zoo.evaluation.features import FeatureExtractor, Normalization
-from medigan_zoo.evaluation.builtin_metrics import (  # noqa: F401 - re-exported names
-    PIXEL_NORMALIZATION, classifier_normalization, memorization_distances)
-from medigan_zoo.evaluation.metrics_registry import (FEATURE_NEEDS, EvaluationInputs, MetricContext, metric_group,
-                                                     metric_groups, parse_metrics, run_metric_groups)
+from medigan_zoo.evaluation.metrics_registry import (
+    FEATURE_NEEDS,
+    EvaluationInputs,
+    MetricContext,
+    metric_group,
+    metric_groups,
+    parse_metrics,
+    run_metric_groups,
+)
 from medigan_zoo.evaluation.report import metrics_markdown, write_results
 
 #: the registered metric groups in run order (metrics_registry / builtin_metrics.py)

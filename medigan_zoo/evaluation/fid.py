@@ -47,9 +47,9 @@ def fid_from_features(synthetic: torch.Tensor, real: torch.Tensor) -> float:
     """FID between two (N, F) feature matrices (MONAI's FIDMetric; eigh fallback, see module docstring)."""
     _check(synthetic, real)
     try:
-        import scipy.linalg  # noqa: F401 - MONAI's _sqrtm needs it
         import warnings
 
+        import scipy.linalg  # noqa: F401 - MONAI's _sqrtm needs it
         from monai.metrics import FIDMetric
 
         with warnings.catch_warnings():

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.core.errors import MetadataError, MetricOverwriteError
 from medigan_zoo.core.jsonio import load_json
-from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.core.version import __version__
 
 MARK_START = "<!-- metrics:start -->"

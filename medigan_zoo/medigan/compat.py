@@ -21,8 +21,13 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, 
 from medigan_zoo.catalog.metrics import DIRECTIONS as _DIRECTIONS
 from medigan_zoo.catalog.metrics import metric_direction as _metric_direction
 from medigan_zoo.catalog.metrics import walk_metric_tree
-from medigan_zoo.core.errors import (ConfigKeyNotFoundError, InvalidQueryError, MetadataError, MetricNotFoundError,
-                                     ModelNotFoundError)
+from medigan_zoo.core.errors import (
+    ConfigKeyNotFoundError,
+    InvalidQueryError,
+    MetadataError,
+    MetricNotFoundError,
+    ModelNotFoundError,
+)
 
 __all__ = [
     "MediganSelector", "ModelMatchCandidate", "MatchedEntry", "metric_direction", "InvalidQueryError",

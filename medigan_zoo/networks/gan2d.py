@@ -1,9 +1,9 @@
 """Small class-conditional DCGAN for 2D images of 28-64 px (generator + projection discriminator).
 
 The generator embeds the class label and concatenates it to the latent, projects to a small feature map and
-upsamples it with nearest-neighbour (or bilinear) upsampling + 3x3 convolutions (MONAI ``Convolution`` blocks: conv, batch norm, ReLU),
-which avoids the checkerboard artefacts of transposed convolutions; it ends in ``tanh`` ([-1, 1]). The
-discriminator is a stack of spectrally normalised strided convolutions with a projection term
+upsamples it with nearest-neighbour (or bilinear) upsampling + 3x3 convolutions (MONAI ``Convolution`` blocks: conv,
+batch norm, ReLU), which avoids the checkerboard artefacts of transposed convolutions; it ends in ``tanh``
+([-1, 1]). The discriminator is a stack of spectrally normalised strided convolutions with a projection term
 <embed(y), features> (Miyato & Koyama 2018), trained with the hinge loss (``medigan_zoo.training.gan``).
 
 Both take the condition as a tensor input, so the generator is TorchScript-scriptable:

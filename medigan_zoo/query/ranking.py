@@ -10,10 +10,10 @@ See docs/search.md for tokenization, synonyms, ranking and filters.
 from __future__ import annotations
 
 import bisect
-import re
 import functools
 import heapq
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -465,12 +465,12 @@ def fields_from_medigan_config(model_id: str, config: Mapping[str, Any]) -> Dict
         "name": _strings(desc.get("title")),
         "description": _strings(desc.get("comment")),
     }
-    for field in ZOO_BLOCK_FIELDS:
-        if field.search and field.medigan_keys:
-            if field.name in _FROM_MEDIGAN:
-                fields.update(_FROM_MEDIGAN[field.name](sel))
+    for zoo_field in ZOO_BLOCK_FIELDS:
+        if zoo_field.search and zoo_field.medigan_keys:
+            if zoo_field.name in _FROM_MEDIGAN:
+                fields.update(_FROM_MEDIGAN[zoo_field.name](sel))
             else:
-                fields[field.search[0].name] = _strings(sel.get(field.medigan_keys[0]))
+                fields[zoo_field.search[0].name] = _strings(sel.get(zoo_field.medigan_keys[0]))
     fields["keys"] = [key for key, value in sel.items() if _non_empty(value)]
     return fields
 
@@ -488,14 +488,14 @@ def fields_from_zoo_block(model_id: str, name: str, description: str, zoo: Mappi
         "name": [str(name)],
         "description": [str(description)],
     }
-    for field in ZOO_BLOCK_FIELDS:
-        if not field.search:
+    for zoo_field in ZOO_BLOCK_FIELDS:
+        if not zoo_field.search:
             continue
-        value = zoo.get(field.name)
+        value = zoo.get(zoo_field.name)
         if value is None:
-            value = field.unknown
-        if field.name in _FROM_ZOO:
-            fields.update(_FROM_ZOO[field.name](value))
+            value = zoo_field.unknown
+        if zoo_field.name in _FROM_ZOO:
+            fields.update(_FROM_ZOO[zoo_field.name](value))
         else:
-            fields[field.search[0].name] = _strings(value)
+            fields[zoo_field.search[0].name] = _strings(value)
     return {k: [v for v in vals if v] for k, vals in fields.items()}

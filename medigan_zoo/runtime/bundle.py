@@ -12,8 +12,8 @@ extractors) opens it here, so the rules are written once:
 Opening reads files only. Config code (``$`` expressions, ``_target_`` components) runs when a part is built
 (:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`): first the trust policy is checked
 (:mod:`medigan_zoo.catalog.trust`, docs/security.md), then the part is built with the bundle root on ``sys.path``
-only meanwhile (:mod:`medigan_zoo.runtime.imports`). The bundle's ``initialize`` expressions are not run: they set process-wide
-state (``set_determinism``), and the zoo seeds every sample itself.
+only meanwhile (:mod:`medigan_zoo.runtime.imports`). The bundle's ``initialize`` expressions are not run: they set
+process-wide state (``set_determinism``), and the zoo seeds every sample itself.
 """
 from __future__ import annotations
 
@@ -32,8 +32,15 @@ from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.errors import BundleLoadError
 from medigan_zoo.runtime.imports import bundle_on_sys_path
 from medigan_zoo.runtime.properties import properties_file
-from medigan_zoo.runtime.sampler import (BundleSampler, DeviceArg, LatentSampler, _flatten_without_saving,
-                                         _latent_spec, channels_last, resolve_device)
+from medigan_zoo.runtime.sampler import (
+    BundleSampler,
+    DeviceArg,
+    LatentSampler,
+    _flatten_without_saving,
+    _latent_spec,
+    channels_last,
+    resolve_device,
+)
 from medigan_zoo.runtime.weights import fit_weights, load_weights
 
 PathLike = Union[str, Path]

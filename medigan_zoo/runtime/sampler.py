@@ -21,9 +21,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.samplers.noise import seeded_noise
-from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 
 DeviceArg = Union[None, str, torch.device]
 
@@ -77,9 +77,20 @@ def _flatten_without_saving(transform: Any) -> List[Any]:
 
 def _elementwise(transform: Any) -> bool:
     """True for postprocessing transforms that give the same result on a batch as item by item."""
-    from monai.transforms import (Activations, Activationsd, CastToType, CastToTyped, EnsureType, EnsureTyped,
-                                  ScaleIntensityRange, ScaleIntensityRanged, ThresholdIntensity,
-                                  ThresholdIntensityd, ToTensor, ToTensord)
+    from monai.transforms import (
+        Activations,
+        Activationsd,
+        CastToType,
+        CastToTyped,
+        EnsureType,
+        EnsureTyped,
+        ScaleIntensityRange,
+        ScaleIntensityRanged,
+        ThresholdIntensity,
+        ThresholdIntensityd,
+        ToTensor,
+        ToTensord,
+    )
     from monai.utils import ensure_tuple
 
     if isinstance(transform, (Activations, Activationsd)):

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from medigan_zoo.core.errors import MetadataError
-from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.catalog.code_scan import CodeScan, scan_bundle
 from medigan_zoo.catalog.fields import SHIPPED_FIELDS
 from medigan_zoo.catalog.model_info import ZOO_KEY
-from medigan_zoo.catalog.trust import TrustArg, check_trusted
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
+from medigan_zoo.catalog.trust import TrustArg, check_trusted
+from medigan_zoo.core.errors import MetadataError
+from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.runtime.properties import required_ids, required_meta_keys
 
 REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "configs/logging.conf",

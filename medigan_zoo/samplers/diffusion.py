@@ -153,7 +153,8 @@ def trace_unet(network: nn.Module, spatial_shape: Sequence[int], num_channels: i
     import warnings
 
     network = network.eval()
-    x = torch.randn((2, num_channels) + tuple(int(s) for s in spatial_shape), generator=torch.Generator().manual_seed(0))
+    shape = (2, num_channels) + tuple(int(s) for s in spatial_shape)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([3, 700])
     c = torch.tensor([0, 1])
     with warnings.catch_warnings():

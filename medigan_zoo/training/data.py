@@ -25,7 +25,8 @@ BRAIN_TEST_PATIENTS: Tuple[str, ...] = ("PGBM-009",)
 
 
 def load_npz_split(data_path: PathLike, split: str = "train", num_items: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """MedMNIST split as (images (N, C, H, W) float32 in [0, 1], labels (N,) int64); ``num_items > 0`` keeps the first ones."""
+    """MedMNIST split as (images (N, C, H, W) float32 in [0, 1], labels (N,) int64); ``num_items > 0`` keeps the
+    first ones."""
     with np.load(data_path) as npz:
         key = f"{split}_images"
         if key not in npz:
