@@ -86,7 +86,7 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _table(rows: List[Sequence[Any]], header: Sequence[str]) -> None:
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
     cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, row in enumerate(cells):
@@ -143,13 +143,13 @@ class ZooCLI:
         from medigan_zoo.query.ranking import check_limit, parse_filters
 
         json = flag("json", json)
-        limit = check_limit(limit, minimum=1)
+        max_hits = check_limit(limit, minimum=1)
         words = [str(q) for q in query if str(q).strip()]  # `search ""` is `search`
         filters = parse_filters([w for w in words if "=" in w])
         terms = [w for w in words if "=" not in w]
         if not terms and not filters:
             raise ZooError("search needs at least one word or key=value filter, e.g. `medigan-zoo search mammography`")
-        hits = self._gen.search(" ".join(terms), filters=filters, limit=limit)
+        hits = self._gen.search(" ".join(terms), filters=filters, limit=max_hits)
         if json:
             _print_json([{"model_id": h.model_id, "score": h.score, "matched": h.matched} for h in hits])
             return

@@ -238,7 +238,9 @@ class Generators:
             raise ZooError(f"No model matches {list(values)} with operator {target_values_operator}. "
                            "Try `medigan-zoo search` for ranked, synonym-aware matching.")
         first = matches[0]
-        model_id = getattr(first, "model_id", None) or (first.get("model_id") if isinstance(first, dict) else first)
+        # a candidate's model_id (what the selector returns), else a dict's, else the entry itself
+        model_id: Any = (getattr(first, "model_id", None)
+                         or (first.get("model_id") if isinstance(first, dict) else first))
         return self.generate(model_id, num_samples=num_samples, output_path=output_path, **generate_kwargs)
 
     def find_models_rank_and_generate(self, values: Sequence[str], target_values_operator: str = "AND",

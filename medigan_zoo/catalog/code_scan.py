@@ -121,6 +121,7 @@ class CodeScan:
         if not self.findings:
             return "no code findings"
         first = self.first()
+        assert first is not None  # findings is non-empty, so first() has one to return
         label = "first outside the allow-list" if first.outside else "first"
         return (f"{len(self.findings)} code finding{'s' if len(self.findings) != 1 else ''} "
                 f"({len(self.warnings)} outside the allow-list), {label}: {first.describe()}")
@@ -268,7 +269,7 @@ def expression_names(expression: str, aliases: Mapping[str, str]) -> Tuple[List[
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             continue
         dotted = _dotted(node)
-        inner = node
+        inner: ast.expr = node
         while isinstance(inner, ast.Attribute):  # report the longest chain once
             inner = inner.value
             seen_attr_chains.add(id(inner))

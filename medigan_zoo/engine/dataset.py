@@ -6,13 +6,16 @@ import operator
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from torch.utils.data import Dataset
 
 from medigan_zoo.catalog.trust import check_trusted
 from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
 from medigan_zoo.engine.runner import MAX_SEED, _check_int, generate, read_model
+
+if TYPE_CHECKING:  # torch-heavy; loaded on first use
+    from medigan_zoo.runtime.sampler import BundleSampler
 
 PathLike = Union[str, Path]
 
@@ -49,7 +52,7 @@ class SyntheticDataset(Dataset):
         info = read_model(self.bundle_dir)
         self.plan = resolve_conditions(info.conditions, conditions, info.id)
         self.options = resolve_options(info.options, options, info.id)
-        self._sampler = None
+        self._sampler: Optional[BundleSampler] = None
         self._pid: Optional[int] = None
         self._cache: "OrderedDict[int, Dict[str, Any]]" = OrderedDict()
 
@@ -121,7 +124,7 @@ class GenerateFunction:
         self.defaults = self._sorted(defaults)
         check_trusted(self.bundle_dir, self.defaults.get("trusted"))  # fail here, not at the first call
         self.next_index = int(self.defaults.pop("start_index", 0))
-        self._sampler = None
+        self._sampler: Optional[BundleSampler] = None
 
     def _sorted(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
         """``kwargs`` with model-specific keywords moved into ``conditions`` / ``options``."""

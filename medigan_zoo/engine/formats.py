@@ -23,11 +23,14 @@ import uuid
 from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
 from medigan_zoo.core.errors import GenerationError
+
+if TYPE_CHECKING:  # nibabel is imported where a NIfTI file is read or written
+    from nibabel.dataobj_images import DataobjImage
 
 Encoder = Callable[[Path, np.ndarray, "SampleInfo"], None]
 Reader = Callable[[Path], np.ndarray]
@@ -87,7 +90,7 @@ class _RasterNames(abc.Sequence):
         return len(self._names())
 
     def __contains__(self, name: object) -> bool:
-        return name in FORMATS and FORMATS[name].raster  # type: ignore[index]
+        return name in FORMATS and FORMATS[name].raster
 
     def __repr__(self) -> str:
         return repr(tuple(self._names()))
@@ -265,7 +268,9 @@ def read_nifti(path: Path) -> np.ndarray:
     """The (C, *spatial) float32 array of a file written by ``write_nifti`` (a 4D file is channel-last)."""
     import nibabel as nib
 
-    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    # nib.load is typed as returning the base FileBasedImage; every NIfTI image is a DataobjImage (has .dataobj)
+    image = cast("DataobjImage", nib.load(str(path)))
+    data = np.asarray(image.dataobj, dtype=np.float32)
     if data.ndim <= 3:
         return data[None]
     channels_first = np.moveaxis(data, -1, 0)
@@ -280,13 +285,13 @@ _SC_MULTIFRAME_RGB = "1.2.840.10008.5.1.4.1.1.7.4"  # Multi-frame True Color SC
 def dicom_dataset(arr: np.ndarray, info: SampleInfo):
     """A Secondary Capture DICOM dataset (multi-frame for volumes) marked synthetic, without patient identity."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     volume = arr.ndim == 4  # (frames, rows, columns, channels)
     if volume:
-        sop_class = _SC_MULTIFRAME_RGB if arr.shape[-1] == 3 else _SC_MULTIFRAME[info.bit_depth]
+        sop_class = UID(_SC_MULTIFRAME_RGB if arr.shape[-1] == 3 else _SC_MULTIFRAME[info.bit_depth])
     else:
-        sop_class = _SC
+        sop_class = UID(_SC)  # the UID pydicom would make of the str
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -415,7 +420,7 @@ def as_generation_error(err: OSError, path: Path) -> GenerationError:
     return GenerationError(f"Cannot write {path}: {err.strerror or err}.")
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = "") -> None:
     """Write ``path`` through ``write(temporary path)`` in the same folder, then move it into place."""
     tmp = path.with_name(f".{path.name}~tmp~{HOST}~{os.getpid()}~{uuid.uuid4().hex[:8]}{suffix}")
     try:

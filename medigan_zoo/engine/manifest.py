@@ -14,12 +14,14 @@ import os
 import re
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.core.paths import as_output_path
 from medigan_zoo.engine.formats import HOST, as_generation_error, atomic_write, check_writable
 
+fcntl: Optional[ModuleType]
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; parts of other processes are then never deleted
@@ -34,7 +36,7 @@ LOCK = ".manifest.lock"
 RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "bit_depth", "conditions",
             "options", "split_by_condition", "file_pattern")
 #: values of run keys that headers written before the key existed stand for
-RUN_KEY_DEFAULTS = {"options": {}}
+RUN_KEY_DEFAULTS: Dict[str, Any] = {"options": {}}
 
 
 #: names the zoo itself leaves while a run starts (write probes, the header being written, temporary files)

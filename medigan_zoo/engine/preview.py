@@ -45,7 +45,7 @@ def sample_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, row_label
         grid[y:y + th, x:x + tw] = tile
     out = Image.fromarray(grid)
     if scale > 1:
-        out = out.resize((out.width * scale, out.height * scale), Image.NEAREST)
+        out = out.resize((out.width * scale, out.height * scale), Image.Resampling.NEAREST)
     if row_labels:  # a label column at the left, in output pixels (not scaled with the tiles)
         label_w = 8 + 6 * max(len(str(label)) for label in row_labels)
         canvas = Image.new("RGB", (out.width + label_w, out.height), (255, 255, 255))

@@ -242,6 +242,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     indices = range(start_index, start_index + num_samples)
     if not save_images:
         return _arrays(sampler, plan, seed, indices, batch_size)
+    assert folder is not None  # set above whenever save_images
 
     if workers is None:
         workers = _default_lanes(sampler.device)
@@ -401,8 +402,8 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                 inflight.popleft()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        for batch, done, _ in inflight:  # after a failure: what did get written before it
-            _record_written(part, batch, done, layout, seed, base)
+        for unrecorded, unrecorded_done, _ in inflight:  # after a failure: what did get written before it
+            _record_written(part, unrecorded, unrecorded_done, layout, seed, base)
 
 
 def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, Any],

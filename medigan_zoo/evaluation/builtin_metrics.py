@@ -5,7 +5,7 @@ the metric names it writes, and a compute function; tests/test_metric_groups.py 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -19,7 +19,7 @@ DOWNSTREAM_KEYS = tuple(f"CLF.{training}.{score}" for training in ("trained_on_r
                         for score in ("accuracy", "AUROC")) + ("CLF_delta",)
 
 
-def classifier_normalization(size: int, dims: int) -> str:
+def classifier_normalization(size: Optional[int], dims: int) -> str:
     """How the realism / downstream classifiers see the images (recorded with their metrics)."""
     interpolation = "bilinear" if dims == 2 else "trilinear"
     return f"[-1,1], resize to {'x'.join([str(size)] * dims)} (area when shrinking, else {interpolation})"
@@ -89,6 +89,7 @@ def _downstream(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, 
 
     train, test = inputs.train, inputs.test
     assert train is not None and test is not None and inputs.labelled_synthetic is not None and inputs.num_classes
+    assert train.labels is not None and test.labels is not None  # "labels" groups read labelled real splits
     images, labels = inputs.labelled_synthetic
     res = downstream_gain(train.images, train.labels, test.images, test.labels, images, labels, inputs.num_classes,
                           seed=ctx.seed, config=inputs.classifier)

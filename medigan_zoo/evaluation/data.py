@@ -76,7 +76,8 @@ def load_medmnist(file: Union[str, Path], split: str, spatial_dims: Optional[int
     """One split (``train``/``val``/``test``, or several joined with ``+``) of a MedMNIST-style npz."""
     path = _require(Path(file))
     with np.load(path) as npz:
-        parts_img, parts_lab = [], []
+        parts_img: List[np.ndarray] = []
+        parts_lab: List[Optional[np.ndarray]] = []
         for part in split.split("+"):
             key = f"{part}_images"
             if key not in npz.files:
@@ -87,8 +88,9 @@ def load_medmnist(file: Union[str, Path], split: str, spatial_dims: Optional[int
             lab = npz.get(f"{part}_labels")
             parts_lab.append(None if lab is None else np.asarray(lab).reshape(len(img), -1)[:, 0])
     images = torch.from_numpy(np.concatenate(parts_img).astype(np.float32) / 255.0)
-    labels = None if any(p is None for p in parts_lab) else torch.from_numpy(
-        np.concatenate(parts_lab).astype(np.int64))
+    known_labels = [lab for lab in parts_lab if lab is not None]
+    labels = None if len(known_labels) != len(parts_lab) else torch.from_numpy(
+        np.concatenate(known_labels).astype(np.int64))
     return RealData(images, labels, f"{path.name}:{split}")
 
 

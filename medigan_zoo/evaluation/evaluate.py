@@ -154,7 +154,10 @@ def generate_pool(sampler, count: int, seed: int, labels: Optional[torch.Tensor]
     for ``condition`` (other conditions: their defaults), through the runtime's one sample loop."""
     from medigan_zoo.runtime.sample import condition_plan, sample_all
 
-    given = {condition: [int(v) for v in labels[:count].tolist()]} if condition is not None else {}
+    given: Dict[str, List[int]] = {}
+    if condition is not None:
+        assert labels is not None, "generate_pool: a condition needs its labels"
+        given = {condition: [int(v) for v in labels[:count].tolist()]}
     plan = condition_plan(sampler, given)
     return torch.cat([b.normalized() for b in sample_all(sampler, range(count), plan, seed, batch_size)])
 
@@ -279,6 +282,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         if condition is not None:
             from medigan_zoo.evaluation.downstream import labels_like
 
+            assert label_source.labels is not None  # _class_condition found no condition without labels
             labels = labels_like(label_source.labels, pool_size, seed)
             num_classes = len(next(c for c in info.conditions if c.name == condition).values)
         t0 = time.perf_counter()

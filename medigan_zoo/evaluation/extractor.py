@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medigan_zoo.evaluation.data import BRAIN_CLASS_NAMES, load_brain_slices, load_medmnist
+from medigan_zoo.evaluation.data import BRAIN_CLASS_NAMES, RealData, load_brain_slices, load_medmnist
 from medigan_zoo.evaluation.features import Normalization
 
 #: (data set, class names) in label order; the joint label of (d, c) is OFFSETS[d] + c
@@ -65,6 +65,12 @@ class MedFeatureNet(nn.Module):
         return self.head(self.features(x))
 
 
+def _labels(data: RealData) -> torch.Tensor:
+    """The class labels of one extractor data set (every extractor data set is labelled)."""
+    assert data.labels is not None, f"{data.name} has no labels"
+    return data.labels
+
+
 def _adrenal_slices(data_dir: Path, split: str, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """3 of the 9 slices (3 axes x offsets -6/0/+6 from the centre) of every AdrenalMNIST3D volume."""
     vols = load_medmnist(data_dir / "adrenalmnist3d.npz", split, spatial_dims=3)
@@ -75,7 +81,7 @@ def _adrenal_slices(data_dir: Path, split: str, seed: int) -> Tuple[torch.Tensor
     gen = torch.Generator().manual_seed(seed)
     pick = torch.argsort(torch.rand(stack.shape[0], 9, generator=gen), dim=1)[:, :3]
     chosen = torch.gather(stack, 1, pick[:, :, None, None].expand(-1, -1, *stack.shape[-2:]))
-    labels = vols.labels.repeat_interleave(3)
+    labels = _labels(vols).repeat_interleave(3)
     return chosen.reshape(-1, 1, *stack.shape[-2:]), labels
 
 
@@ -85,11 +91,11 @@ def load_dataset_split(name: str, data_dir: Union[str, Path], split: str, seed: 
     data_dir = Path(data_dir)
     if name == "brain_mri_pgbm":
         data = load_brain_slices(data_dir, split=split, size=INPUT_SIZE)
-        return data.images, data.labels
+        return data.images, _labels(data)
     if name == "adrenalmnist3d_slices":
         return _adrenal_slices(data_dir, split, seed)
     data = load_medmnist(data_dir / f"{name}.npz", split, spatial_dims=2)
-    return data.images, data.labels
+    return data.images, _labels(data)
 
 
 def build_split(data_dir: Union[str, Path], split: str = "train", seed: int = 0

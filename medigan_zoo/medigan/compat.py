@@ -114,6 +114,8 @@ class ModelMatchCandidate:
     """
 
     __slots__ = ("model_id", "_query", "_index", "_entries", "_is_match")
+    _entries: List[MatchedEntry]  # set on first access of matched_entries
+    _is_match: bool  # set only by the is_match setter
 
     def __init__(self, query: _Query, index: int, model_id: str):
         # only three assignments: a query may return thousands of candidates
@@ -280,8 +282,8 @@ def metric_number(value: Any) -> Optional[float]:
 def _rank_value(value: Any, ascending: bool) -> Optional[Tuple[float, Any]]:
     """(sort number, reported value); a list gives its smallest item when ascending, else its largest (medigan)."""
     if isinstance(value, list):
-        numbers = [(metric_number(v), v) for v in value]
-        if not numbers or any(n is None for n, _ in numbers):
+        numbers = [(n, v) for n, v in ((metric_number(v), v) for v in value) if n is not None]
+        if not numbers or len(numbers) != len(value):
             return None
         chosen = (min if ascending else max)(numbers, key=lambda nv: nv[0])
         return chosen[0], chosen[1]
@@ -549,7 +551,7 @@ class MediganSelector:
 
         postings: List[Sequence[int]] = []
         for target in target_set:
-            hit = vals.get(target, ())
+            hit: Sequence[int] = vals.get(target, ())
             if keys is not None:
                 key_hit = keys.get(target)
                 if key_hit:

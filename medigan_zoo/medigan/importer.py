@@ -352,8 +352,8 @@ def write_catalog(path_in: Union[str, Path], path_out: Union[str, Path], name: s
     try:
         from medigan_zoo.catalog.schema import CATALOG_SCHEMA, check_schema
     except ImportError:  # pragma: no cover - schema support is part of the package
-        check_schema = None
-    if check_schema is not None:
+        pass
+    else:
         check_schema(catalog, CATALOG_SCHEMA, path_out)
     path_out.parent.mkdir(parents=True, exist_ok=True)
     tmp = path_out.with_name(path_out.name + ".tmp")

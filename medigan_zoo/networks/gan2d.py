@@ -11,7 +11,7 @@ Both take the condition as a tensor input, so the generator is TorchScript-scrip
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from monai.networks.blocks import Convolution
@@ -51,7 +51,7 @@ class CondDCGANGenerator(nn.Module):
                                      nn.BatchNorm1d(numel), nn.ReLU())
         if upsample_mode not in ("nearest", "bilinear"):
             raise ValueError(f"upsample_mode must be 'nearest' or 'bilinear', got {upsample_mode!r}")
-        blocks = []
+        blocks: List[nn.Module] = []
         for cin, cout in zip(channels[:-1], channels[1:]):
             blocks.append(nn.Upsample(scale_factor=2.0, mode=upsample_mode))
             for k in range(max(1, int(convs_per_block))):

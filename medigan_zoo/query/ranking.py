@@ -286,7 +286,7 @@ class SearchIndex:
     def _prefix_terms(self, term: str) -> List[str]:
         if len(term) < _PREFIX_MIN or not term.isalpha():
             return []
-        out = []
+        out: List[str] = []
         i = bisect.bisect_left(self._vocab, term)
         while i < len(self._vocab) and self._vocab[i].startswith(term) and len(out) < _PREFIX_MAX:
             out.append(self._vocab[i])

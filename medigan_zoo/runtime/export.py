@@ -17,7 +17,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -57,7 +57,9 @@ def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, 
     if _is_unet(network):
         shape = (2, int(zoo.get("num_channels", 1))) + tuple(int(s) for s in zoo["spatial_shape"])
         return torch.randn(shape, generator=gen), torch.tensor([10, 600]), labels
-    latent = torch.randn(2, int(network.latent_size), generator=gen)
+    # latent_size is a plain int attribute of the GAN generators; nn.Module's typed __getattr__ only knows
+    # parameters, buffers and submodules
+    latent = torch.randn(2, int(getattr(network, "latent_size")), generator=gen)
     return (latent, labels) if zoo.get("condition") else (latent,)
 
 
@@ -68,7 +70,7 @@ def _reference(network: nn.Module) -> nn.Module:
     return ClassUNetExport(network) if _is_unet(network) else network
 
 
-def torchscript_difference(bundle: PathLike, ts_path: PathLike = None, trusted: Any = None) -> float:
+def torchscript_difference(bundle: PathLike, ts_path: Optional[PathLike] = None, trusted: Any = None) -> float:
     """max |TorchScript(x) - state-dict network(x)| on :func:`example_inputs` (the TorchScript file is loaded
     with plain ``torch.jit.load``, as a user without MONAI would)."""
     bundle = Path(bundle)
@@ -87,7 +89,7 @@ class ExportResult:
     max_abs_difference: float
 
 
-def export_torchscript(bundle: PathLike, filepath: PathLike = None, trusted: Any = None) -> ExportResult:
+def export_torchscript(bundle: PathLike, filepath: Optional[PathLike] = None, trusted: Any = None) -> ExportResult:
     """Write ``models/model.ts`` (or ``filepath``) from ``network_def`` + ``models/model.pt`` and check it.
 
     Raises:

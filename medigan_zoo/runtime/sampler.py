@@ -48,7 +48,7 @@ def output_formats(metadata: Mapping[str, Any]) -> Dict[str, Mapping[str, Any]]:
 
 def value_range(desc: Mapping[str, Any]) -> Tuple[float, float]:
     """(low, high) of an output description; [0, 1] when absent or malformed."""
-    rng = desc.get("value_range") if desc else None
+    rng: Any = desc.get("value_range") if desc else None  # JSON; what is not two numbers falls back below
     try:
         low, high = float(rng[0]), float(rng[1])
     except (TypeError, ValueError, IndexError, KeyError):
@@ -280,7 +280,8 @@ def channels_last(module: nn.Module) -> nn.Module:
     convs = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
     dims = {m.weight.dim() for m in module.modules() if isinstance(m, convs)}
     if dims == {4}:
-        return module.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...), which Module.to accepts at run time
+        return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if dims == {5}:
-        return module.to(memory_format=torch.channels_last_3d)
+        return module.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]  # (as above)
     return module  # no convolutions, or 2D and 3D ones mixed

@@ -91,6 +91,7 @@ class DiffusionSampler(nn.Module):
             return self.network(x, timesteps)
         if self.guidance_scale == 1.0:
             return self.network(x, timesteps, class_labels=labels)
+        assert self.null_class is not None  # __init__: guidance_scale != 1 needs null_class
         null = torch.full_like(labels, self.null_class)
         out = self.network(torch.cat([x, x]), torch.cat([timesteps, timesteps]),
                            class_labels=torch.cat([labels, null]))

@@ -69,6 +69,7 @@ def npz_uint8_records(data_path: PathLike, split: str = "train", label_key: Opti
         labels = npz[f"{split}_labels"].reshape(-1)[:stop] if label_key is not None else None
     records: List[Dict[str, Any]] = [{"image": img[None].astype("float32")} for img in images]
     if labels is not None:
+        assert label_key is not None  # labels are read only when there is a key to store them under
         for record, lab in zip(records, labels):
             record[label_key] = int(lab)
     return records

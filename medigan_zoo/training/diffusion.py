@@ -42,6 +42,7 @@ class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
         if self.condition_name is not None:
             labels = torch.as_tensor(batchdata[self.condition_name]).reshape(-1).long().to(images.device)
             if self.drop_prob > 0:
+                assert self.null_class is not None  # __init__: drop_prob > 0 needs null_class
                 drop = torch.rand(labels.shape[0], device=labels.device) < self.drop_prob
                 labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
             infer_kwargs["class_labels"] = labels
