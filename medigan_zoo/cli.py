@@ -188,7 +188,8 @@ class ZooCLI:
                  batch_size: int = 64, output_format: str = "png", split_by_condition: bool = False,
                  device: Optional[str] = None, quiet: bool = False, **model_args: Any) -> None:
         """Generate samples into --output_path; conditions and sampling options as flags, e.g. --class_label 1
-        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes)."""
+        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes); --mapping FILE names a foreign
+        bundle's ids (docs/foreign_bundles.md)."""
         quiet, split_by_condition = flag("quiet", quiet), flag("split_by_condition", split_by_condition)
         result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
                                     batch_size=batch_size, output_format=output_format,

@@ -264,6 +264,10 @@ def test_mapping_file_runs_a_bundle_with_other_ids(mednist_gan, tmp_path):
     assert torch.equal(original([1, 2])["image"], renamed([1, 2])["image"])
     out = run_cli("validate", "--foreign", bundle, "--mapping", elsewhere)
     assert out.returncode == 0 and "run id go" in out.stdout, out.stdout + out.stderr
+    (bundle / "medigan_zoo.json").unlink()  # the mapping passed on the command line
+    out = run_cli("--bundle_dirs", bundle, "generate", "renamed_gan", "--num_samples", 2, "--output_path",
+                  tmp_path / "out", "--mapping", elsewhere, "--quiet")
+    assert out.returncode == 0 and len(list((tmp_path / "out").glob("*.png"))) == 2, out.stdout + out.stderr
 
 
 def test_mapping_file_errors_name_the_file(tmp_path):
