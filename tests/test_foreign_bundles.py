@@ -235,7 +235,7 @@ def _renamed_gan(mednist_gan: Path, where: Path) -> Path:
         text = text.replace(f'"{old}"', f'"{new}"').replace(f"@{old}", f"@{new}")
     config = json.loads(text.replace("/models/model.pt", "/weights/generator.pt"))
     config["go"] = config.pop("inferring")
-    config["evaluator"]["network"] = "@model"
+    config["evaluator"]["network"] = config["evaluator"].pop("model")  # SupervisedEvaluator's keyword stays
     path.write_text(json.dumps(config, indent=2))
     (bundle / "weights").mkdir()
     (bundle / "models" / "model.pt").rename(bundle / "weights" / "generator.pt")
@@ -243,7 +243,13 @@ def _renamed_gan(mednist_gan: Path, where: Path) -> Path:
 
 
 def test_mapping_file_runs_a_bundle_with_other_ids(mednist_gan, tmp_path):
+    from monai.bundle import run
+
     bundle = _renamed_gan(mednist_gan, tmp_path)
+    run(run_id="go", config_file=str(bundle / "configs" / "inference.json"), logging_file=False,
+        meta_file=str(bundle / "configs" / "metadata.json"), bundle_root=str(bundle),
+        output_dir=str(tmp_path / "monai_out"))
+    assert len(list((tmp_path / "monai_out").glob("*.png"))) == 10  # still a bundle MONAI runs, as `go`
     verdict = assess(bundle)
     assert not verdict.runnable and "no `network`/`network_def`" in verdict.reason and verdict.run_id is None
     with pytest.raises(BundleLoadError, match="mapping file") as err:
