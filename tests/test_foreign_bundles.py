@@ -206,6 +206,22 @@ def test_generate_and_dataset_for_ddpm(ddpm_bundle, ddpm_sampler, tmp_path):
         engine.generate(ddpm_bundle, 1, tmp_path / "bad", options={"num_inference_steps": 5000}, quiet=True)
 
 
+@pytest.mark.parametrize("old, new, reason", [
+    ("monai.inferers.DiffusionInferer", "monai.inferers.LatentDiffusionInferer", "latent diffusion bundle"),
+    ("monai.networks.schedulers.DDPMScheduler", "monai.networks.schedulers.PNDMScheduler",
+     "cannot seed per sample (PNDMScheduler"),
+])
+def test_families_the_zoo_does_not_run_say_why(ddpm_bundle, tmp_path, old, new, reason):
+    bundle = Path(shutil.copytree(ddpm_bundle, tmp_path / "other_ddpm"))
+    config = bundle / "configs" / "inference.yaml"
+    config.write_text(config.read_text().replace(old, new))
+    verdict = assess(bundle)
+    assert not verdict.runnable and reason in verdict.reason and verdict.run_id == "testing_jpg"
+    with pytest.raises(BundleLoadError, match="monai.bundle run testing_jpg") as err:
+        open_bundle(bundle, device="cpu").sampler()
+    assert reason in str(err.value) and "\n" not in str(err.value)
+
+
 # --- 4. validate --foreign ------------------------------------------------------------------------
 
 def test_validate_foreign_verdicts(ddpm_bundle, mednist_gan):

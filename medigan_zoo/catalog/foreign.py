@@ -260,8 +260,9 @@ def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
         return "ddpm", True, (f"it is a DDPM (`{inferer}`: DiffusionInferer, `{scheduler}`: {kind}, `{network}`: "
                               "the UNet); the zoo seeds each sample's noise"), ids
     if network in config:
-        inputs = (metadata.get("network_data_format") or {}).get("inputs") or {}
-        desc = next(iter(inputs.values()), None)
+        formats = metadata.get("network_data_format")
+        inputs = formats.get("inputs") if isinstance(formats, Mapping) else None
+        desc = next(iter(inputs.values()), None) if isinstance(inputs, Mapping) else None
         if isinstance(desc, Mapping) and desc.get("spatial_shape"):
             return "gan", True, (f"its `{network}` maps a latent (network_data_format.inputs: "
                                  f"{list(desc['spatial_shape'])}) to an image; the zoo seeds each sample's latent"), \

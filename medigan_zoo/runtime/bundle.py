@@ -203,9 +203,10 @@ class OpenedBundle:
 
         scheduler = self._parsed(ids["scheduler"])
         noise_id = ids.get("noise")
-        if noise_id:
+        noise = self._parsed(noise_id) if noise_id else None
+        if isinstance(noise, torch.Tensor) and noise.ndim >= 3:  # (1, C, *spatial), as MONAI's bundles draw it
             raw = str(self.parser.get(noise_id))
-            shape = tuple(self._parsed(noise_id).shape[1:])
+            shape = tuple(noise.shape[1:])
             distribution = "uniform" if "rand(" in raw and "randn(" not in raw else "normal"
         else:
             spatial = tuple(self.info.spatial_shape[::-1])  # display order -> MONAI's (x, y[, z])
