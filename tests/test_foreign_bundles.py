@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED, require
+from test_cli import run_cli
 
 from medigan_zoo import engine
 from medigan_zoo.catalog.bundle_reader import REPORTED_NOTE, check_config_json, read_bundle, shape_and_channels
@@ -24,9 +26,6 @@ from medigan_zoo.catalog.foreign import BundleMapping, assess, find_run_id, read
 from medigan_zoo.core.errors import BundleLoadError, MetadataError
 from medigan_zoo.runtime.bundle import open_bundle
 from medigan_zoo.runtime.validate import validate
-
-from conftest import SHARED, require
-from test_cli import run_cli
 
 MEDNIST_DDPM = SHARED / "bundles" / "mednist_ddpm"
 STEPS = 2

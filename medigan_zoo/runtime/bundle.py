@@ -166,7 +166,10 @@ class OpenedBundle:
         return network.to(self.device).eval()
 
     def sampler(self) -> BundleSampler:
-        """The bundle as a :class:`BundleSampler` (its ``sampler``, or a ``LatentSampler`` for foreign bundles)."""
+        """The bundle as a :class:`BundleSampler` (its ``sampler``, or the one the zoo builds for a foreign bundle).
+
+        Raises:
+            BundleLoadError: a foreign bundle of a family the zoo does not run (one line: why, and its run id)."""
         if not self.foreign:
             self.network  # noqa: B018 - loads the weights into the instance `sampler` references
             module = self._parsed("sampler")
@@ -178,7 +181,6 @@ class OpenedBundle:
         return BundleSampler(bundle_dir=self.path, info=self.info, module=module, device=self.device,
                              weights_path=self.ckpt_path, foreign=self.foreign, options=dict(self.options),
                              monai_order=self.foreign)
-
 
     def _foreign_module(self) -> nn.Module:
         """The sampler the zoo builds for a bundle without one, by its family (:func:`family_of`)."""
