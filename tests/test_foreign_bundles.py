@@ -114,6 +114,14 @@ def test_published_ddpm_metadata_is_honest():
     assert "weights models/model.pt are absent (large_files.yml names their download)" in verdict["reason"]
 
 
+def test_missing_weights_name_their_download(tmp_path):
+    require(MEDNIST_DDPM, "MONAI's MedNIST DDPM bundle")
+    out = tmp_path / "out"
+    with pytest.raises(BundleLoadError, match=r"large_files\.yml names its download: https://\S+mednist_ddpm\.pt"):
+        engine.generate(MEDNIST_DDPM, 1, out, quiet=True, trusted=[MEDNIST_DDPM])
+    assert not out.exists()
+
+
 def test_runnable_verdict_with_weights(ddpm_bundle):
     verdict = read_bundle(ddpm_bundle).summary()["runnable"]
     assert verdict["runnable"] is True and verdict["config"] == "configs/inference.yaml"

@@ -194,6 +194,28 @@ def ckpt_relative(config: Mapping[str, Any], mapping: BundleMapping = BundleMapp
     return DEFAULT_CKPT
 
 
+LARGE_FILES = ("large_files.yml", "large_files.yaml", "large_files.json")
+
+
+def large_file_url(bundle_dir: Union[str, Path], relative: str) -> Optional[str]:
+    """The download URL the bundle's ``large_files.yml|yaml|json`` gives for ``relative`` (e.g. ``models/model.pt``),
+    or None (no such file, entry or URL; an unreadable file counts as none)."""
+    from medigan_zoo.catalog.code_scan import load_config_data
+
+    for name in LARGE_FILES:
+        path = Path(bundle_dir) / name
+        if not path.is_file():
+            continue
+        try:
+            entries = (load_config_data(path) or {}).get("large_files") or []
+        except Exception:  # noqa: BLE001 - a broken list of downloads only loses the hint
+            return None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, Mapping) and str(entry.get("path", "")).lstrip("./") == relative.lstrip("./"):
+                return str(entry["url"]) if entry.get("url") else None
+    return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Can the zoo run this bundle (and how), and which run id runs it with ``monai.bundle``."""
@@ -304,8 +326,7 @@ def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] =
         if not (bundle_dir / ckpt).is_file():
             runnable = False
             extra = " (large_files.yml names their download)" if any(
-                (bundle_dir / n).is_file() for n in ("large_files.yml", "large_files.yaml", "large_files.json")) \
-                else ""
+                (bundle_dir / n).is_file() for n in LARGE_FILES) else ""
             reason = f"its weights {ckpt} are absent{extra}; otherwise {reason}"
     return Verdict(runnable, reason, family, run_id, how, rel, ids)
 

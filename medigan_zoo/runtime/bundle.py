@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from medigan_zoo.catalog.foreign import (INFERENCE_CONFIGS, BundleMapping, family_of, find_run_id, inference_config,
-                                         read_config, read_mapping)
+                                         large_file_url, read_config, read_mapping)
 from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.errors import BundleLoadError, MetadataError
 from medigan_zoo.runtime.imports import bundle_on_sys_path
@@ -161,6 +161,12 @@ class OpenedBundle:
             raise BundleLoadError(f"Bundle {self.path} declares neither `{self.id('network')}` nor "
                                   f"`{self.id('network_def')}` in {self.config_file.name}; the zoo cannot tell which "
                                   "network to load (a mapping file can name it: docs/foreign_bundles.md).")
+        if not self.ckpt_path.is_file() and self.ckpt_path.is_relative_to(self.path):
+            url = large_file_url(self.path, self.ckpt_path.relative_to(self.path).as_posix())
+            if url:
+                raise BundleLoadError(f"Weights file {self.ckpt_path} not found; the bundle's large_files.yml names "
+                                      f"its download: {url} (`python -m monai.bundle download` fetches it, or save it "
+                                      "there yourself).")
         network = self._parsed(net_id)
         fit_weights(network, load_weights(self.ckpt_path), f"{self.ckpt_path} (into `{net_id}` of {self.path})")
         return network.to(self.device).eval()
