@@ -187,7 +187,8 @@ class ZooCLI:
                  batch_size: int = 64, output_format: str = "png", split_by_condition: bool = False,
                  device: Optional[str] = None, quiet: bool = False, **model_args: Any) -> None:
         """Generate samples into --output_path; conditions and sampling options as flags, e.g. --class_label 1
-        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes)."""
+        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes); --mapping FILE names a foreign
+        bundle's ids (docs/foreign_bundles.md)."""
         quiet, split_by_condition = flag("quiet", quiet), flag("split_by_condition", split_by_condition)
         result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
                                     batch_size=batch_size, output_format=output_format,
@@ -204,13 +205,19 @@ class ZooCLI:
                                    device=device)
         print(f"sample grid written to {path}")
 
-    def validate(self, *bundle_paths: str, run: bool = False) -> None:
+    def validate(self, *bundle_paths: str, run: bool = False, foreign: bool = False,
+                 mapping: Optional[str] = None) -> None:
         """Check bundles against the contract (docs/bundle_contract.md) and list their code, without running it.
-        --run also evaluates the config and loads the weights, for trusted bundles only (--trust DIR). Exit 1 if
-        any bundle has an error."""
+        --run also evaluates the config and loads the weights, for trusted bundles only (--trust DIR). --foreign
+        answers instead whether the zoo can run a bundle it did not write (and its monai.bundle run id); --mapping
+        FILE names its ids (docs/foreign_bundles.md). Exit 1 if any bundle has an error (--foreign: is not
+        runnable)."""
         from medigan_zoo.catalog.trust import check_trusted
         from medigan_zoo.runtime.validate import validate
 
+        if isinstance(foreign, str) and foreign.strip().lower() not in _TRUE | _FALSE:
+            bundle_paths, foreign = (foreign,) + tuple(bundle_paths), True  # `validate --foreign DIR`
+        foreign = flag("foreign", foreign)
         if not bundle_paths:
             raise ZooError("validate needs a bundle folder, e.g. `medigan-zoo validate bundles/chest_xray_cdcgan`")
         if run:
@@ -219,10 +226,11 @@ class ZooCLI:
                     check_trusted(Path(raw), self._trust)
         failed = False
         for raw in bundle_paths:
-            report = validate(Path(raw), run=bool(run), trusted=self._trust)
+            report = validate(Path(raw), run=bool(run), trusted=self._trust, foreign=foreign,
+                              mapping=Path(mapping) if mapping else None)
             for line in report.lines():
                 print(f"{raw}: {line}")
-            failed = failed or bool(report.errors)
+            failed = failed or report.failed
         if failed:
             sys.exit(1)
 

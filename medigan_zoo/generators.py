@@ -326,7 +326,7 @@ class Generators:
                  save_images: bool = True, seed: int = 0, batch_size: int = 64, output_format: str = "png",
                  conditions: Optional[Mapping[str, Any]] = None, split_by_condition: bool = False,
                  device: Optional[str] = None, quiet: bool = False, options: Optional[Mapping[str, Any]] = None,
-                 **kwargs: Any):
+                 mapping: Optional[Union[str, Path]] = None, **kwargs: Any):
         """Generate ``num_samples`` synthetic samples with one model.
 
         Sample ``i`` comes from seed ``sample_seed(seed, i)``: the same arguments give the same files whatever
@@ -345,6 +345,8 @@ class Generators:
             device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; None uses the ``Generators`` default, else CUDA if present.
             quiet: no progress bar.
             options: the model's sampling options (``{"num_inference_steps": 20}``).
+            mapping: a mapping file naming a foreign bundle's ids (default: its ``medigan_zoo.json``;
+                docs/foreign_bundles.md).
             **kwargs: conditions and sampling options as keywords (``class_label=1``); ``medigan-zoo info MODEL``
                 lists both. An unknown keyword raises ``ZooError`` listing the model's conditions and options.
 
@@ -361,7 +363,7 @@ class Generators:
             output_path=self._output_path(resolved, output_path) if save_images else output_path,
             seed=seed, batch_size=batch_size, output_format=output_format, conditions=merged,
             split_by_condition=split_by_condition, device=device or self.device, quiet=quiet,
-            save_images=save_images, options=opts, trusted=self.trust_bundles)
+            save_images=save_images, options=opts, trusted=self.trust_bundles, mapping=mapping)
 
     def get_generate_function(self, model_id: ModelId, **defaults: Any):
         """A reusable generate call with bound defaults (for a user's own data loading).

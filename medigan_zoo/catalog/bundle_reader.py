@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
 from medigan_zoo.catalog.licenses import license_from_text, license_id
@@ -33,8 +33,12 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
     if zoo is not None:
         check_schema(zoo, ZOO_BLOCK_SCHEMA, meta_file, prefix=[ZOO_KEY])
         missing = tuple(f for f in ZOO_FIELDS if f not in zoo)
+        verdict = None
     else:
-        zoo, missing = derive_zoo_block(metadata, bundle_dir)
+        from medigan_zoo.catalog.foreign import assess
+
+        verdict = assess(bundle_dir, metadata)
+        zoo, missing = derive_zoo_block(metadata, bundle_dir, verdict)
     model_id = bundle_dir.name
     name = str(metadata.get("name") or model_id)
     version = str(metadata.get("version") or "0.0.0")
@@ -51,6 +55,7 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
         bundle_dir=bundle_dir,
         origin=meta_file,
         missing_zoo_fields=missing,
+        runnable=verdict.as_dict() if verdict is not None else None,
     )
 
 
@@ -69,15 +74,22 @@ def own_file(bundle_dir: Path, relative: str) -> Path:
 
 
 def check_config_json(bundle_dir: Path) -> None:
-    """Parse every ``configs/*.json`` of a bundle with ``load_json`` before monai.bundle reads them, so that a
-    malformed config is one error naming the file and line (MONAI's own reader would raise a traceback)."""
+    """Parse every ``configs/*.json|yaml|yml`` of a bundle before monai.bundle reads them, so that a malformed
+    config is one error naming the file and line (MONAI's own reader would raise a traceback). YAML configs are
+    read as MONAI reads them (a bundle may have ``inference.yaml`` instead of ``inference.json``)."""
+    from medigan_zoo.catalog.foreign import read_config
+
     configs = Path(bundle_dir) / "configs"
     try:
-        names = sorted(p.name for p in configs.iterdir() if p.suffix == ".json")
+        names = sorted(p.name for p in configs.iterdir() if p.suffix.lower() in (".json", ".yaml", ".yml"))
     except OSError as err:
         raise MetadataError(f"cannot list the bundle's configs: {err.strerror or err}", file=configs) from None
     for name in names:
-        load_json(own_file(Path(bundle_dir).resolve(), f"configs/{name}"), "bundle config")
+        path = own_file(Path(bundle_dir).resolve(), f"configs/{name}")
+        if path.suffix.lower() == ".json":
+            load_json(path, "bundle config")
+        else:
+            read_config(path)
 
 
 def _output_format(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -92,22 +104,106 @@ def _first_match(text: str, table: Tuple[Tuple[str, str], ...]) -> str:
     return ""
 
 
-def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
+#: the note on metrics a bundle reports itself (MONAI metadata ``eval_metrics``)
+REPORTED_NOTE = "reported by the bundle, not measured by the zoo"
+
+
+def _spatial_dims(bundle_dir: Path, verdict: Any) -> Optional[int]:
+    """``spatial_dims`` (or ``dimensions``) of the bundle's network as its config states it (read as data)."""
+    from medigan_zoo.catalog.foreign import inference_config, read_config
+
+    config_path = inference_config(bundle_dir)
+    if config_path is None:
+        return None
+    try:
+        config = read_config(config_path)
+    except MetadataError:
+        return None
+    ids = dict(getattr(verdict, "ids", {}) or {})
+    for key in (ids.get("network_def"), "network_def", "network", "generator_def"):
+        value = config.get(key) if key else None
+        if isinstance(value, Mapping):
+            dims = value.get("spatial_dims", value.get("dimensions"))
+            if isinstance(dims, int) and dims in (2, 3):
+                return dims
+    return None
+
+
+def shape_and_channels(out: Mapping[str, Any], spatial_dims: Optional[int]) -> Tuple[List[int], Optional[int]]:
+    """``(spatial shape in MONAI order, channels)`` of an output description; a leading channel axis in
+    ``spatial_shape`` (MedNIST DDPM's ``[1, 64, 64]`` with ``num_channels`` 1) is a channel, never a dimension.
+
+    The channel axis is recognised when the network's ``spatial_dims`` is one less than the shape's length, or, with
+    ``spatial_dims`` unknown, when a 3-entry shape starts with ``num_channels`` (at most 4) before two larger sizes."""
+    shape = [int(s) for s in out.get("spatial_shape") or [] if isinstance(s, (int, float)) and not isinstance(s, bool)]
+    channels = int(out["num_channels"]) if isinstance(out.get("num_channels"), int) and out["num_channels"] > 0 \
+        else None
+    leading_channel = False
+    if spatial_dims is not None:
+        leading_channel = len(shape) == spatial_dims + 1 and (channels is None or shape[0] == channels)
+    elif len(shape) == 3 and channels is not None and shape[0] == channels <= 4 < min(shape[1:]):
+        leading_channel = True
+    if leading_channel:
+        channels = channels or shape[0]
+        shape = shape[1:]
+    return shape, channels
+
+
+def reported_metrics(metadata: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """MONAI's ``eval_metrics`` as zoo metrics (numbers only), each noted as reported by the bundle."""
+    from medigan_zoo.catalog.metrics import flatten_metrics, metric_direction
+
+    out = []
+    for name, value in flatten_metrics(metadata.get("eval_metrics") or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append({"name": name, "value": float(value), "direction": metric_direction(name),
+                        "note": REPORTED_NOTE})
+    return out
+
+
+def _ddpm_options(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
+    """``{"options": {"num_inference_steps": ...}}`` of a DDPM bundle (default: what the bundle runs)."""
+    from medigan_zoo.catalog.foreign import ddpm_steps, read_config
+
+    try:
+        steps = ddpm_steps(read_config(bundle_dir / str(verdict.config)), verdict.ids)
+    except MetadataError:
+        return {}
+    if steps is None:
+        return {}
+    default, train = steps
+    return {"options": {"num_inference_steps": {
+        "type": "integer", "default": default, "minimum": 1, "maximum": train,
+        "description": f"denoising steps of the bundle's scheduler (the bundle runs {default}; fewer: faster, "
+                       "coarser)"}}}
+
+
+def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any = None
+                     ) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
     """What the zoo can tell about a bundle without a zoo block, and which zoo fields stay unknown.
 
-    Read from MONAI's metadata: spatial_shape and num_channels (network_data_format.outputs), modality and
-    architecture (words of name/task/description), generates (task), license (the LICENSE file, else metadata's
-    "license"). A foreign bundle takes no zoo conditions (condition {} counts as known). Every other required
-    field gets its placeholder from the field table (modality ["OT"], architecture/license "unknown", ...).
+    Read from MONAI's metadata: spatial_shape and num_channels (network_data_format.outputs; a channel axis in
+    spatial_shape counts as channels, :func:`shape_and_channels`), modality and architecture (words of
+    name/task/description), generates (task), license (the LICENSE file, else metadata's "license"), metrics
+    (``eval_metrics``, noted :data:`REPORTED_NOTE`). ``verdict`` (:func:`medigan_zoo.catalog.foreign.assess`) adds
+    what the config tells: a DDPM's ``num_inference_steps`` as a sampling option. A foreign bundle takes no zoo
+    conditions (condition {} counts as known). Every other required field gets its placeholder from the field table
+    (modality ["OT"], architecture/license "unknown", ...).
     """
-    text = " ".join(str(metadata.get(k, "")) for k in ("name", "task", "description", "intended_use", "data_source"))
     out = _output_format(metadata)
+    text = " ".join([str(metadata.get(k, "")) for k in ("name", "task", "description", "intended_use", "data_source")]
+                    + [str(out.get("modality") or "")])
     found: Dict[str, Any] = {"condition": {}}
-    shape = [int(s) for s in out.get("spatial_shape") or [] if isinstance(s, (int, float))]
+    shape, channels = shape_and_channels(out, _spatial_dims(bundle_dir, verdict))
     if len(shape) in (2, 3):
         found["spatial_shape"] = shape[::-1]  # MONAI's (x, y[, z]) -> the zoo's display order [[D,] H, W]
-    if out.get("num_channels"):
-        found["num_channels"] = int(out["num_channels"])
+    if channels:
+        found["num_channels"] = channels
+    metrics = reported_metrics(metadata)
+    if metrics:
+        found["metrics"] = metrics
+    if verdict is not None and verdict.family == "ddpm":
+        found.update(_ddpm_options(bundle_dir, verdict))
     modality = vocabulary.modality_codes([text])
     if modality:
         found["modality"] = modality
@@ -121,6 +217,8 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path) -> Tuple[Dic
         found["license"] = license_id(metadata["license"])
     if metadata.get("task"):
         found["generates"] = [str(metadata["task"])]
+    if verdict is not None and verdict.family == "ddpm" and "architecture" not in found:
+        found["architecture"] = "DDPM"
     found = {k: v for k, v in found.items() if v or k == "condition"}
     zoo: Dict[str, Any] = {}
     for field in ZOO_BLOCK_FIELDS:

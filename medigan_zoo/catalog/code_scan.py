@@ -163,8 +163,9 @@ def outside_allow_list(dotted: str, allowed: Tuple[str, ...] = ALLOWED_ROOTS + (
 
 # --- reading configs as data ---------------------------------------------------------------------
 
-def _load_config(path: Path) -> Any:
-    """A config file as plain data (no evaluation). Raises ValueError with the reason."""
+def load_config_data(path: Path) -> Any:
+    """A config file (JSON or YAML) as plain data (no evaluation). Raises ValueError with the reason (YAML errors
+    are ``yaml.YAMLError``, a ValueError neither; callers catch Exception)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         return json.loads(text)
@@ -388,7 +389,7 @@ def scan_bundle(bundle_dir: Union[str, Path]) -> CodeScan:
             scan.findings.append(CodeFinding(rel, "", "macro", f"symlink to {path.resolve()}", (str(path.resolve()),),
                                              ("a symlink to a file outside the bundle",)))
         try:
-            loaded.append((rel, _load_config(path)))
+            loaded.append((rel, load_config_data(path)))
         except (ValueError, OSError, UnicodeDecodeError) as err:
             scan.unreadable.append(f"{rel}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
         except Exception as err:  # noqa: BLE001 - yaml's errors have many types; none may escape a static scan

@@ -83,6 +83,9 @@ class ModelInfo:
     origin: Optional[Path] = None  # the catalog file or metadata.json it was read from
     download: Optional[Mapping[str, Any]] = None
     missing_zoo_fields: Tuple[str, ...] = ()
+    #: foreign bundles: the zoo's verdict (medigan_zoo.catalog.foreign.Verdict.as_dict): runnable, reason, family,
+    #: run_id, config, ids; None for zoo bundles and catalog entries
+    runnable: Optional[Mapping[str, Any]] = None
 
     @property
     def available(self) -> bool:
@@ -159,4 +162,6 @@ class ModelInfo:
             out["download"] = dict(self.download)
         if self.missing_zoo_fields:
             out["missing_zoo_fields"] = list(self.missing_zoo_fields)
+        if self.runnable is not None:
+            out["runnable"] = dict(self.runnable)
         return out

@@ -69,6 +69,43 @@ def output_folder(output_path: Any) -> Path:
     return folder
 
 
+def holds_only_run_records(folder: Path) -> bool:
+    """True when ``folder`` holds nothing but what a run writes before its first sample: the header, manifest
+    lines without records, manifest parts, locks, probes, temporary files and empty sub-folders."""
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(folder)
+        if rel.parts[0] == PARTS or _ZOO_TEMPORARY.search(rel.name) or rel.as_posix() == HEADER:
+            if rel.parts[0] == PARTS and path.stat().st_size > 0:
+                return False  # records of finished samples
+            continue
+        if rel.as_posix() == LINES and path.stat().st_size == 0:
+            continue
+        return False
+    return True
+
+
+def remove_unused_folder(folder: Path, keep_folder: bool = False) -> bool:
+    """Remove what a run that failed before writing a sample left in ``folder`` (the folder itself too, unless
+    ``keep_folder``: it existed, empty, before the run), when it holds only what :func:`holds_only_run_records`
+    allows; returns whether anything was removed. Never removes a sample or a user's file."""
+    import shutil
+
+    if not folder.is_dir() or not holds_only_run_records(folder):
+        return False
+    if not keep_folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        return not folder.exists()
+    for child in list(folder.iterdir()):
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
+    return True
+
+
 def ensure_header(folder: Path, header: Mapping[str, Any]) -> Dict[str, Any]:
     """Write ``header`` unless the folder has one; return the folder's header.
 

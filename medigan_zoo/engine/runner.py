@@ -19,7 +19,15 @@ from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
 from medigan_zoo.engine.conditions import ConditionPlan, resolve_conditions, resolve_options
 from medigan_zoo.engine.formats import EXTENSIONS, RASTER, SampleInfo, atomic_write
-from medigan_zoo.engine.manifest import ManifestPart, ensure_header, file_fields, finished, merge, output_folder
+from medigan_zoo.engine.manifest import (
+    ManifestPart,
+    ensure_header,
+    file_fields,
+    finished,
+    merge,
+    output_folder,
+    remove_unused_folder,
+)
 from medigan_zoo.runtime.bundle import load_bundle_sampler
 from medigan_zoo.runtime.sample import index_batches, sample
 from medigan_zoo.runtime.sampler import output_formats, value_range
@@ -183,7 +191,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
              split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
              save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
              start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None,
-             trusted: Any = None):
+             trusted: Any = None, mapping: Optional[PathLike] = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
     Sample ``i`` is made from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)`` and condition ``i`` of the
@@ -206,6 +214,8 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         options: sampling options of the model's zoo block, e.g. ``{"num_inference_steps": 20}`` (``medigan-zoo info
             MODEL`` lists them); they become monai.bundle config overrides and are recorded in the manifest.
         trusted: extra trust for the bundle's config code (paths or True; medigan_zoo.catalog.trust).
+        mapping: a mapping file of a foreign bundle's ids (default: its ``medigan_zoo.json``;
+            docs/foreign_bundles.md).
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
     """
@@ -232,25 +242,33 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
                                   "the samples back as arrays).")
         if sampler is None:
             check_trusted(bundle_dir, trusted)  # refuse before any folder is created
+        existed = Path(str(output_path)).expanduser().exists()
         folder = output_folder(output_path)  # refuses numbers, "" and folders of the user's own files
 
     from medigan_zoo.engine.distributed import default_device, join
 
-    if sampler is None:
-        sampler = load_bundle_sampler(bundle_dir, device=default_device(device) if save_images else device,
-                                      options=opts, trusted=trusted)
     indices = range(start_index, start_index + num_samples)
     if not save_images:
+        if sampler is None:
+            sampler = load_bundle_sampler(bundle_dir, device=device, options=opts, trusted=trusted, mapping=mapping)
         return _arrays(sampler, plan, seed, indices, batch_size)
     assert folder is not None  # set above whenever save_images
-
-    if workers is None:
-        workers = _default_lanes(sampler.device)
-    shard = join(sampler.device)
+    empty = not any(True for _ in folder.iterdir())  # output_folder made it, or it was empty
     try:
-        return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard)
-    finally:
-        shard.close()
+        if sampler is None:
+            sampler = load_bundle_sampler(bundle_dir, device=default_device(device), options=opts, trusted=trusted,
+                                          mapping=mapping)
+        if workers is None:
+            workers = _default_lanes(sampler.device)
+        shard = join(sampler.device)
+        try:
+            return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard)
+        finally:
+            shard.close()
+    except BaseException:
+        if empty:  # a run that failed before its first sample leaves no (or an empty) folder behind
+            remove_unused_folder(folder, keep_folder=existed)
+        raise
 
 
 def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) -> Dict[str, Any]:

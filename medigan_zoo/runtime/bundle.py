@@ -3,11 +3,15 @@
 Everything that runs a bundle (generate, datasets, visualize, validate ``--run``, export, evaluation's feature
 extractors) opens it here, so the rules are written once:
 
-* which config file (``configs/inference.json``), how ``bundle_root``/``device``/sampling options are overridden;
+* which config file (``configs/inference.json``, ``.yaml`` or ``.yml``: :mod:`medigan_zoo.catalog.foreign`), the
+  bundle's own run id (:attr:`OpenedBundle.run_id`), the ids a mapping file renames (``medigan_zoo.json``), how
+  ``bundle_root``/``device``/sampling options are overridden;
 * which ids the zoo contract needs (``runtime/*_properties.json``, checked statically: nothing is evaluated);
 * the weights: ``ckpt_path`` of the config (default ``models/model.pt``) through the one loader
   (:mod:`medigan_zoo.runtime.weights`), into ``network`` (or ``network_def``);
-* the sampler: the bundle's ``sampler`` or, for a foreign bundle, a :class:`LatentSampler` around ``network``.
+* the sampler: the bundle's ``sampler`` or, for a foreign bundle, one the zoo builds for its family: a
+  :class:`LatentSampler` around ``network`` (GAN-shaped), an :class:`InfererDiffusionSampler` around its UNet and
+  scheduler (MONAI's ``DiffusionInferer``), or one line saying why the zoo cannot (docs/foreign_bundles.md).
 
 Opening reads files only. Config code (``$`` expressions, ``_target_`` components) runs when a part is built
 (:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`): first the trust policy is checked
@@ -28,8 +32,18 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from medigan_zoo.catalog.foreign import (
+    INFERENCE_CONFIGS,
+    BundleMapping,
+    family_of,
+    find_run_id,
+    inference_config,
+    large_file_url,
+    read_config,
+    read_mapping,
+)
 from medigan_zoo.catalog.model_info import ModelInfo
-from medigan_zoo.core.errors import BundleLoadError
+from medigan_zoo.core.errors import BundleLoadError, MetadataError
 from medigan_zoo.runtime.imports import bundle_on_sys_path
 from medigan_zoo.runtime.properties import properties_file
 from medigan_zoo.runtime.sampler import (
@@ -44,7 +58,7 @@ from medigan_zoo.runtime.sampler import (
 from medigan_zoo.runtime.weights import fit_weights, load_weights
 
 PathLike = Union[str, Path]
-#: the inference config of a bundle, relative to its root
+#: the inference config of a zoo bundle, relative to its root (foreign bundles may have .yaml/.yml instead)
 INFERENCE_CONFIG = "configs/inference.json"
 DEFAULT_CKPT = "models/model.pt"
 #: an init id no bundle declares: ConfigWorkflow.initialize() then only parses (see the module docstring)
@@ -83,7 +97,15 @@ class OpenedBundle:
     device: torch.device
     options: Mapping[str, Any] = field(default_factory=dict)
     trusted: Any = None  # the user's extra trust (paths or True), medigan_zoo.catalog.trust
+    #: the bundle's own run id (what ``python -m monai.bundle run`` runs), None when it has none
+    run_id: Optional[str] = None
+    mapping: BundleMapping = field(default_factory=BundleMapping)
+    config_path: Optional[Path] = None
     _trust_checked: bool = field(default=False, repr=False)
+
+    def id(self, zoo_id: str) -> str:
+        """The config id of ``zoo_id`` in this bundle (renamed by its mapping file, else ``zoo_id``)."""
+        return self.mapping.id(zoo_id)
 
     @property
     def role(self) -> str:
@@ -136,34 +158,44 @@ class OpenedBundle:
 
     @property
     def config_file(self) -> Path:
-        return Path(self.workflow.config_root_path) / Path(INFERENCE_CONFIG).name
+        """The inference config the workflow read (``configs/inference.json|yaml|yml``)."""
+        return self.config_path or Path(self.workflow.config_root_path) / Path(INFERENCE_CONFIG).name
 
     @cached_property
     def ckpt_path(self) -> Path:
         """The weights file the config names (``ckpt_path``; default ``models/model.pt``), absolute."""
-        ckpt = Path(self._parsed("ckpt_path")) if "ckpt_path" in self.parser else Path(DEFAULT_CKPT)
+        ckpt_id = self.id("ckpt_path")
+        ckpt = Path(self._parsed(ckpt_id)) if ckpt_id in self.parser else Path(DEFAULT_CKPT)
         return ckpt if ckpt.is_absolute() else self.path / ckpt
 
     @cached_property
     def network(self) -> nn.Module:
         """``network`` (or ``network_def``) with the weights of :attr:`ckpt_path` loaded, in eval mode on device."""
-        net_id = "network" if "network" in self.parser else "network_def"
+        net_id = self.id("network") if self.id("network") in self.parser else self.id("network_def")
         if net_id not in self.parser:
-            raise BundleLoadError(f"Bundle {self.path} declares neither `network` nor `network_def` in "
-                                  f"{self.config_file.name}; the zoo cannot tell which network to load.")
+            raise BundleLoadError(f"Bundle {self.path} declares neither `{self.id('network')}` nor "
+                                  f"`{self.id('network_def')}` in {self.config_file.name}; the zoo cannot tell which "
+                                  "network to load (a mapping file can name it: docs/foreign_bundles.md).")
+        if not self.ckpt_path.is_file() and self.ckpt_path.is_relative_to(self.path):
+            url = large_file_url(self.path, self.ckpt_path.relative_to(self.path).as_posix())
+            if url:
+                raise BundleLoadError(f"Weights file {self.ckpt_path} not found; the bundle's large_files.yml names "
+                                      f"its download: {url} (`python -m monai.bundle download` fetches it, or save it "
+                                      "there yourself).")
         network = self._parsed(net_id)
         fit_weights(network, load_weights(self.ckpt_path), f"{self.ckpt_path} (into `{net_id}` of {self.path})")
         return network.to(self.device).eval()
 
     def sampler(self) -> BundleSampler:
-        """The bundle as a :class:`BundleSampler` (its ``sampler``, or a ``LatentSampler`` for foreign bundles)."""
-        network = self.network
+        """The bundle as a :class:`BundleSampler` (its ``sampler``, or the one the zoo builds for a foreign bundle).
+
+        Raises:
+            BundleLoadError: a foreign bundle of a family the zoo does not run (one line: why, and its run id)."""
         if not self.foreign:
-            module = self._parsed("sampler")  # references the same (loaded) `network` instance
+            self.network  # noqa: B018 - loads the weights into the instance `sampler` references
+            module = self._parsed("sampler")
         else:
-            shape, uniform = _latent_spec(self.info.monai_metadata, self.path)
-            post = self._parsed("postprocessing") if "postprocessing" in self.parser else None
-            module = LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
+            module = self._foreign_module()
         module = module.to(self.device).eval()
         if self.device.type == "cpu":
             module = channels_last(module)
@@ -171,17 +203,57 @@ class OpenedBundle:
                              weights_path=self.ckpt_path, foreign=self.foreign, options=dict(self.options),
                              monai_order=self.foreign)
 
+    def _foreign_module(self) -> nn.Module:
+        """The sampler the zoo builds for a bundle without one, by its family (:func:`family_of`)."""
+        family, runnable, reason, ids = family_of(self.parser.get(), self.info.monai_metadata, self.mapping)
+        if not runnable:
+            raise BundleLoadError(f"The zoo cannot run bundle {self.path.name!r} ({self.path}): {reason}. "
+                                  + (f"MONAI runs it with `python -m monai.bundle run {self.run_id} --config_file "
+                                     f"{self.config_file}`." if self.run_id else ""))
+        network = self.network
+        if family == "ddpm":
+            return self._diffusion_module(network, ids)
+        shape, uniform = _latent_spec(self.info.monai_metadata, self.path)
+        post_id = self.id("postprocessing")
+        post = self._parsed(post_id) if post_id in self.parser else None
+        return LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
+
+    def _diffusion_module(self, network: nn.Module, ids: Mapping[str, str]) -> nn.Module:
+        """An :class:`InfererDiffusionSampler` on the bundle's UNet and scheduler; the noise has the shape and
+        distribution of the bundle's ``noise`` (``torch.rand`` -> uniform, else normal) or, without one, the
+        network's input channels and the output's spatial shape."""
+        from medigan_zoo.samplers.inferer_diffusion import InfererDiffusionSampler
+
+        scheduler = self._parsed(ids["scheduler"])
+        noise_id = ids.get("noise")
+        noise = self._parsed(noise_id) if noise_id else None
+        if isinstance(noise, torch.Tensor) and noise.ndim >= 3:  # (1, C, *spatial), as MONAI's bundles draw it
+            raw = str(self.parser.get(noise_id))
+            shape = tuple(noise.shape[1:])
+            distribution = "uniform" if "rand(" in raw and "randn(" not in raw else "normal"
+        else:
+            spatial = tuple(self.info.spatial_shape[::-1])  # display order -> MONAI's (x, y[, z])
+            shape = (int(getattr(network, "in_channels", 1) or 1),) + spatial
+            distribution = "normal"
+        steps = int(self.options.get("num_inference_steps") or len(scheduler.timesteps))
+        return InfererDiffusionSampler(network, scheduler, shape, distribution, steps)
+
 
 def open_bundle(bundle_dir: PathLike, *, device: DeviceArg = None, options: Optional[Mapping[str, Any]] = None,
-                overrides: Optional[Mapping[str, Any]] = None, trusted: Any = None) -> OpenedBundle:
+                overrides: Optional[Mapping[str, Any]] = None, trusted: Any = None,
+                mapping: Optional[PathLike] = None) -> OpenedBundle:
     """Read ``bundle_dir`` into a ``ConfigWorkflow`` with ``bundle_root``, ``device`` and ``options`` overridden.
 
     ``options`` are sampling options of the zoo block (checked with ``resolve_options``; the ones not given keep the
     bundle's defaults); ``overrides`` are further config ids to set; ``trusted`` is the user's extra trust (checked
-    when config code is first evaluated). Reads files only; see the module docstring.
+    when config code is first evaluated); ``mapping`` a mapping file of the bundle's ids (default: the bundle's
+    ``medigan_zoo.json`` when present). The config is ``configs/inference.json``, ``.yaml`` or ``.yml``; the workflow
+    is set up with the bundle's own run id (:func:`medigan_zoo.catalog.foreign.find_run_id`). Reads files only;
+    see the module docstring.
 
     Raises:
-        BundleLoadError: not a bundle, no inference config, or a config file that is not valid JSON (with its line).
+        BundleLoadError: not a bundle, no inference config, or a config file that does not parse (with its line).
+        MetadataError: a mapping file that is missing or malformed.
     """
     from monai.bundle import ConfigWorkflow
 
@@ -190,10 +262,16 @@ def open_bundle(bundle_dir: PathLike, *, device: DeviceArg = None, options: Opti
 
     path = Path(bundle_dir).expanduser().resolve()
     info = read_info(path)
-    check_config_json(path)  # a malformed config: one error naming the file and line
-    config = path / INFERENCE_CONFIG
-    if not config.is_file():
-        raise BundleLoadError(f"{path} is not a runnable bundle: {INFERENCE_CONFIG} is missing.")
+    try:
+        check_config_json(path)  # a malformed config: one error naming the file and line
+    except MetadataError as err:
+        raise BundleLoadError(str(err)) from None
+    config = inference_config(path)
+    if config is None:
+        raise BundleLoadError(f"{path} is not a runnable bundle: it has no inference config "
+                              f"({', '.join(INFERENCE_CONFIGS)}).")
+    bundle_mapping = read_mapping(path, mapping)
+    run_id, _ = find_run_id(read_config(config), path, bundle_mapping)
     resolved = resolve_options(info.options, options, info.id) if info.zoo.get("role", "generator") == "generator" \
         else {}
     dev = resolve_device(device)
@@ -204,18 +282,20 @@ def open_bundle(bundle_dir: PathLike, *, device: DeviceArg = None, options: Opti
         with warnings.catch_warnings(), _quiet_monai_workflow_logger():
             warnings.simplefilter("ignore")
             workflow = ConfigWorkflow(config_file=str(config), meta_file=str(path / "configs" / "metadata.json"),
-                                      logging_file=False, init_id=_NO_INIT, run_id="inferring",
+                                      logging_file=False, init_id=_NO_INIT, run_id=run_id or "inferring",
                                       workflow_type="infer", properties_path=str(properties_file(role)), **pairs)
-    except ValueError as err:  # JSON syntax errors from MONAI's reader
-        raise BundleLoadError(f"{config} is not valid JSON: {err}; fix the file.") from None
-    return OpenedBundle(path=path, info=info, workflow=workflow, device=dev, options=resolved, trusted=trusted)
+    except ValueError as err:  # syntax errors from MONAI's reader (check_config_json catches them first)
+        raise BundleLoadError(f"{config} does not parse: {err}; fix the file.") from None
+    return OpenedBundle(path=path, info=info, workflow=workflow, device=dev, options=resolved, trusted=trusted,
+                        run_id=run_id, mapping=bundle_mapping, config_path=config)
 
 
 def load_bundle_sampler(bundle_dir: PathLike, device: DeviceArg = None, options: Optional[Mapping[str, Any]] = None,
-                        trusted: Any = None) -> BundleSampler:
-    """``open_bundle(bundle_dir, device=..., options=..., trusted=...).sampler()``: a bundle ready to sample.
+                        trusted: Any = None, mapping: Optional[PathLike] = None) -> BundleSampler:
+    """``open_bundle(bundle_dir, device=..., options=..., trusted=..., mapping=...).sampler()``: a bundle ready to
+    sample.
 
     Raises:
         UntrustedBundleError: the bundle is not trusted (nothing was evaluated); docs/security.md.
     """
-    return open_bundle(bundle_dir, device=device, options=options, trusted=trusted).sampler()
+    return open_bundle(bundle_dir, device=device, options=options, trusted=trusted, mapping=mapping).sampler()

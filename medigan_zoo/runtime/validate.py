@@ -6,16 +6,22 @@ none of its code. ``run=True`` (``--run``) then evaluates the config (network, `
 weights through the same loader as generation (:mod:`medigan_zoo.runtime.weights`), after the trust check
 (:mod:`medigan_zoo.catalog.trust`). Every problem names its file, JSON path and a fix. MONAI's own
 ``verify_metadata`` downloads its schema URL; this check needs no network.
+
+A bundle without a zoo block (a *foreign* bundle, e.g. one of the MONAI Model Zoo) also gets the zoo's verdict
+(:func:`medigan_zoo.catalog.foreign.assess`): "runs with the zoo: yes/no, because ...; runs with monai.bundle: run id
+X". ``foreign=True`` (``--foreign``) answers only that question instead of grading the bundle against the zoo
+contract, which a foreign bundle is not written for; with ``run`` the zoo then also builds its sampler.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from medigan_zoo.catalog.code_scan import CodeScan, scan_bundle
 from medigan_zoo.catalog.fields import SHIPPED_FIELDS
+from medigan_zoo.catalog.foreign import Verdict, assess
 from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, schema_problems
 from medigan_zoo.catalog.trust import TrustArg, check_trusted
@@ -58,38 +64,63 @@ class ValidationReport:
     problems: List[Problem] = field(default_factory=list)
     scan: Optional[CodeScan] = None
     ran: bool = False
+    verdict: Optional[Verdict] = None  # foreign bundles: can the zoo run it (medigan_zoo.catalog.foreign)
+    foreign_only: bool = False  # --foreign: the verdict is the answer, the zoo contract was not graded
 
     @property
     def errors(self) -> List[Problem]:
         return [p for p in self.problems if p.severity == "error"]
 
+    @property
+    def failed(self) -> bool:
+        """Exit status 1: contract errors, or (``--foreign``) a bundle the zoo cannot run."""
+        if self.foreign_only:
+            return bool(self.errors) or not (self.verdict and self.verdict.runnable)
+        return bool(self.errors)
+
     def lines(self) -> List[str]:
-        """The report as printed: the code findings (``code: ...``), the problems, then one summary line."""
+        """The report as printed: the code findings (``code: ...``), the problems, the foreign verdict, then one
+        summary line."""
         findings = self.scan.findings if self.scan else []
         out = [str(f) for f in findings if not f.outside]  # the others are warnings among the problems
         out += [str(p) for p in self.problems]
+        if self.verdict is not None:
+            out.append(f"FOREIGN BUNDLE: {self.verdict.line()}")
         warnings_ = len(self.problems) - len(self.errors)
+        if self.foreign_only:
+            how = "sampler built (--run)" if self.ran else "static check, nothing was run; --run builds its sampler"
+            out.append(f"{'RUNNABLE' if self.verdict and self.verdict.runnable else 'NOT RUNNABLE'} by the zoo "
+                       f"({warnings_} warnings, {len(findings)} code findings listed; {how})")
+            return out
         verdict = "INVALID" if self.errors else "OK"
         how = "config evaluated (--run)" if self.ran else "static check, nothing was run; --run evaluates the config"
+        against = "; graded against the zoo contract, `validate --foreign` asks only whether the zoo runs it" \
+            if self.verdict is not None else ""
         out.append(f"{verdict} ({len(self.errors)} errors, {warnings_} warnings, {len(findings)} code findings "
-                   f"listed; {how})")
+                   f"listed; {how}{against})")
         return out
 
 
-def validate(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> ValidationReport:
+def validate(bundle_dir: Path, run: bool = False, trusted: TrustArg = None, foreign: bool = False,
+             mapping: Optional[Path] = None) -> ValidationReport:
     """Check one bundle. Static unless ``run``; with ``run`` the trust check comes before any evaluation.
+
+    ``foreign``: answer "can the zoo run it" (module docstring) instead of grading the zoo contract; ``mapping`` a
+    mapping file of the bundle's ids (default: its ``medigan_zoo.json``).
 
     Raises:
         UntrustedBundleError: ``run`` was asked for a bundle that is not trusted (nothing was evaluated).
     """
     bundle_dir = Path(bundle_dir)
-    report = ValidationReport(bundle_dir)
+    report = ValidationReport(bundle_dir, foreign_only=bool(foreign))
     problems = report.problems
     if not bundle_dir.is_dir():
         problems.append(Problem(str(bundle_dir), "", "not a folder", "pass the bundle's root folder"))
         return report
     if run:
         check_trusted(bundle_dir, trusted)
+    if foreign:
+        return _validate_foreign(report, run, trusted, mapping)
     for rel in REQUIRED_FILES:
         if not (bundle_dir / rel).is_file():
             problems.append(Problem(rel, "", "required file is missing", "see docs/bundle_contract.md section 1"))
@@ -100,12 +131,9 @@ def validate(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> V
     metadata = _load(bundle_dir, "configs/metadata.json", problems)
     if isinstance(metadata, dict):
         problems += _check_metadata(metadata)
-    report.scan = scan_bundle(bundle_dir)
-    for finding in report.scan.warnings:
-        problems.append(Problem("", "", str(finding), "review this code; it runs only in a trusted bundle",
-                                severity="warning"))
-    for entry in report.scan.unreadable:
-        problems.append(Problem("", "", f"code scan could not read {entry}", "fix the file", severity="warning"))
+        if metadata.get(ZOO_KEY) is None:
+            report.verdict = assess(bundle_dir, metadata, mapping)
+    _add_scan(report)
     inference = bundle_dir / "configs" / "inference.json"
     meta = metadata if isinstance(metadata, dict) else {}
     if inference.is_file() and _load(bundle_dir, "configs/inference.json", problems) is not None:
@@ -115,6 +143,35 @@ def validate(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> V
             problems += _run_checks(bundle_dir, meta, trusted)
             report.ran = True
     return report
+
+
+def _validate_foreign(report: ValidationReport, run: bool, trusted: TrustArg,
+                      mapping: Optional[Path]) -> ValidationReport:
+    """``--foreign``: the code findings and the verdict; with ``run``, the sampler is built as generation builds it
+    and a failure turns the verdict into "no" with its one-line reason."""
+    bundle_dir = report.bundle_dir
+    _add_scan(report)
+    report.verdict = assess(bundle_dir, mapping=mapping)
+    if run and report.verdict.runnable:
+        from medigan_zoo.core.errors import BundleLoadError, GenerationError
+        from medigan_zoo.runtime.bundle import open_bundle
+
+        try:
+            open_bundle(bundle_dir, device="cpu", trusted=trusted, mapping=mapping).sampler()
+            report.ran = True
+        except (BundleLoadError, GenerationError, MetadataError) as err:
+            report.verdict = replace(report.verdict, runnable=False, reason=f"building its sampler failed: {err}")
+    return report
+
+
+def _add_scan(report: ValidationReport) -> None:
+    report.scan = scan_bundle(report.bundle_dir)
+    for finding in report.scan.warnings:
+        report.problems.append(Problem("", "", str(finding), "review this code; it runs only in a trusted bundle",
+                                       severity="warning"))
+    for entry in report.scan.unreadable:
+        report.problems.append(Problem("", "", f"code scan could not read {entry}", "fix the file",
+                                       severity="warning"))
 
 
 def validate_bundle(bundle_dir: Path, run: bool = False, trusted: TrustArg = None) -> List[Problem]:

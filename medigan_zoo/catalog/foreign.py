@@ -1,0 +1,351 @@
+"""What the zoo can do with a bundle it did not write: its inference config, run id, id mapping and family, read
+as data (torch-free; nothing is evaluated).
+
+* **Config.** ``configs/inference.json``, ``.yaml`` or ``.yml``, whichever exists (in that order), as MONAI reads them.
+* **Mapping file** (docs/foreign_bundles.md). ``medigan_zoo.json`` in the bundle root, or a file the user names,
+  maps the zoo's ids to the bundle's: ``{"ids": {"network": "model", "ckpt_path": "checkpoint"}, "run_id": "go"}``.
+  Only the ids in :data:`MAPPABLE_IDS` may be mapped; any other key is an error naming the file.
+* **Run id** (what ``python -m monai.bundle run ID`` runs): the mapping's ``run_id``; else the first id that the
+  bundle's ``docs/README.md`` runs with ``monai.bundle run ID``; else ``inferring``, then ``run``; else the first
+  ``testing*`` id whose expressions reach a MONAI image saver (``SaveImage``/``SaveImaged``), else the first
+  ``testing*`` id.
+* **Family**: how the zoo draws samples from it (:func:`assess`): ``zoo`` (its own ``sampler``), ``gan`` (a
+  ``network`` on a latent described in ``network_data_format.inputs``), ``ddpm`` (MONAI's ``DiffusionInferer`` with a
+  ``DDPMScheduler``/``DDIMScheduler`` and a ``DiffusionModelUNet``), or one the zoo cannot run (latent diffusion,
+  anything else), each with the reason.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Optional, Set, Tuple, Union
+
+from medigan_zoo.core.errors import MetadataError
+
+#: inference configs, in the order they are looked for (relative to the bundle root)
+INFERENCE_CONFIGS = ("configs/inference.json", "configs/inference.yaml", "configs/inference.yml")
+#: the mapping file a user drops into a bundle's root
+MAPPING_FILE = "medigan_zoo.json"
+#: zoo ids a mapping file may point at other config ids
+MAPPABLE_IDS = ("network", "network_def", "ckpt_path", "num_samples", "noise", "scheduler", "inferer",
+                "postprocessing", "output_dir")
+#: run ids tried (after the mapping and the README) before the ``testing*`` ones
+RUN_ID_ORDER = ("inferring", "run")
+#: schedulers whose ``step`` takes a ``generator`` (the zoo seeds each sample's step noise)
+SEEDABLE_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler")
+_SAVERS = ("SaveImage", "SaveImaged")
+_REF = re.compile(r"@([A-Za-z_][\w]*)")
+_README_RUN = re.compile(r"monai\.bundle\s+run\s+(?:--run_id\s+)?([A-Za-z_]\w*)")
+_CKPT_IN_EXPR = re.compile(r"""['"]/?([^'"]+\.(?:pt|pth|ckpt|ts|safetensors))['"]""")
+DEFAULT_CKPT = "models/model.pt"
+
+
+def inference_config(bundle_dir: Union[str, Path]) -> Optional[Path]:
+    """The bundle's inference config (``configs/inference.json|yaml|yml``, first that exists), or None."""
+    for rel in INFERENCE_CONFIGS:
+        path = Path(bundle_dir) / rel
+        if path.is_file():
+            return path
+    return None
+
+
+def read_config(path: Path) -> Dict[str, Any]:
+    """An inference config as plain data.
+
+    Raises:
+        MetadataError: unreadable, not JSON/YAML, or not a mapping; one line naming the file (and line).
+    """
+    from medigan_zoo.catalog.code_scan import load_config_data
+
+    try:
+        data = load_config_data(path)
+    except Exception as err:  # noqa: BLE001 - json and yaml errors have many types
+        first = (str(err).strip().splitlines() or [type(err).__name__])
+        raise MetadataError(f"does not parse as {path.suffix.lstrip('.').upper()}: {' '.join(first)[:300]}",
+                            file=path, hint="fix the syntax") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"holds a {type(data).__name__}, not a mapping of config ids", file=path)
+    return data
+
+
+@dataclass(frozen=True)
+class BundleMapping:
+    """Zoo id -> the bundle's id, and the run id, from a mapping file (empty when there is none)."""
+
+    ids: Mapping[str, str] = field(default_factory=dict)
+    run_id: Optional[str] = None
+    source: Optional[Path] = None
+
+    def id(self, zoo_id: str) -> str:
+        """The bundle's id for ``zoo_id`` (``zoo_id`` itself when not mapped)."""
+        return self.ids.get(zoo_id, zoo_id)
+
+
+def read_mapping(bundle_dir: Union[str, Path], mapping: Union[None, str, Path] = None) -> BundleMapping:
+    """The mapping file ``mapping`` (when given) or ``BUNDLE/medigan_zoo.json`` (when present), checked.
+
+    Raises:
+        MetadataError: a named file that is missing, invalid JSON, an unknown key or zoo id, or a non-string value.
+    """
+    path = Path(mapping).expanduser() if mapping else Path(bundle_dir) / MAPPING_FILE
+    if not path.is_file():
+        if mapping:
+            raise MetadataError("mapping file not found", file=path, hint=f"pass an existing JSON file "
+                                f"(docs/foreign_bundles.md) or drop {MAPPING_FILE} into the bundle root")
+        return BundleMapping()
+    from medigan_zoo.core.jsonio import load_json
+
+    data = load_json(path, "bundle id mapping")
+    if not isinstance(data, dict):
+        raise MetadataError("a mapping file is a JSON object", file=path, json_path="$")
+    unknown = sorted(k for k in data if k not in ("ids", "run_id", "description"))
+    if unknown:
+        raise MetadataError(f"unknown key {unknown[0]!r}", file=path, json_path=f"$.{unknown[0]}",
+                            hint='use "ids", "run_id" and "description" (docs/foreign_bundles.md)')
+    ids = data.get("ids") or {}
+    if not isinstance(ids, dict):
+        raise MetadataError('"ids" must map zoo ids to the bundle\'s ids', file=path, json_path="$.ids")
+    for key, value in ids.items():
+        if key not in MAPPABLE_IDS:
+            raise MetadataError(f"{key!r} is not a zoo id a mapping can set", file=path, json_path=f"$.ids.{key}",
+                                hint=f"map one of {', '.join(MAPPABLE_IDS)}")
+        if not isinstance(value, str) or not value:
+            raise MetadataError("must be the bundle's config id (a string)", file=path, json_path=f"$.ids.{key}")
+    run_id = data.get("run_id")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id):
+        raise MetadataError("must be a config id (a string)", file=path, json_path="$.run_id")
+    return BundleMapping(ids=dict(ids), run_id=run_id, source=path)
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+def _target_name(value: Any) -> str:
+    """Last dotted part of a component's ``_target_`` ("" for non-components)."""
+    target = value.get("_target_") if isinstance(value, Mapping) else None
+    return str(target).rsplit(".", 1)[-1] if isinstance(target, str) else ""
+
+
+def _refs(value: Any) -> Set[str]:
+    """Top-level ids ``value`` references (``@id`` and ``@id#key``)."""
+    return {m.group(1) for v in _walk(value) if isinstance(v, str) for m in _REF.finditer(v)}
+
+
+def _reached(config: Mapping[str, Any], start: str) -> Set[str]:
+    """Ids reachable from ``start`` through references (``start`` included)."""
+    seen: Set[str] = set()
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in config:
+            continue
+        seen.add(current)
+        todo.extend(_refs(config[current]))
+    return seen
+
+
+def _saves_images(config: Mapping[str, Any], run_id: str) -> bool:
+    return any(_target_name(v) in _SAVERS for i in _reached(config, run_id) for v in _walk(config[i]))
+
+
+def find_run_id(config: Mapping[str, Any], bundle_dir: Union[str, Path],
+                mapping: BundleMapping = BundleMapping()) -> Tuple[Optional[str], str]:
+    """``(run id, how it was found)`` of a bundle (module docstring), or ``(None, why not)``."""
+    if mapping.run_id:
+        if mapping.run_id not in config:
+            return None, f"the mapping's run_id {mapping.run_id!r} is not an id of the config"
+        return mapping.run_id, f"run_id of {mapping.source.name if mapping.source else 'the mapping'}"
+    readme = Path(bundle_dir) / "docs" / "README.md"
+    if readme.is_file():
+        for match in _README_RUN.finditer(readme.read_text(encoding="utf-8", errors="replace")):
+            if match.group(1) in config:
+                return match.group(1), "the command in docs/README.md"
+    for run_id in RUN_ID_ORDER:
+        if run_id in config:
+            return run_id, "MONAI's convention"
+    testing = [k for k in config if str(k).startswith("testing") and isinstance(config[k], (list, str))]
+    saving = [k for k in testing if _saves_images(config, k)]
+    if saving:
+        return saving[0], "the first testing* id that saves images"
+    if testing:
+        return testing[0], "the first testing* id"
+    return None, f"none of {', '.join(RUN_ID_ORDER)}, testing* is in the config"
+
+
+def ckpt_relative(config: Mapping[str, Any], mapping: BundleMapping = BundleMapping()) -> str:
+    """The weights file the config's ``ckpt_path`` names, relative to the bundle (read statically: the quoted
+    ``*.pt|pth|ckpt|ts|safetensors`` path of its expression, or its plain value); default ``models/model.pt``."""
+    value = config.get(mapping.id("ckpt_path"))
+    if isinstance(value, str):
+        if not value.startswith("$") and "@" not in value:
+            return value[2:] if value.startswith("./") else value
+        match = _CKPT_IN_EXPR.search(value)
+        if match:
+            return match.group(1)
+    return DEFAULT_CKPT
+
+
+LARGE_FILES = ("large_files.yml", "large_files.yaml", "large_files.json")
+
+
+def large_file_url(bundle_dir: Union[str, Path], relative: str) -> Optional[str]:
+    """The download URL the bundle's ``large_files.yml|yaml|json`` gives for ``relative`` (e.g. ``models/model.pt``),
+    or None (no such file, entry or URL; an unreadable file counts as none)."""
+    from medigan_zoo.catalog.code_scan import load_config_data
+
+    for name in LARGE_FILES:
+        path = Path(bundle_dir) / name
+        if not path.is_file():
+            continue
+        try:
+            entries = (load_config_data(path) or {}).get("large_files") or []
+        except Exception:  # noqa: BLE001 - a broken list of downloads only loses the hint
+            return None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, Mapping) and str(entry.get("path", "")).lstrip("./") == relative.lstrip("./"):
+                return str(entry["url"]) if entry.get("url") else None
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Can the zoo run this bundle (and how), and which run id runs it with ``monai.bundle``."""
+
+    runnable: bool
+    reason: str  # completes "runs with the zoo: yes/no, because ..."
+    family: str  # zoo, gan, ddpm, latent_diffusion, unknown
+    run_id: Optional[str] = None
+    run_id_source: str = ""
+    config: Optional[str] = None  # configs/inference.yaml
+    ids: Mapping[str, str] = field(default_factory=dict)  # zoo role -> the bundle's id (network, scheduler, ...)
+
+    def line(self) -> str:
+        """``runs with the zoo: yes, because ...; runs with monai.bundle: run id testing_jpg (configs/...)``"""
+        monai = (f"run id {self.run_id} ({self.config}; {self.run_id_source})" if self.run_id
+                 else f"no run id ({self.run_id_source})")
+        return f"runs with the zoo: {'yes' if self.runnable else 'no'}, because {self.reason}; " \
+               f"runs with monai.bundle: {monai}"
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"runnable": self.runnable, "reason": self.reason, "family": self.family, "run_id": self.run_id,
+                "config": self.config, "ids": dict(self.ids)}
+
+
+def _one(config: Mapping[str, Any], names: Tuple[str, ...]) -> Optional[str]:
+    return next((k for k, v in config.items() if _target_name(v) in names), None)
+
+
+def _scheduler_id(config: Mapping[str, Any], inferer_id: str) -> Optional[str]:
+    ref = config[inferer_id].get("scheduler") if isinstance(config[inferer_id], Mapping) else None
+    refs = sorted(_refs(ref)) if ref is not None else []
+    if refs and refs[0] in config:
+        return refs[0]
+    return next((k for k, v in config.items() if _target_name(v).endswith("Scheduler")), None)
+
+
+def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
+              mapping: BundleMapping = BundleMapping()) -> Tuple[str, bool, str, Dict[str, str]]:
+    """``(family, runnable by the zoo, reason, ids)`` of a config read as data (weights not checked here)."""
+    network = mapping.id("network") if mapping.id("network") in config else mapping.id("network_def")
+    if "sampler" in config and metadata.get("medigan_zoo") is not None:
+        return "zoo", True, "it is a zoo bundle (its `sampler` draws the samples)", {"sampler": "sampler"}
+    latent = _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer"))
+    if latent:
+        return "latent_diffusion", False, (f"it is a latent diffusion bundle (`{latent}` is a "
+                                           f"{_target_name(config[latent])}); the zoo's fast path does not run "
+                                           "latent diffusion yet"), {"inferer": latent}
+    inferer = _one(config, ("DiffusionInferer",))
+    if inferer:
+        scheduler = _scheduler_id(config, inferer)
+        unet = next((k for k in (mapping.id("network_def"), network) if _target_name(config.get(k)).endswith(
+            "DiffusionModelUNet")), None) or _one(config, ("DiffusionModelUNet",))
+        ids = {"inferer": inferer, "scheduler": scheduler or "", "network": network if network in config else "",
+               "network_def": unet or ""}
+        noise = mapping.id("noise")
+        if noise in config:
+            ids["noise"] = noise
+        kind = _target_name(config.get(scheduler)) if scheduler else ""
+        if not scheduler or kind not in SEEDABLE_SCHEDULERS:
+            return "ddpm", False, (f"its DiffusionInferer `{inferer}` uses a scheduler the zoo cannot seed per "
+                                   f"sample ({kind or 'none found'}; it seeds {', '.join(SEEDABLE_SCHEDULERS)})"), ids
+        if network not in config:
+            return "ddpm", False, f"it declares no `{network}` network for its DiffusionInferer", ids
+        return "ddpm", True, (f"it is a DDPM (`{inferer}`: DiffusionInferer, `{scheduler}`: {kind}, `{network}`: "
+                              "the UNet); the zoo seeds each sample's noise"), ids
+    if network in config:
+        formats = metadata.get("network_data_format")
+        inputs = formats.get("inputs") if isinstance(formats, Mapping) else None
+        desc = next(iter(inputs.values()), None) if isinstance(inputs, Mapping) else None
+        if isinstance(desc, Mapping) and desc.get("spatial_shape"):
+            return "gan", True, (f"its `{network}` maps a latent (network_data_format.inputs: "
+                                 f"{list(desc['spatial_shape'])}) to an image; the zoo seeds each sample's latent"), \
+                {"network": network}
+        return "unknown", False, (f"it has a `{network}` but network_data_format.inputs describes no latent, so the "
+                                  "zoo cannot tell what to feed it"), {"network": network}
+    return "unknown", False, ("its config declares no `network`/`network_def` and no DiffusionInferer, so the zoo "
+                              "cannot tell how it draws samples (a mapping file can name its ids)"), {}
+
+
+def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] = None,
+           mapping: Union[None, str, Path, BundleMapping] = None) -> Verdict:
+    """The zoo's verdict on a bundle: family, runnable with the reason, and its ``monai.bundle`` run id.
+
+    Reads files only. A bundle is runnable when its family is one the zoo samples (``zoo``, ``gan``, ``ddpm``) and
+    its weights file is present. Problems reading the config or the mapping file become a "no" with the reason.
+    """
+    bundle_dir = Path(bundle_dir)
+    if metadata is None:
+        try:
+            metadata = json.loads((bundle_dir / "configs" / "metadata.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            return Verdict(False, f"configs/metadata.json does not read ({err})", "unknown")
+    config_path = inference_config(bundle_dir)
+    if config_path is None:
+        return Verdict(False, f"it has no inference config ({', '.join(INFERENCE_CONFIGS)})", "unknown",
+                       run_id_source="no inference config")
+    rel = config_path.relative_to(bundle_dir).as_posix()
+    try:
+        if not isinstance(mapping, BundleMapping):
+            mapping = read_mapping(bundle_dir, mapping)
+        config = read_config(config_path)
+    except MetadataError as err:
+        return Verdict(False, str(err), "unknown", config=rel, run_id_source="unreadable")
+    run_id, how = find_run_id(config, bundle_dir, mapping)
+    family, runnable, reason, ids = family_of(config, metadata, mapping)
+    if runnable and family != "zoo":
+        ckpt = ckpt_relative(config, mapping)
+        if not (bundle_dir / ckpt).is_file():
+            runnable = False
+            extra = " (large_files.yml names their download)" if any(
+                (bundle_dir / n).is_file() for n in LARGE_FILES) else ""
+            reason = f"its weights {ckpt} are absent{extra}; otherwise {reason}"
+    return Verdict(runnable, reason, family, run_id, how, rel, ids)
+
+
+def ddpm_steps(config: Mapping[str, Any], ids: Mapping[str, str]) -> Optional[Tuple[int, int]]:
+    """``(default num_inference_steps, num_train_timesteps)`` of a DDPM config, read statically, or None.
+
+    The default is the config's ``num_inference_steps`` when it is a number, else the scheduler's
+    ``num_train_timesteps`` (a number or a reference to one): MONAI's DiffusionInferer then runs every step."""
+    def literal(value: Any) -> Optional[int]:
+        for _ in range(3):  # follow "@id" references to a literal
+            if isinstance(value, str) and re.fullmatch(r"@\w+", value):
+                value = config.get(value[1:])
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    scheduler = config.get(ids.get("scheduler") or "")
+    train = literal(scheduler.get("num_train_timesteps", 1000)) if isinstance(scheduler, Mapping) else None
+    if train is None:
+        return None
+    steps = literal(config.get("num_inference_steps"))
+    return (steps if steps and 1 <= steps <= train else train), train
+
