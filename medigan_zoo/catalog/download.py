@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from medigan_zoo.catalog.model_info import ModelInfo
 from medigan_zoo.core.errors import BundleNotAvailableError, ZooError
+from medigan_zoo.core.files import file_sha256, pid_alive
 from medigan_zoo.core.paths import find_bundles, zoo_home
 
 #: largest download accepted unless the catalog entry declares ``download.max_bytes`` (2 GiB)
@@ -137,18 +138,6 @@ def cached_bundle(info: ModelInfo) -> Optional[Path]:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def remove_stale_partials(folder: Path) -> int:
     """Delete ``.partial-<pid>-*`` folders in ``folder`` whose process is gone (killed downloads); return how
     many."""
@@ -159,7 +148,7 @@ def remove_stale_partials(folder: Path) -> int:
         return 0
     for entry in entries:
         match = _PARTIAL.match(entry.name)
-        if match and not _pid_alive(int(match["pid"])):
+        if match and not pid_alive(int(match["pid"])):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed += 1
     return removed
@@ -292,14 +281,6 @@ def _progress_bar(enabled: bool, total: Optional[int], url: str) -> Callable[[in
         return lambda n: None
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1][:40], leave=False)
     return bar.update
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_sha256(actual: str, pinned: str, where: str) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 import numpy as np
 
 from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.core.files import pid_alive
 
 if TYPE_CHECKING:  # nibabel is imported where a NIfTI file is read or written
     from nibabel.dataobj_images import DataobjImage
@@ -436,18 +437,6 @@ def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = "") 
         raise
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":
-        return True  # cannot probe safely; leave the file
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def remove_stale_temps(folders: Iterable[Path]) -> int:
     """Delete temporary files left in ``folders`` by killed processes of this host; return how many."""
     removed = 0
@@ -458,7 +447,7 @@ def remove_stale_temps(folders: Iterable[Path]) -> int:
             continue
         for entry in entries:
             match = _TEMP.match(entry.name)
-            if match and match["host"] == HOST and not _pid_alive(int(match["pid"])):
+            if match and match["host"] == HOST and not pid_alive(int(match["pid"])):
                 try:
                     os.unlink(entry.path)
                     removed += 1

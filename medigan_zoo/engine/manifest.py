@@ -8,7 +8,6 @@ belongs to a finished or killed process and is folded in and deleted; a part sti
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from types import ModuleType
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.core.files import file_digest
 from medigan_zoo.core.paths import as_output_path
 from medigan_zoo.engine.formats import HOST, as_generation_error, atomic_write, check_writable
 
@@ -159,17 +159,6 @@ def _records(path: Path) -> Iterator[Dict[str, Any]]:
 
 def _paths(folder: Path, rec: Mapping[str, Any]) -> List[Path]:
     return [folder / rec[k] for k in rec if (k == "file" or k.endswith("_file")) and rec.get(k)]
-
-
-def file_digest(path: Path) -> Tuple[int, str]:
-    """Size in bytes and sha256 (hex) of ``path``."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
 
 
 def file_fields(folder: Path, key: str, relative: str) -> Dict[str, Any]:

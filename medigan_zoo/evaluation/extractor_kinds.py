@@ -19,7 +19,6 @@ normalization and features.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from medigan_zoo.core.errors import ZooError
+from medigan_zoo.core.files import file_sha256
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.evaluation.features import FeatureExtractor, Normalization
 
@@ -75,14 +75,6 @@ def registered_extractor_kinds() -> Tuple[ExtractorKind, ...]:
     return tuple(_KINDS.values())
 
 
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 # --- torchvision:NAME ---------------------------------------------------------------------------------
 
 TORCHVISION_PREFIX = "torchvision:"
@@ -127,7 +119,7 @@ def _torchvision_load(name: str, normalization: Normalization, device: Device,
         if hasattr(model, head):
             setattr(model, head, nn.Identity())
             break
-    label = f"torchvision:{name}({weights.name}, sha256 {_sha(weights)})"
+    label = f"torchvision:{name}({weights.name}, sha256 {file_sha256(weights)[:12]})"
     return FeatureExtractor(model, label, normalization, device)
 
 
@@ -200,7 +192,7 @@ def _torchscript_load(path: Path, normalization: Normalization, device: Device,
     except Exception as err:  # noqa: BLE001 - TorchScript loading has many error types
         raise ZooError(f"Feature extractor {path} is not a TorchScript file ({err}). Save one with "
                        "torch.jit.save(torch.jit.script(model), path).") from None
-    return FeatureExtractor(module, f"torchscript:{path.name}(sha256 {_sha(path)})", normalization, device)
+    return FeatureExtractor(module, f"torchscript:{path.name}(sha256 {file_sha256(path)[:12]})", normalization, device)
 
 
 register_extractor_kind(ExtractorKind(

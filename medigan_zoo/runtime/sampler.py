@@ -12,7 +12,6 @@ datasets, arrays, grids and evaluation all see the same array.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 
 from medigan_zoo.catalog.model_info import ConditionSpec, ModelInfo
 from medigan_zoo.core.errors import GenerationError
+from medigan_zoo.core.files import file_sha256
 from medigan_zoo.samplers.noise import seeded_noise
 
 DeviceArg = Union[None, str, torch.device]
@@ -54,14 +54,6 @@ def value_range(desc: Mapping[str, Any]) -> Tuple[float, float]:
     except (TypeError, ValueError, IndexError, KeyError):
         return 0.0, 1.0
     return (low, high) if high > low else (0.0, 1.0)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- foreign bundles ------------------------------------------------------------------------------
