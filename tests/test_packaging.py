@@ -96,6 +96,17 @@ def test_wheel_install_lists_shipped_bundles(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert script.returncode == 0, script.stderr
     assert all(b.name in script.stdout for b in shipped_generators())
+    # the installed copy runs bundles too (the runtime's properties files and the templates are package data)
+    for model in ("chest_xray_cdcgan", "adrenal_ct_3dgan"):
+        made = subprocess.run([str(env_dir / "bin" / "medigan-zoo"), "generate", model, "--num_samples", "2",
+                               "--output_path", str(tmp_path / model), "--output_format", "npy"], cwd=tmp_path,
+                              env=clean, capture_output=True, text=True, timeout=300)
+        assert made.returncode == 0, made.stderr
+        assert len(list((tmp_path / model).glob("**/sample_*.npy"))) == 2
+    checked = subprocess.run([str(env_dir / "bin" / "medigan-zoo"), "validate", "--run=True",
+                              str(Path(site) / "medigan_zoo" / "_bundles" / "chest_xray_cdcgan")], cwd=tmp_path,
+                             env=clean, capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0 and "OK" in checked.stdout, checked.stdout + checked.stderr
 
 
 @pytest.mark.slow
