@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -60,8 +61,13 @@ def test_install_scripts_use_the_constraints_file():
 @pytest.mark.skipif(not shipped_bundles(), reason="no shipped bundles yet")
 def test_wheel_install_lists_shipped_bundles(tmp_path):
     dist = tmp_path / "dist"
+    # build from a clean copy: setuptools reuses a checkout's build/ folder, whose stale files would hide package
+    # data missing from setup.cfg
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
+                                                                "training_output", "__pycache__", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(dist), str(REPO)], capture_output=True, text=True, timeout=300)
+                            "-w", str(dist), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     wheel = next(dist.glob("medigan_zoo-*.whl"))
     env_dir = tmp_path / "venv"
