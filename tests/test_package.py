@@ -21,6 +21,7 @@ from medigan_zoo.byod.package import ZIP_DATE_TIME, package
 from medigan_zoo.catalog.catalogs import read_catalog
 from medigan_zoo.catalog.download import VERIFIED_MARKER, bundle_cache_root
 from medigan_zoo.cli import main
+from medigan_zoo.core.errors import ZooError
 
 BUNDLE = BUNDLES / "chest_xray_cdcgan"
 
@@ -125,4 +126,13 @@ def test_invalid_bundle_refused_on_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1
     assert err.startswith(f"medigan-zoo: error: package: {broken} does not pass validate") and "model.pt" in err
+    assert not (tmp_path / "dist").exists()
+
+
+def test_link_out_of_the_bundle_refused_before_writing(tmp_path):
+    copy = tmp_path / BUNDLE.name
+    shutil.copytree(BUNDLE, copy)
+    (copy / "docs" / "extra.json").symlink_to(BUNDLES / "brain_mri_cdcgan" / "configs" / "metadata.json")
+    with pytest.raises(ZooError, match=r"docs/extra.json is a link to .*, outside the bundle; copy the file"):
+        package(copy, tmp_path / "dist")
     assert not (tmp_path / "dist").exists()

@@ -114,7 +114,7 @@ def test_png_class_folders_counts_npz_sha256_and_report(tmp_path, capsys):
     used = {r["file"] for s in SPLITS for r in dataset["splits"][s]}
     assert used | set(_reasons(dataset)) == set(files) and not used & set(_reasons(dataset))
     reasons = _reasons(dataset)
-    assert "cannot be decoded as PNG/JPEG" in reasons["normal/broken.png"]
+    assert reasons["normal/broken.png"] == "has a PNG/JPEG name but is not a PNG or JPEG image Pillow can identify"
     assert "is not a PNG, JPEG, DICOM or NIfTI file" in reasons["pneumonia/notes.txt"]
     assert reasons["normal/colour.png"].startswith("has 3 channel(s); the data set has 1")
     assert reasons["rare/only.png"] == "class 'rare' has 1 image(s), fewer than --min_per_class 3"

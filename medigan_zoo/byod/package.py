@@ -61,19 +61,27 @@ def download_command(catalog: Path) -> str:
 
 
 def bundle_files(bundle: Path) -> List[Path]:
-    """The files packaged from ``bundle``, sorted by their posix path (``EXCLUDED`` names and ``*.pyc`` left out)."""
+    """The files packaged from ``bundle``, sorted by their posix path (``EXCLUDED`` names and ``*.pyc`` left out).
+
+    A link is packaged as the file it points to when that lies inside the bundle; a link out of it raises ZooError
+    (a package holds the bundle's own files only).
+    """
     found = []
+    root = bundle.resolve()
     for path in bundle.rglob("*"):
         rel = path.relative_to(bundle)
         if any(part in EXCLUDED for part in rel.parts) or path.suffix == ".pyc" or not path.is_file():
             continue
+        if not path.resolve().is_relative_to(root):
+            raise ZooError(f"package: {path} is a link to {path.resolve()}, outside the bundle; copy the file into "
+                           "the bundle (a package holds the bundle's own files only).")
         found.append(path)
     return sorted(found, key=lambda p: p.relative_to(bundle).as_posix())
 
 
-def write_reproducible_zip(bundle: Path, dest: Path, prefix: str) -> int:
-    """Write the bundle's files into ``dest`` as ``prefix/<path>`` (module docstring); return the member count."""
-    files = bundle_files(bundle)
+def write_reproducible_zip(bundle: Path, files: List[Path], dest: Path, prefix: str) -> int:
+    """Write ``files`` of ``bundle`` into ``dest`` as ``prefix/<path>`` (module docstring); return the member
+    count."""
     with zipfile.ZipFile(dest, "w") as zf:
         for path in files:
             info = zipfile.ZipInfo(f"{prefix}/{path.relative_to(bundle).as_posix()}", date_time=ZIP_DATE_TIME)
@@ -121,6 +129,7 @@ def package(bundle: PathLike, output: PathLike, url: Optional[str] = None,
     bundle = Path(bundle).expanduser().resolve()
     _check_valid(bundle)
     metadata = load_json(bundle / "configs" / "metadata.json", "bundle metadata")
+    files = bundle_files(bundle)  # before anything is written: a link out of the bundle stops here
     model_id = str(model_id or bundle.name)
     version = str(metadata.get("version") or "0.0.0")
     out = Path(output).expanduser().resolve()
@@ -133,14 +142,14 @@ def package(bundle: PathLike, output: PathLike, url: Optional[str] = None,
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.partial-", suffix=".zip", dir=out)
     os.close(fd)
     try:
-        members = write_reproducible_zip(bundle, Path(tmp), bundle.name)
+        members = write_reproducible_zip(bundle, files, Path(tmp), bundle.name)
         os.chmod(tmp, 0o644)
         os.replace(tmp, zip_path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     digest = file_sha256(zip_path)
-    unpacked = sum(p.stat().st_size for p in bundle_files(bundle))
+    unpacked = sum(p.stat().st_size for p in files)
     catalog = catalog_entry(metadata, model_id, url or str(zip_path), digest, zip_path.stat().st_size, unpacked,
                             members)
     check_schema(catalog, CATALOG_SCHEMA, catalog_path)  # what --catalogs will check, before anything is written

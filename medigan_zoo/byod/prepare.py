@@ -93,7 +93,7 @@ def fit(image: np.ndarray, size: int) -> np.ndarray:
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
     if (new_h, new_w) != (h, w):
         channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)).resize(
-            (new_w, new_h), Image.BILINEAR)) for c in range(image.shape[-1])]
+            (new_w, new_h), Image.Resampling.BILINEAR)) for c in range(image.shape[-1])]
         image = np.stack(channels, axis=-1)
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return np.clip(image[top:top + size, left:left + size], 0.0, 1.0).astype(np.float32)
@@ -203,7 +203,7 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
     index = {name: i for i, name in enumerate(label_names)}
     assignment = split_by_group([r.group for r in rows], val, test, seed)
     channels = rows[0].image.shape[-1]
-    arrays: Dict[str, np.ndarray] = {}
+    arrays: Dict[str, Any] = {}  # name -> array (numpy's stubs type **kwargs of savez as its options)
     split_rows: Dict[str, List[Dict[str, Any]]] = {}
     counts: Dict[str, Dict[str, Any]] = {}
     for split in SPLITS:
@@ -280,7 +280,7 @@ def _python_call(src: Path, output: Path, size: int, labels: Optional[PathLike],
             f"{str(labels) if labels else None!r}, val={val}, test={test}, seed={seed}, min_per_class={min_per_class})")
 
 
-def _write_atomically(output: Path, arrays: Dict[str, np.ndarray], dataset: Dict[str, Any]) -> None:
+def _write_atomically(output: Path, arrays: Dict[str, Any], dataset: Dict[str, Any]) -> None:
     """Write into a temporary folder beside ``output``, then rename it into place (complete or absent)."""
     import json
 

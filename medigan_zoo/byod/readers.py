@@ -70,7 +70,9 @@ def read_raster(data: bytes) -> Decoded:
                 raise UnreadableFile("is a floating-point image (mode F); store it as 8 or 16-bit or as NIfTI")
             else:
                 arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except UnidentifiedImageError:
+        raise UnreadableFile("has a PNG/JPEG name but is not a PNG or JPEG image Pillow can identify") from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise UnreadableFile(f"cannot be decoded as PNG/JPEG ({type(err).__name__}: {err})") from None
     return Decoded([np.clip(arr, 0.0, 1.0).astype(np.float32)], "photo")
 
