@@ -249,11 +249,13 @@ class ZooCLI:
         print(f"catalog written to {output}")
 
     def prepare(self, src: str, output: Optional[str] = None, size: int = 64, labels: Optional[str] = None,
-                val: float = 0.1, test: float = 0.1, seed: int = 0, min_per_class: int = 10) -> None:
+                val: float = 0.1, test: float = 0.1, seed: int = 0, min_per_class: int = 10,
+                class_folders: Optional[bool] = None) -> None:
         """Turn a folder or zip of PNG/JPEG/DICOM/NIfTI images (or one folder per class) into a data set:
         --output DATASET gets dataset.npz (MedMNIST layout) and dataset.json (provenance, counts, splits, sha256 of
-        every source file, skipped files and why). --labels CSV has columns file, label and/or patient_id; the
-        train/val/test split is by patient when one is known (docs/contributing_models.md)."""
+        every source file, skipped files and why). --labels CSV has columns file, label and/or patient_id; classes
+        come from one folder per class unless --class_folders False; the train/val/test split is by patient when
+        one is known (docs/contributing_models.md)."""
         from medigan_zoo.byod.prepare import prepare
 
         if output is None or isinstance(output, bool):
@@ -263,7 +265,9 @@ class ZooCLI:
             if isinstance(value, str):
                 raise ZooError(f"prepare: --{name} must be a fraction in [0, 1), got {value!r}.")
         result = prepare(src, output, size=size, labels=labels, val=val, test=test, seed=seed,
-                         min_per_class=min_per_class, command=_COMMAND_LINE or None)
+                         min_per_class=min_per_class,
+                         class_folders=None if class_folders is None else flag("class_folders", class_folders),
+                         command=_COMMAND_LINE or None)
         for line in result.lines():
             print(line)
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import DATA_DIR, require
 from PIL import Image
 
-from medigan_zoo.byod.prepare import JSON_NAME, NPZ_NAME, prepare
+from medigan_zoo.byod.prepare import JSON_NAME, NPZ_NAME, folder_classes, prepare
 from medigan_zoo.byod.split import split_by_group
 from medigan_zoo.cli import main
 from medigan_zoo.core.errors import ZooError
@@ -148,9 +148,11 @@ def test_dicom_series_split_by_patient_and_rescale_window(tmp_path):
     # slope 2, intercept -100, window centre 300 width 200: stored 150 -> 200 -> 0.0; 200 -> 300 -> 0.5; 250 -> 1.0
     windowed = np.tile(np.array([150, 200, 250, 260], np.uint16), (24, 6))
     _dicom(src / "p0" / "windowed.dcm", windowed, patient="PAT-0", window=(300, 200), slope=2, intercept=-100)
-    result = prepare(src, tmp_path / "out", size=24, val=0.25, test=0.25, seed=3, min_per_class=1)
+    result = prepare(src, tmp_path / "out", size=24, val=0.25, test=0.25, seed=3, min_per_class=1,
+                     class_folders=False)
     dataset, npz = _load(result.output)
     assert dataset["split_by"] == "patient"
+    assert dataset["label_names"] == ["all"]  # patient folders are not classes unless asked
     _assert_patients_disjoint(dataset)
     assert sorted(p for s in SPLITS for p in dataset["counts"][s]["patients"]) == [f"PAT-{p}" for p in range(4)]
     assert sum(dataset["counts"][s]["total"] for s in SPLITS) == 13 and not dataset["skipped"]
@@ -170,6 +172,18 @@ def test_two_patients_never_share_a_split(tmp_path):
                        .output)
     _assert_patients_disjoint(dataset)
     assert dataset["counts"]["test"]["total"] == 4 and dataset["counts"]["train"]["total"] == 4
+
+
+@pytest.mark.parametrize("names, class_folders, expected", [
+    (["a/1.png", "b/2.png"], None, {"a/1.png": "a", "b/2.png": "b"}),
+    (["wrap/a/1.png", "wrap/b/2.png", "wrap/README.txt"], None, {"wrap/a/1.png": "a", "wrap/b/2.png": "b"}),
+    (["p1/study/s/1", "p2/study/s/2"], None, {}),  # a DICOM tree: not classes
+    (["1.png", "2.png"], None, {}),
+    (["a/1.png", "b/2.png"], False, {}),
+    (["a/1.png", "x/b/2.png", "3.png"], True, {"a/1.png": "a", "x/b/2.png": "x", "3.png": None}),
+])
+def test_folder_classes(names, class_folders, expected):
+    assert folder_classes(names, class_folders) == expected
 
 
 def test_split_invariants_on_many_groups():

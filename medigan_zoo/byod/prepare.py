@@ -11,8 +11,9 @@ with the reason. Invariants (tests/test_prepare.py):
 - the output folder is complete or absent: it is written in a temporary folder beside it, then renamed; an existing
   non-empty output is refused.
 
-Classes: the ``label`` column of ``--labels`` when given; otherwise the top-level folders of the source when every
-image lies in one (one folder per class); otherwise a single class. Patients: the ``patient_id`` column of
+Classes: the ``label`` column of ``--labels`` when given; otherwise one folder per class (:func:`folder_classes`:
+by default when every image lies exactly one folder below the source's root, ``--class_folders True/False`` to
+say); otherwise a single class ``all``. Patients: the ``patient_id`` column of
 ``--labels``, else a DICOM file's PatientID; a file without one is its own group (a NIfTI volume's slices stay
 together).
 """
@@ -50,6 +51,8 @@ NORMALISATION = {
         *PERCENTILES),
 }
 PathLike = Union[str, os.PathLike]
+#: suffixes never read as images when deciding whether the folders are classes (they are still tried and reported)
+NOT_IMAGES = frozenset({".txt", ".csv", ".json", ".md", ".pdf", ".xml", ".html", ".py", ".yaml", ".yml"})
 
 
 @dataclass
@@ -134,8 +137,27 @@ def _sort_labels(names: List[str]) -> List[str]:
     return sorted(names)
 
 
+def folder_classes(names: List[str], class_folders: Optional[bool] = None) -> Dict[str, Optional[str]]:
+    """{file: class} from folders: the first folder below the folder all files share (a zip's wrapping folder is
+    not a class). ``class_folders`` None (auto): classes only when every image file lies exactly one folder below
+    that root (``normal/001.png``); a DICOM tree (``patient/study/series/file``) is not read as classes. True: the
+    first folder below the root, None for a file at the root (reported); False: no classes ({}).
+    Files that are not images by their name (``NOT_IMAGES`` suffixes, hidden files) do not count."""
+    if class_folders is False:
+        return {}
+    images = [n for n in names if PurePosixPath(n).suffix.lower() not in NOT_IMAGES
+              and not any(part.startswith(".") for part in PurePosixPath(n).parts)]
+    parents = [PurePosixPath(n).parts[:-1] for n in images]
+    common = 0
+    while parents and all(len(p) > common and p[common] == parents[0][common] for p in parents):
+        common += 1
+    if class_folders is None and not (images and all(len(p) == common + 1 for p in parents)):
+        return {}
+    return {n: (p[common] if len(p) > common else None) for n, p in zip(images, parents)}
+
+
 def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[PathLike] = None, val: float = 0.1,
-            test: float = 0.1, seed: int = 0, min_per_class: int = 10,
+            test: float = 0.1, seed: int = 0, min_per_class: int = 10, class_folders: Optional[bool] = None,
             command: Optional[str] = None) -> PrepareResult:
     """Turn the images of ``src`` (folder or zip) into ``output``/dataset.npz + dataset.json (module docstring).
 
@@ -153,8 +175,7 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
     skipped = [{"file": name, "reason": reason} for name, reason in zip_skipped]
     sources: List[Dict[str, Any]] = []
     labels_path = Path(labels).expanduser().resolve() if labels else None
-    image_names = [f.name for f in files if not (labels_path and kind == "folder" and src / f.name == labels_path)]
-    class_folders = not csv_label and bool(image_names) and all(len(PurePosixPath(n).parts) > 1 for n in image_names)
+    classes = {} if csv_label else folder_classes([f.name for f in files], class_folders)
 
     rows: List[_Row] = []
     channels_of: Dict[str, int] = {}
@@ -184,8 +205,10 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
             skipped.append({"file": source.name, "reason": "holds no image or frames with different channel counts"})
             continue
         channels_of[source.name] = channel_counts.pop()
-        label = (entry["label"] if csv_label and entry else
-                 PurePosixPath(source.name).parts[0] if class_folders else "all")
+        label = entry["label"] if csv_label and entry else classes.get(source.name, "all")
+        if label is None:
+            skipped.append({"file": source.name, "reason": "is not in a class folder (--class_folders True)"})
+            continue
         patient = ((entry or {}).get("patient_id") or None) if csv_patient else None
         patient = patient or decoded.patient
         group = f"patient:{patient}" if patient else f"file:{source.name}"
@@ -228,7 +251,9 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
                        "zoo_version": __version__,
                        "command": command or _python_call(src, output, size, labels, val, test, seed, min_per_class),
                        "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "options": {"size": size, "val": val, "test": test, "seed": seed, "min_per_class": min_per_class},
+        "options": {"size": size, "val": val, "test": test, "seed": seed, "min_per_class": min_per_class,
+                    "class_folders": class_folders},
+        "labels_from": "labels_csv" if csv_label else "class_folders" if classes else "none (one class 'all')",
         "image": {"size": [size, size], "channels": channels, "dtype": "uint8", "value_range": [0, 255],
                   "resize": "shorter side to size (Pillow bilinear, antialiased), centre crop",
                   "normalisation": {m: NORMALISATION[m] for m in modalities}},
