@@ -172,6 +172,9 @@ def test_two_patients_never_share_a_split(tmp_path):
                        .output)
     _assert_patients_disjoint(dataset)
     assert dataset["counts"]["test"]["total"] == 4 and dataset["counts"]["train"]["total"] == 4
+    assert dataset["notes"] == ["the val split is empty although --val is 0.1: the 2 group(s) (a patient, or a file "
+                                "when no patient is known) could not be divided further; the training split keeps "
+                                "at least one"]
 
 
 @pytest.mark.parametrize("names, class_folders, expected", [

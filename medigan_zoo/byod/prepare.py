@@ -80,6 +80,7 @@ class PrepareResult:
         out = [f"dataset written to {self.output}: {counts} images of {d['image']['size'][0]}x"
                f"{d['image']['size'][1]}x{d['image']['channels']}; labels {', '.join(d['label_names'])}; "
                f"split by {d['split_by']}"]
+        out += [f"note: {note}" for note in d.get("notes", [])]
         out += [f"skipped {s['file']}: {s['reason']}" for s in self.skipped]
         if self.skipped:
             out.append(f"{len(self.skipped)} skipped (listed in {self.output / JSON_NAME} under 'skipped')")
@@ -240,6 +241,10 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
         per_label = Counter(r.label for r in chosen)
         counts[split] = {"total": len(chosen), "per_label": {n: per_label.get(n, 0) for n in label_names},
                          "patients": sorted({r.patient for r in chosen if r.patient})}
+    groups = len({r.group for r in rows})
+    notes = [f"the {split} split is empty although --{split} is {fraction}: the {groups} group(s) (a patient, or a "
+             f"file when no patient is known) could not be divided further; the training split keeps at least one"
+             for split, fraction in (("val", val), ("test", test)) if fraction > 0 and not counts[split]["total"]]
     known = sum(1 for r in rows if r.patient)
     split_by = ("patient" if known == len(rows) else "file" if known == 0 else "patient where known, else file")
     modalities = sorted({_modality(s["file"]) for s in sources if s["file"] in channels_of})
@@ -261,6 +266,7 @@ def prepare(src: PathLike, output: PathLike, size: int = 64, labels: Optional[Pa
         "label_names": label_names,
         "split_by": split_by,
         "counts": counts,
+        "notes": notes,
         "splits": split_rows,
         "sources": sources,
         "skipped": skipped,
