@@ -309,3 +309,18 @@ def test_real_brain_mri_slices_as_png_and_dicom(tmp_path):
     assert sorted(p for s in SPLITS for p in dicom["counts"][s]["patients"]) == patients
     assert sum(npz[f"{s}_images"].shape[0] for s in SPLITS) == len(list((src / "dicom").glob("*.dcm")))
     assert max(npz[f"{s}_images"].max() for s in SPLITS if len(npz[f"{s}_images"])) == 255  # percentile scaling
+
+
+def test_zip_member_over_the_size_limit_is_not_read(tmp_path, monkeypatch):
+    from medigan_zoo.byod import sources
+
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1000)
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(2):
+            zf.writestr(f"{i}.png", _png(tmp_path / f"{i}.png", np.full((8, 8), 7, np.uint8)).read_bytes())
+        zf.writestr("big.png", b"\0" * 5000)  # compresses to a few bytes, declares 5,000
+    dataset, _ = _load(prepare(archive, tmp_path / "out", size=8, val=0, test=0, min_per_class=1).output)
+    assert _reasons(dataset) == {"big.png": "zip member unpacks to 5,000 bytes, more than the 1,000 read per file; "
+                                            "not read"}
+    assert dataset["counts"]["train"]["total"] == 2

@@ -1,7 +1,8 @@
 """The files of a ``prepare`` source: a folder (walked recursively, sorted) or a zip read with the standard library.
 
-Zip members whose names would land outside the archive (absolute, drive letters, ``..``) are never read; they are
-returned as skipped with the reason, like every other file that is not used.
+Zip members whose names would land outside the archive (absolute, drive letters, ``..``) or that declare more than
+``MAX_MEMBER_BYTES`` are never read; they are returned as skipped with the reason, like every other file that is not
+used. A member is read only up to its declared size (``zipfile`` checks the size and CRC).
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, List, Tuple
 
 from medigan_zoo.core.errors import ZooError
+
+#: largest zip member read (declared unpacked size); a larger one is skipped with the reason, never inflated
+MAX_MEMBER_BYTES = 2 * 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ def _zip_members(src: Path) -> Tuple[List[SourceFile], List[Tuple[str, str]]]:
         if _unsafe_member(info.filename):
             skipped.append((info.filename, "zip member would be written outside the archive (absolute path or "
                                            "'..'); not read"))
+            continue
+        if info.file_size > MAX_MEMBER_BYTES:
+            skipped.append((info.filename, f"zip member unpacks to {info.file_size:,} bytes, more than the "
+                                           f"{MAX_MEMBER_BYTES:,} read per file; not read"))
             continue
         files.append(SourceFile(info.filename, _member_reader(src, info.filename)))
     return files, skipped
