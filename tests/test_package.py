@@ -136,3 +136,11 @@ def test_link_out_of_the_bundle_refused_before_writing(tmp_path):
     with pytest.raises(ZooError, match=r"docs/extra.json is a link to .*, outside the bundle; copy the file"):
         package(copy, tmp_path / "dist")
     assert not (tmp_path / "dist").exists()
+
+
+def test_output_inside_the_bundle_refused(tmp_path):
+    copy = tmp_path / BUNDLE.name
+    shutil.copytree(BUNDLE, copy)
+    with pytest.raises(ZooError, match="is inside the bundle"):
+        package(copy, copy / "dist")
+    assert not (copy / "dist").exists()

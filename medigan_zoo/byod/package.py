@@ -129,10 +129,16 @@ def package(bundle: PathLike, output: PathLike, url: Optional[str] = None,
     bundle = Path(bundle).expanduser().resolve()
     _check_valid(bundle)
     metadata = load_json(bundle / "configs" / "metadata.json", "bundle metadata")
+    if not isinstance(metadata.get(ZOO_KEY), dict):
+        raise ZooError(f"package: {bundle / 'configs' / 'metadata.json'} has no {ZOO_KEY!r} block, which the catalog "
+                       "entry is made of; add one (docs/bundle_contract.md) and run `medigan-zoo validate`.")
     files = bundle_files(bundle)  # before anything is written: a link out of the bundle stops here
     model_id = str(model_id or bundle.name)
     version = str(metadata.get("version") or "0.0.0")
     out = Path(output).expanduser().resolve()
+    if out.is_relative_to(bundle):
+        raise ZooError(f"package: the output {out} is inside the bundle {bundle}; choose a folder outside it (the next "
+                       "package would contain this one).")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
