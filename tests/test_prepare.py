@@ -80,6 +80,7 @@ def _class_folders(root: Path, rng: np.random.RandomState) -> Path:
     for label in ("normal", "pneumonia"):
         for i in range(6):
             _png(src / label / f"{i:02d}.png", rng.randint(0, 256, (40, 50), dtype=np.uint8))
+    Image.fromarray(rng.randint(0, 256, (60, 40), dtype=np.uint8)).save(src / "pneumonia" / "scan.jpg", quality=90)
     _png(src / "rare" / "only.png", rng.randint(0, 256, (40, 50), dtype=np.uint8))  # too few images
     _png(src / "normal" / "colour.png", rng.randint(0, 256, (40, 50, 3), dtype=np.uint8))  # 3 channels among 1
     (src / "normal" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # unreadable
@@ -96,8 +97,9 @@ def test_png_class_folders_counts_npz_sha256_and_report(tmp_path, capsys):
     dataset, npz = _load(out)
 
     assert dataset["label_names"] == ["normal", "pneumonia"]
-    assert sum(dataset["counts"][s]["total"] for s in SPLITS) == 12
-    assert [dataset["counts"][s]["total"] for s in SPLITS] == [6, 3, 3]  # round(0.25 * 12) each, one image a group
+    assert sum(dataset["counts"][s]["total"] for s in SPLITS) == 13  # 6 + 6 PNG, 1 JPEG
+    assert [dataset["counts"][s]["total"] for s in SPLITS] == [7, 3, 3]  # round(0.25 * 13) each, one image a group
+    assert "pneumonia/scan.jpg" in {r["file"] for s in SPLITS for r in dataset["splits"][s]}
     for split in SPLITS:
         images, labels = npz[f"{split}_images"], npz[f"{split}_labels"]
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32)
