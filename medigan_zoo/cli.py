@@ -8,6 +8,8 @@
     medigan-zoo validate bundles/chest_xray_cdcgan          (static: reads files, runs nothing)
     medigan-zoo --trust ~/my_bundle validate ~/my_bundle --run
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
+    medigan-zoo prepare ~/my_images --output ~/my_dataset --size 64 --val 0.1 --test 0.1 --seed 0
+    medigan-zoo package bundles/chest_xray_cdcgan -o dist
 
 Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
 --trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -245,6 +248,43 @@ class ZooCLI:
         write_catalog(Path(global_json), Path(output))
         print(f"catalog written to {output}")
 
+    def prepare(self, src: str, output: Optional[str] = None, size: int = 64, labels: Optional[str] = None,
+                val: float = 0.1, test: float = 0.1, seed: int = 0, min_per_class: int = 10,
+                class_folders: Optional[bool] = None) -> None:
+        """Turn a folder or zip of PNG/JPEG/DICOM/NIfTI images (or one folder per class) into a data set:
+        --output DATASET gets dataset.npz (MedMNIST layout) and dataset.json (provenance, counts, splits, sha256 of
+        every source file, skipped files and why). --labels CSV has columns file, label and/or patient_id; classes
+        come from one folder per class unless --class_folders False; the train/val/test split is by patient when
+        one is known (docs/contributing_models.md)."""
+        from medigan_zoo.byod.prepare import prepare
+
+        if output is None or isinstance(output, bool):
+            raise ZooError("prepare needs --output DATASET, a new folder for the data set, e.g. "
+                           "`medigan-zoo prepare ~/my_images --output ~/my_dataset`")
+        for name, value in (("val", val), ("test", test)):
+            if isinstance(value, str):
+                raise ZooError(f"prepare: --{name} must be a fraction in [0, 1), got {value!r}.")
+        result = prepare(src, output, size=size, labels=labels, val=val, test=test, seed=seed,
+                         min_per_class=min_per_class,
+                         class_folders=None if class_folders is None else flag("class_folders", class_folders),
+                         command=_COMMAND_LINE or None)
+        for line in result.lines():
+            print(line)
+
+    def package(self, bundle: str, output: Optional[str] = None, url: Optional[str] = None,
+                model_id: Optional[str] = None) -> None:
+        """Validate a bundle, then write a reproducible zip, its sha256 and a catalog entry into -o/--output DIR
+        (--url where the zip will be served, default its local path; --model_id the catalog id, default the
+        folder's name)."""
+        from medigan_zoo.byod.package import package
+
+        if output is None or isinstance(output, bool):
+            raise ZooError("package needs -o/--output DIR, the folder for the zip and its catalog entry, e.g. "
+                           "`medigan-zoo package bundles/my_bundle -o dist`")
+        result = package(bundle, output, url=url, model_id=model_id)
+        for line in result.lines():
+            print(line)
+
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
         into it (--dry_run: measure only; --force: also replace stored metrics measured with more samples)."""
@@ -259,6 +299,8 @@ class ZooCLI:
         evaluate_command(self._gen, model_id, **kwargs)
 
 
+#: the command line being run (``prepare`` records it as the data set's provenance)
+_COMMAND_LINE = ""
 #: longest command-line argument accepted (longer ones are a mistake or an attack, never a model id or path)
 MAX_ARG_CHARS = 8192
 #: longest error line printed (user values echoed in messages are cut)
@@ -300,6 +342,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     args = ["import_medigan" if a == "import-medigan" else a for a in args]
+    global _COMMAND_LINE
+    _COMMAND_LINE = "medigan-zoo " + shlex.join(args)
     try:
         too_long = [n for n, a in enumerate(args, 1) if len(a) > MAX_ARG_CHARS]
         if too_long:
