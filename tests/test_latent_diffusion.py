@@ -57,9 +57,9 @@ LDM_2D = {
     "load_diffusion": "$@network_def.load_state_dict(torch.load(@load_diffusion_path))",
     "diffusion": "$@network_def.to(@device)",
     "noise_scheduler": {
-        "_target_": "monai.networks.schedulers.ddim.DDIMScheduler", "_requires_": ["@load_diffusion", "@load_autoencoder"],
-        "num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0195, "schedule": "scaled_linear_beta",
-        "clip_sample": False},
+        "_target_": "monai.networks.schedulers.ddim.DDIMScheduler",
+        "_requires_": ["@load_diffusion", "@load_autoencoder"], "num_train_timesteps": 1000, "beta_start": 0.0015,
+        "beta_end": 0.0195, "schedule": "scaled_linear_beta", "clip_sample": False},
     "noise": "$torch.randn([1]+@latent_shape).to(@device)",
     "set_timesteps": f"$@noise_scheduler.set_timesteps(num_inference_steps={STEPS})",
     "scale_factor": 0.5,
@@ -161,7 +161,10 @@ def _write_bundle(root: Path, name: str, config: dict, metadata: dict, weights: 
         with torch.no_grad():
             for p in net.parameters():
                 p.add_(torch.randn_like(p) * 0.05)
-        torch.save(net.state_dict(), bundle / "models" / file)
+        state = net.state_dict()
+        if config.get("load_old"):  # MONAI GenerativeModels' layout, which the config loads with load_old_state_dict
+            state = {k.replace("postconv", "conv"): v for k, v in state.items()}
+        torch.save(state, bundle / "models" / file)
     return bundle
 
 
@@ -245,10 +248,10 @@ def test_maisi_shaped_config_says_why_not(tmp_path):
     """A config in MAISI's shape (its networks use flash attention and TensorRT, CUDA-only): no, in one line."""
     bundle = tmp_path / "maisi_like"
     (bundle / "configs").mkdir(parents=True)
-    config = {"autoencoder_def": {"_target_": "monai.apps.generation.maisi.networks.autoencoderkl_maisi.AutoencoderKlMaisi",
-                                  "spatial_dims": 3},
-              "diffusion_unet_def": {"_target_": "monai.apps.generation.maisi.networks.diffusion_model_unet_maisi."
-                                                 "DiffusionModelUNetMaisi", "spatial_dims": 3,
+    maisi = "monai.apps.generation.maisi.networks."
+    config = {"autoencoder_def": {"_target_": maisi + "autoencoderkl_maisi.AutoencoderKlMaisi", "spatial_dims": 3},
+              "diffusion_unet_def": {"_target_": maisi + "diffusion_model_unet_maisi.DiffusionModelUNetMaisi",
+                                     "spatial_dims": 3,
                                      "use_flash_attention": True},
               "noise_scheduler": {"_target_": "monai.networks.schedulers.rectified_flow.RFlowScheduler"},
               "trt_compile": False, "run": ["$@ldm_sampler.sample_multiple_images(1)"]}
@@ -359,3 +362,24 @@ def test_cli_info_validate_generate_2d_and_3d(ldm_2d, ldm_3d, tmp_path):
                   "--output_format", "npy", "--quiet")
     assert out.returncode == 0, out.stderr
     assert len(list((tmp_path / "g").rglob("*.npy"))) == 1
+
+
+def test_old_layout_checkpoints_load_only_where_the_config_says_so(ldm_3d):
+    """The 3D bundle's autoencoder checkpoint is in GenerativeModels' layout (its config loads it with
+    load_old_state_dict, as the published bundle does): a plain load is one line naming that cause; the zoo converts
+    it because the config says so (the pixel checks above use it)."""
+    from monai.bundle import ConfigParser
+
+    from medigan_zoo.runtime.weights import fit_weights, load_weights
+
+    parser = ConfigParser()
+    parser.read_config(str(ldm_3d / "configs" / "inference.json"))
+    state = load_weights(ldm_3d / "models" / "autoencoder.pt")
+    with pytest.raises(BundleLoadError, match="load_old_state_dict") as err:
+        fit_weights(parser.get_parsed_content("autoencoder_def"), state, "autoencoder.pt")
+    assert "\n" not in str(err.value)
+    fit_weights(parser.get_parsed_content("autoencoder_def"), state, "autoencoder.pt", old_layout=True)
+    assert open_bundle(ldm_3d, device="cpu")._loads_old_layout("autoencoder_def")
+    unrelated = {k: v for k, v in list(state.items())[:-1]}
+    with pytest.raises(BundleLoadError, match="not even with its load_old_state_dict"):
+        fit_weights(parser.get_parsed_content("autoencoder_def"), unrelated, "autoencoder.pt", old_layout=True)

@@ -228,7 +228,7 @@ def _latent_layout(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
                            "coarser)"}}
     names = [c for c in str(ids.get("conditions") or "").split(",") if c]
     if names:
-        first = next(iter(_inputs_of(bundle_dir).values()), {})
+        first: Any = next(iter(_inputs_of(bundle_dir).values()), {})
         defs = first.get("channel_def") if isinstance(first, Mapping) else None
         desc = {i: str(v) for i, v in enumerate(defs.values())} if isinstance(defs, Mapping) else {}
         found["condition"] = {name: {

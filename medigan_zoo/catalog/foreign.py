@@ -327,7 +327,8 @@ def latent_diffusion_family(config: Mapping[str, Any]) -> Tuple[str, bool, str, 
     kind = _target_name(config.get(scheduler)) if scheduler else ""
     cuda = sorted({w for w in _CUDA_ONLY for v in _walk(config) if (isinstance(v, Mapping) and v.get(w) is True)
                    or (isinstance(v, str) and w in v and w != "use_flash_attention")})
-    what = (f"`{autoencoder}`: {_target_name(config.get(autoencoder))}, `{unet}`: {_target_name(config.get(unet))}, "
+    what = (f"`{autoencoder}`: {_target_name(config.get(autoencoder or ''))}, "
+            f"`{unet}`: {_target_name(config.get(unet or ''))}, "
             f"`{scheduler}`: {kind or 'no scheduler'}")
     if cuda:
         return "latent_diffusion", False, (f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -232,8 +233,19 @@ class OpenedBundle:
                                       f"download: {url} (`python -m monai.bundle download` fetches it, or save it "
                                       "there yourself).")
         network = self._parsed(net_id)
-        fit_weights(network, load_weights(ckpt), f"{ckpt} (into `{net_id}` of {self.path})")
+        fit_weights(network, load_weights(ckpt), f"{ckpt} (into `{net_id}` of {self.path})",
+                    old_layout=self._loads_old_layout(net_id))
         return network.to(self.device).eval()
+
+    def _loads_old_layout(self, net_id: str) -> bool:
+        """Whether the bundle's own config loads ``net_id`` with ``load_old_state_dict`` (read as data: an expression
+        naming ``@net_id.load_old_state_dict``, unless it is chosen by ``bool(@load_old)`` and ``load_old`` is 0)."""
+        config = self.parser.get()
+        exprs = [str(v) for v in config.values() if isinstance(v, str) and f"@{net_id}.load_old_state_dict" in v]
+        if not exprs:
+            return False
+        switch = re.search(r"bool\(@(\w+)\)", exprs[0])
+        return bool(config.get(switch.group(1), 1)) if switch else True
 
     def _latent_diffusion_module(self, ids: Mapping[str, str]) -> nn.Module:
         """A :class:`LatentDiffusionSampler`: the autoencoder and the UNet each with its own checkpoint id, the

@@ -83,4 +83,5 @@ class LatentDiffusionSampler(nn.Module):
             steps = [self.scheduler.step(output[b:b + 1].cpu(), t, latent[b:b + 1].cpu(), generator=g)[0]
                      for b, g in enumerate(generators)]
             latent = torch.cat(steps).to(device)
-        return self.autoencoder.decode_stage_2_outputs(latent / self.scale_factor).float()
+        decode: Any = self.autoencoder.decode_stage_2_outputs
+        return decode(latent / self.scale_factor).float()
