@@ -229,6 +229,7 @@ def test_3d_verdict_conditions_and_metadata(ldm_3d):
         ("gender", "continuous", 0.0), ("age", "continuous", 0.1), ("ventricular_vol", "continuous", 0.2),
         ("brain_vol", "continuous", 0.4)]
     assert info.conditions[1].description.startswith("Age: a number in [0, 1]")
+    assert (info.conditions[1].minimum, info.conditions[1].maximum) == (0.0, 1.0)
     assert info.zoo["metrics"][0]["name"] == "fid"
 
 
@@ -383,3 +384,10 @@ def test_old_layout_checkpoints_load_only_where_the_config_says_so(ldm_3d):
     unrelated = {k: v for k, v in list(state.items())[:-1]}
     with pytest.raises(BundleLoadError, match="not even with its load_old_state_dict"):
         fit_weights(parser.get_parsed_content("autoencoder_def"), unrelated, "autoencoder.pt", old_layout=True)
+
+
+def test_conditions_out_of_range_are_one_line(ldm_3d, tmp_path):
+    out = run_cli("--bundle_dirs", ldm_3d, "--trust", ldm_3d, "generate", "tiny_brain_ldm", "--num_samples", "1",
+                  "--age", "1.5", "--output_path", tmp_path / "bad", "--quiet")
+    assert out.returncode == 2 and "age" in out.stderr and "from 0.0 to 1.0, got 1.5" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()

@@ -232,7 +232,7 @@ def _latent_layout(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
         defs = first.get("channel_def") if isinstance(first, Mapping) else None
         desc = {i: str(v) for i, v in enumerate(defs.values())} if isinstance(defs, Mapping) else {}
         found["condition"] = {name: {
-            "type": "continuous", "default": float(config[name]),
+            "type": "continuous", "default": float(config[name]), "minimum": 0.0, "maximum": 1.0,
             "description": f"{desc.get(i, name)}: a number in [0, 1], as the bundle's `{ids.get('conditioning')}` "
                            f"takes it (entry {i} of its conditioning vector)"}
             for i, name in enumerate(names)}
