@@ -391,3 +391,14 @@ def test_conditions_out_of_range_are_one_line(ldm_3d, tmp_path):
                   "--age", "1.5", "--output_path", tmp_path / "bad", "--quiet")
     assert out.returncode == 2 and "age" in out.stderr and "from 0.0 to 1.0, got 1.5" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_get_as_torch_dataset_takes_the_conditions(ldm_3d):
+    from medigan_zoo import Generators
+
+    generators = Generators(bundle_dirs=[str(ldm_3d)], trust_bundles=[str(ldm_3d)])
+    dataset = generators.get_as_torch_dataset("tiny_brain_ldm", num_samples=2, gender=1, age=0.5,
+                                              num_inference_steps=2)
+    item = dataset[1]
+    assert item["image"].shape == (1, 16, 16, 16)
+    assert (item["gender"], item["age"], item["brain_vol"]) == (1.0, 0.5, 0.4)
