@@ -402,3 +402,22 @@ def test_get_as_torch_dataset_takes_the_conditions(ldm_3d):
     item = dataset[1]
     assert item["image"].shape == (1, 16, 16, 16)
     assert (item["gender"], item["age"], item["brain_vol"]) == (1.0, 0.5, 0.4)
+
+
+@pytest.mark.parametrize("inferer_scale, expected", [(0.25, 0.25), (None, 1.0)])
+def test_scale_factor_from_the_inferer_else_one(ldm_2d, tmp_path, inferer_scale, expected):
+    """Without a `scale_factor` id: the LatentDiffusionInferer's own scale_factor, else 1.0 (the published samplers
+    decode the latent as is)."""
+    import shutil
+
+    bundle = Path(shutil.copytree(ldm_2d, tmp_path / "scaled"))
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    del config["scale_factor"]
+    if inferer_scale is None:
+        config["inferer"] = {"_target_": "monai.inferers.DiffusionInferer", "scheduler": "@noise_scheduler"}
+    else:
+        config["inferer"]["scale_factor"] = inferer_scale
+    (bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    assert assess(bundle).runnable
+    module = open_bundle(bundle, device="cpu", trusted=[bundle]).sampler().module
+    assert module.scale_factor == expected

@@ -11,7 +11,9 @@ extractors) opens it here, so the rules are written once:
   (:mod:`medigan_zoo.runtime.weights`), into ``network`` (or ``network_def``);
 * the sampler: the bundle's ``sampler`` or, for a foreign bundle, one the zoo builds for its family: a
   :class:`LatentSampler` around ``network`` (GAN-shaped), an :class:`InfererDiffusionSampler` around its UNet and
-  scheduler (MONAI's ``DiffusionInferer``), or one line saying why the zoo cannot (docs/foreign_bundles.md).
+  scheduler (MONAI's ``DiffusionInferer``), a :class:`LatentDiffusionSampler` around its autoencoder, UNet and
+  scheduler (each network with its own checkpoint id), or one line saying why the zoo cannot
+  (docs/foreign_bundles.md).
 
 Opening reads files only. Config code (``$`` expressions, ``_target_`` components) runs when a part is built
 (:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`): first the trust policy is checked
@@ -264,12 +266,11 @@ class OpenedBundle:
         if not isinstance(noise, torch.Tensor) or noise.ndim < 3:
             raise BundleLoadError(f"`{ids['noise']}` of bundle {self.path} is not a (1, C, *spatial) latent tensor; "
                                   "the zoo cannot tell the latent shape.")
+        inferer = self.parser.get(ids["inferer"]) if ids.get("inferer") else None
         if ids.get("scale_factor"):
             scale = float(self._parsed(ids["scale_factor"]))
-        elif ids.get("inferer"):
-            scale = float(self.parser.get(ids["inferer"]).get("scale_factor", 1.0)) \
-                if isinstance(self.parser.get(ids["inferer"]).get("scale_factor", 1.0), (int, float)) \
-                else float(self._parsed(f"{ids['inferer']}#scale_factor"))
+        elif isinstance(inferer, Mapping) and "scale_factor" in inferer:
+            scale = float(self._parsed(f"{ids['inferer']}#scale_factor"))
         else:
             scale = 1.0
         steps = int(self.options.get("num_inference_steps") or len(scheduler.timesteps))
