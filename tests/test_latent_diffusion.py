@@ -231,6 +231,8 @@ def test_3d_verdict_conditions_and_metadata(ldm_3d):
     assert info.conditions[1].description.startswith("Age: a number in [0, 1]")
     assert (info.conditions[1].minimum, info.conditions[1].maximum) == (0.0, 1.0)
     assert info.zoo["metrics"][0]["name"] == "fid"
+    # its `sampler` id is a plain class of its scripts, not the zoo's contract: the bundle stays foreign
+    assert open_bundle(ldm_3d, device="cpu").foreign
 
 
 def test_missing_autoencoder_weights_say_which(ldm_2d, tmp_path):
