@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -178,6 +179,76 @@ def _ddpm_options(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
                        "coarser)"}}}
 
 
+def _literal(config: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with ``@id`` references to plain values followed (a few levels)."""
+    for _ in range(3):
+        if isinstance(value, str) and re.fullmatch(r"@\w+", value):
+            value = config.get(value[1:])
+    return value
+
+
+def _latent_layout(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
+    """What a latent diffusion config tells, read as data: the *decoded* image's shape (the latent's spatial shape
+    times the autoencoder's downsampling, 2 per level after the first) and channels (the autoencoder's
+    ``out_channels``), ``num_inference_steps`` (default: what the bundle's ``set_timesteps`` runs), and its
+    conditions (continuous, in [0, 1] as the bundle takes them; described by the metadata's ``channel_def``)."""
+    from medigan_zoo.catalog.foreign import read_config
+
+    try:
+        config = read_config(bundle_dir / str(verdict.config))
+    except MetadataError:
+        return {}
+    ids = verdict.ids
+    found: Dict[str, Any] = {}
+    auto = config.get(ids.get("autoencoder_def") or "")
+    auto = auto if isinstance(auto, Mapping) else {}
+    levels = _literal(config, auto.get("channels", auto.get("num_channels")))
+    noise = str(config.get(ids.get("noise") or "") or "")
+    latent = config.get("latent_shape") if "@latent_shape" in noise else None  # [C, x, y] (2D LDM) ...
+    if isinstance(latent, list):
+        sizes = [_literal(config, v) for v in latent[1:]]
+    else:
+        # ... or the literal shape of torch.randn((1, C, x, y, z)) (3D LDM)
+        numbers = [int(n) for n in re.findall(r"\d+", noise.split("randn", 1)[-1].split(")")[0])]
+        sizes = numbers[2:] if len(numbers) >= 4 else []
+    if isinstance(levels, list) and levels and sizes and all(isinstance(v, int) for v in sizes):
+        factor = 2 ** (len(levels) - 1)
+        found["spatial_shape"] = [int(v) * factor for v in sizes][::-1]  # MONAI's (x, y[, z]) -> display order
+    channels = _literal(config, auto.get("out_channels"))
+    if isinstance(channels, int) and channels > 0:
+        found["num_channels"] = channels
+    scheduler = config.get(ids.get("scheduler") or "")
+    train = _literal(config, scheduler.get("num_train_timesteps", 1000)) if isinstance(scheduler, Mapping) else None
+    runs = re.search(r"num_inference_steps\s*=\s*(\d+)", str(config.get("set_timesteps", "")))
+    if isinstance(train, int) and train > 0:
+        default = int(runs.group(1)) if runs and 1 <= int(runs.group(1)) <= train else train
+        found["options"] = {"num_inference_steps": {
+            "type": "integer", "default": default, "minimum": 1, "maximum": train,
+            "description": f"denoising steps of the bundle's scheduler (the bundle runs {default}; fewer: faster, "
+                           "coarser)"}}
+    names = [c for c in str(ids.get("conditions") or "").split(",") if c]
+    if names:
+        first: Any = next(iter(_inputs_of(bundle_dir).values()), {})
+        defs = first.get("channel_def") if isinstance(first, Mapping) else None
+        desc = {i: str(v) for i, v in enumerate(defs.values())} if isinstance(defs, Mapping) else {}
+        found["condition"] = {name: {
+            "type": "continuous", "default": float(config[name]), "minimum": 0.0, "maximum": 1.0,
+            "description": f"{desc.get(i, name)}: a number in [0, 1], as the bundle's `{ids.get('conditioning')}` "
+                           f"takes it (entry {i} of its conditioning vector)"}
+            for i, name in enumerate(names)}
+    return found
+
+
+def _inputs_of(bundle_dir: Path) -> Dict[str, Any]:
+    """``network_data_format.inputs`` of the bundle's metadata ({} when unreadable)."""
+    try:
+        meta = json.loads((bundle_dir / "configs" / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    inputs = (meta.get("network_data_format") or {}).get("inputs")
+    return dict(inputs) if isinstance(inputs, Mapping) else {}
+
+
 def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any = None
                      ) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
     """What the zoo can tell about a bundle without a zoo block, and which zoo fields stay unknown.
@@ -204,6 +275,8 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
         found["metrics"] = metrics
     if verdict is not None and verdict.family == "ddpm":
         found.update(_ddpm_options(bundle_dir, verdict))
+    if verdict is not None and verdict.family == "latent_diffusion":
+        found.update(_latent_layout(bundle_dir, verdict))
     modality = vocabulary.modality_codes([text])
     if modality:
         found["modality"] = modality
@@ -219,6 +292,8 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
         found["generates"] = [str(metadata["task"])]
     if verdict is not None and verdict.family == "ddpm" and "architecture" not in found:
         found["architecture"] = "DDPM"
+    if verdict is not None and verdict.family == "latent_diffusion":
+        found["architecture"] = "latent diffusion model"
     found = {k: v for k, v in found.items() if v or k == "condition"}
     zoo: Dict[str, Any] = {}
     for field in ZOO_BLOCK_FIELDS:

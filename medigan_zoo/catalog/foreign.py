@@ -11,8 +11,9 @@ as data (torch-free; nothing is evaluated).
   ``testing*`` id.
 * **Family**: how the zoo draws samples from it (:func:`assess`): ``zoo`` (its own ``sampler``), ``gan`` (a
   ``network`` on a latent described in ``network_data_format.inputs``), ``ddpm`` (MONAI's ``DiffusionInferer`` with a
-  ``DDPMScheduler``/``DDIMScheduler`` and a ``DiffusionModelUNet``), or one the zoo cannot run (latent diffusion,
-  anything else), each with the reason.
+  ``DDPMScheduler``/``DDIMScheduler`` and a ``DiffusionModelUNet``), ``latent_diffusion`` (an ``AutoencoderKL``, a
+  ``DiffusionModelUNet``, a DDPM/DDIM scheduler, the latent ``noise`` and both checkpoints:
+  :func:`latent_diffusion_family`), or one the zoo cannot run (CUDA-only pieces, anything else), each with the reason.
 """
 from __future__ import annotations
 
@@ -252,17 +253,114 @@ def _scheduler_id(config: Mapping[str, Any], inferer_id: str) -> Optional[str]:
     return next((k for k, v in config.items() if _target_name(v).endswith("Scheduler")), None)
 
 
+_AUTOENCODERS = ("AutoencoderKL",)
+#: MAISI's networks (monai.apps.generation.maisi): a latent diffusion layout the zoo recognises but does not run
+_MAISI = ("AutoencoderKlMaisi", "DiffusionModelUNetMaisi", "ControlNetMaisi")
+#: CUDA-only pieces the zoo's CPU path cannot build (MAISI's MONAI-core networks with flash attention, TensorRT)
+_CUDA_ONLY = ("use_flash_attention", "trt_compile", "TRTWrapper")
+
+
+def _condition_ids(config: Mapping[str, Any], conditioning: Optional[str]) -> Tuple[str, ...]:
+    """Plain-number ids the ``conditioning`` expression stacks, in its order (the 3D LDM's gender, age, ...)."""
+    if not conditioning or not isinstance(config.get(conditioning), str):
+        return ()
+    refs = [m.group(1) for m in _REF.finditer(str(config[conditioning]))]
+    return tuple(dict.fromkeys(r for r in refs if isinstance(config.get(r), (int, float))
+                               and not isinstance(config.get(r), bool)))
+
+
+def static_path(config: Mapping[str, Any], id_: str, depth: int = 0) -> Optional[str]:
+    """A path id read as data, relative to the bundle root: plain values, and expressions that concatenate
+    quoted strings and ``@ids`` (``$@model_dir + '/model.pt'`` with ``model_dir`` ``$@bundle_root + '/models'``
+    -> ``models/model.pt``); None when the expression is anything else."""
+    value = config.get(id_)
+    if not isinstance(value, str) or depth > 4:
+        return None
+    if not value.startswith("$"):
+        text = value
+    else:
+        parts = re.findall(r"""@(\w+)|'([^']*)'|"([^"]*)"|(\+)|(\S)""", value[1:])
+        text = ""
+        for ref, single, double, _plus, other in parts:
+            if other:
+                return None
+            if ref:
+                if ref == "bundle_root":
+                    continue
+                inner = static_path(config, ref, depth + 1)
+                if inner is None:
+                    return None
+                text += inner
+            else:
+                text += single or double
+    while text.startswith(("./", "/")):
+        text = text[1:] if text.startswith("/") else text[2:]
+    return text
+
+
+def _first_id(config: Mapping[str, Any], names: Tuple[str, ...]) -> Optional[str]:
+    return next((n for n in names if n in config), None)
+
+
+def latent_diffusion_family(config: Mapping[str, Any]) -> Tuple[str, bool, str, Dict[str, str]]:
+    """The latent-diffusion verdict of a config read as data: an autoencoder (``AutoencoderKL``), a diffusion UNet
+    (``DiffusionModelUNet``: ``network_def`` or ``diffusion_def``), a DDPM/DDIM scheduler, the latent ``noise`` and
+    each network's checkpoint id (``load_autoencoder_path``, ``load_diffusion_path``), as MONAI's
+    brats_mri_axial_slices_generative_diffusion and brain_image_synthesis_latent_diffusion_model declare them."""
+    autoencoder = _one(config, _AUTOENCODERS + _MAISI[:1])
+    unet = next((k for k in ("diffusion_def", "network_def") if _target_name(config.get(k)) == "DiffusionModelUNet"),
+                None) or _one(config, ("DiffusionModelUNet",) + _MAISI[1:2])
+    inferer = _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer"))
+    scheduler = _scheduler_id(config, inferer) if inferer else next(
+        (k for k, v in config.items() if _target_name(v).endswith("Scheduler")), None)
+    ids = {"autoencoder_def": autoencoder or "", "diffusion_def": unet or "", "scheduler": scheduler or "",
+           "inferer": inferer or ""}
+    for role, names in (("noise", ("noise",)), ("autoencoder_ckpt", ("load_autoencoder_path",)),
+                        ("diffusion_ckpt", ("load_diffusion_path", "ckpt_path")),
+                        ("conditioning", ("conditioning",)), ("scale_factor", ("scale_factor",))):
+        found = _first_id(config, names)
+        if found:
+            ids[role] = found
+    conditions = _condition_ids(config, ids.get("conditioning"))
+    if conditions:
+        ids["conditions"] = ",".join(conditions)
+    kind = _target_name(config.get(scheduler)) if scheduler else ""
+    cuda = sorted({w for w in _CUDA_ONLY for v in _walk(config) if (isinstance(v, Mapping) and v.get(w) is True)
+                   or (isinstance(v, str) and w in v and w != "use_flash_attention")})
+    what = (f"`{autoencoder}`: {_target_name(config.get(autoencoder or ''))}, "
+            f"`{unet}`: {_target_name(config.get(unet or ''))}, "
+            f"`{scheduler}`: {kind or 'no scheduler'}")
+    if cuda:
+        return "latent_diffusion", False, (f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot "
+                                           f"build; it is a latent diffusion bundle ({what})"), ids
+    missing = [role for role in ("autoencoder_def", "diffusion_def", "noise", "autoencoder_ckpt", "diffusion_ckpt")
+               if not ids.get(role)]
+    if missing or not (autoencoder and unet):
+        return "latent_diffusion", False, (f"it is a latent diffusion bundle the zoo cannot lay out: it has no "
+                                           f"{', '.join(missing)} id ({what})"), ids
+    if kind not in SEEDABLE_SCHEDULERS:
+        return "latent_diffusion", False, (f"its latent diffusion scheduler `{scheduler}` is one the zoo cannot seed "
+                                           f"per sample ({kind or 'none found'}; it seeds "
+                                           f"{', '.join(SEEDABLE_SCHEDULERS)})"), ids
+    cond = f", conditioned on {', '.join(conditions)}" if conditions else ""
+    return "latent_diffusion", True, (f"it is a latent diffusion model ({what}{cond}); the zoo seeds each sample's "
+                                      "latent noise and decodes it with the autoencoder"), ids
+
+
+def latent_ckpts(config: Mapping[str, Any], ids: Mapping[str, str]) -> Tuple[str, ...]:
+    """The checkpoint files of a latent diffusion bundle (autoencoder, diffusion UNet), relative to its root."""
+    return tuple(static_path(config, ids[r]) or ids[r] for r in ("autoencoder_ckpt", "diffusion_ckpt") if ids.get(r))
+
+
 def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
               mapping: BundleMapping = BundleMapping()) -> Tuple[str, bool, str, Dict[str, str]]:
     """``(family, runnable by the zoo, reason, ids)`` of a config read as data (weights not checked here)."""
     network = mapping.id("network") if mapping.id("network") in config else mapping.id("network_def")
     if "sampler" in config and metadata.get("medigan_zoo") is not None:
         return "zoo", True, "it is a zoo bundle (its `sampler` draws the samples)", {"sampler": "sampler"}
-    latent = _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer"))
-    if latent:
-        return "latent_diffusion", False, (f"it is a latent diffusion bundle (`{latent}` is a "
-                                           f"{_target_name(config[latent])}); the zoo's fast path does not run "
-                                           "latent diffusion yet"), {"inferer": latent}
+    if _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer") + _MAISI) or (
+            _one(config, _AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
+        return latent_diffusion_family(config)
     inferer = _one(config, ("DiffusionInferer",))
     if inferer:
         scheduler = _scheduler_id(config, inferer)
@@ -322,8 +420,9 @@ def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] =
     run_id, how = find_run_id(config, bundle_dir, mapping)
     family, runnable, reason, ids = family_of(config, metadata, mapping)
     if runnable and family != "zoo":
-        ckpt = ckpt_relative(config, mapping)
-        if not (bundle_dir / ckpt).is_file():
+        ckpts = latent_ckpts(config, ids) if family == "latent_diffusion" else (ckpt_relative(config, mapping),)
+        ckpt = next((c for c in ckpts if not (bundle_dir / c).is_file()), "")
+        if ckpt:
             runnable = False
             extra = " (large_files.yml names their download)" if any(
                 (bundle_dir / n).is_file() for n in LARGE_FILES) else ""

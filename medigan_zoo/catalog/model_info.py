@@ -51,6 +51,8 @@ class ConditionSpec:
     values: Mapping[str, str] = field(default_factory=dict)
     default: Any = None
     description: str = ""
+    minimum: Optional[float] = None  # continuous conditions: the range the model takes (None: unbounded)
+    maximum: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ class ModelInfo:
                 values=dict(spec.get("values") or {}),
                 default=spec.get("default"),
                 description=str(spec.get("description", "")),
+                minimum=spec.get("minimum"),
+                maximum=spec.get("maximum"),
             ))
         return specs
 

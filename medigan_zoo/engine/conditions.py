@@ -82,9 +82,16 @@ def _canonical(spec: ConditionSpec, value: Any, model: str) -> Any:
         return int(key) if re.fullmatch(r"-?\d+", key) else key
     if spec.type == "continuous":
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise GenerationError(f"Condition {spec.name} of model {model!r} is a number, got {value!r}.") from None
+        low = -float("inf") if spec.minimum is None else float(spec.minimum)
+        high = float("inf") if spec.maximum is None else float(spec.maximum)
+        if not low <= number <= high:
+            raise GenerationError(f"Condition {spec.name} of model {model!r} takes a number from "
+                                  f"{spec.minimum if spec.minimum is not None else '-inf'} to "
+                                  f"{spec.maximum if spec.maximum is not None else 'inf'}, got {value!r}.")
+        return number
     if spec.type == "text":
         return str(value)
     raise GenerationError(f"Condition {spec.name} of model {model!r} is of type {spec.type!r}, which the generation "

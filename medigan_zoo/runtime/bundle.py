@@ -11,7 +11,9 @@ extractors) opens it here, so the rules are written once:
   (:mod:`medigan_zoo.runtime.weights`), into ``network`` (or ``network_def``);
 * the sampler: the bundle's ``sampler`` or, for a foreign bundle, one the zoo builds for its family: a
   :class:`LatentSampler` around ``network`` (GAN-shaped), an :class:`InfererDiffusionSampler` around its UNet and
-  scheduler (MONAI's ``DiffusionInferer``), or one line saying why the zoo cannot (docs/foreign_bundles.md).
+  scheduler (MONAI's ``DiffusionInferer``), a :class:`LatentDiffusionSampler` around its autoencoder, UNet and
+  scheduler (each network with its own checkpoint id), or one line saying why the zoo cannot
+  (docs/foreign_bundles.md).
 
 Opening reads files only. Config code (``$`` expressions, ``_target_`` components) runs when a part is built
 (:meth:`OpenedBundle.network`, :meth:`OpenedBundle.sampler`): first the trust policy is checked
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -118,8 +121,9 @@ class OpenedBundle:
 
     @property
     def foreign(self) -> bool:
-        """True for a bundle without a zoo ``sampler`` (e.g. MONAI's MedNIST GAN)."""
-        return "sampler" not in self.parser
+        """True for a bundle without a zoo ``sampler`` (e.g. MONAI's MedNIST GAN); a ``sampler`` id of a bundle
+        without a ``medigan_zoo`` metadata block (MONAI's 3D brain LDM: a plain class of its scripts) is not one."""
+        return "sampler" not in self.parser or self.info.monai_metadata.get("medigan_zoo") is None
 
     def missing_ids(self) -> List[str]:
         """Contract ids (properties file, plus one per condition and sampling option) absent from the config.
@@ -210,6 +214,8 @@ class OpenedBundle:
             raise BundleLoadError(f"The zoo cannot run bundle {self.path.name!r} ({self.path}): {reason}. "
                                   + (f"MONAI runs it with `python -m monai.bundle run {self.run_id} --config_file "
                                      f"{self.config_file}`." if self.run_id else ""))
+        if family == "latent_diffusion":
+            return self._latent_diffusion_module(ids)
         network = self.network
         if family == "ddpm":
             return self._diffusion_module(network, ids)
@@ -217,6 +223,60 @@ class OpenedBundle:
         post_id = self.id("postprocessing")
         post = self._parsed(post_id) if post_id in self.parser else None
         return LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
+
+    def _loaded(self, net_id: str, ckpt_id: str) -> nn.Module:
+        """Config component ``net_id`` with the weights of the path id ``ckpt_id`` (the one loader), eval, on device."""
+        ckpt = Path(self._parsed(ckpt_id))
+        ckpt = ckpt if ckpt.is_absolute() else self.path / ckpt
+        if not ckpt.is_file() and ckpt.is_relative_to(self.path):
+            url = large_file_url(self.path, ckpt.relative_to(self.path).as_posix())
+            if url:
+                raise BundleLoadError(f"Weights file {ckpt} not found; the bundle's large_files.yml names its "
+                                      f"download: {url} (`python -m monai.bundle download` fetches it, or save it "
+                                      "there yourself).")
+        network = self._parsed(net_id)
+        fit_weights(network, load_weights(ckpt), f"{ckpt} (into `{net_id}` of {self.path})",
+                    old_layout=self._loads_old_layout(net_id))
+        return network.to(self.device).eval()
+
+    def _loads_old_layout(self, net_id: str) -> bool:
+        """Whether the bundle's own config loads ``net_id`` with ``load_old_state_dict`` (read as data: an expression
+        naming ``@net_id.load_old_state_dict``, unless it is chosen by ``bool(@load_old)`` and ``load_old`` is 0)."""
+        config = self.parser.get()
+        exprs = [str(v) for v in config.values() if isinstance(v, str) and f"@{net_id}.load_old_state_dict" in v]
+        if not exprs:
+            return False
+        switch = re.search(r"bool\(@(\w+)\)", exprs[0])
+        return bool(config.get(switch.group(1), 1)) if switch else True
+
+    def _latent_diffusion_module(self, ids: Mapping[str, str]) -> nn.Module:
+        """A :class:`LatentDiffusionSampler`: the autoencoder and the UNet each with its own checkpoint id, the
+        bundle's scheduler (built without its ``_requires_``: those run the bundle's own loading code), the latent
+        shape of its ``noise``, its ``scale_factor`` (the ``scale_factor`` id, else the LatentDiffusionInferer's,
+        else 1.0: MONAI's published LDM samplers decode the latent as is) and its conditions in stacking order."""
+        from medigan_zoo.samplers.latent_diffusion import LatentDiffusionSampler
+
+        autoencoder = self._loaded(ids["autoencoder_def"], ids["autoencoder_ckpt"])
+        unet = self._loaded(ids["diffusion_def"], ids["diffusion_ckpt"])
+        raw = self.parser.get(ids["scheduler"])
+        if isinstance(raw, Mapping) and "_requires_" in raw:
+            self.parser[f"{ids['scheduler']}#_requires_"] = []
+        scheduler = self._parsed(ids["scheduler"])
+        noise = self._parsed(ids["noise"])
+        if not isinstance(noise, torch.Tensor) or noise.ndim < 3:
+            raise BundleLoadError(f"`{ids['noise']}` of bundle {self.path} is not a (1, C, *spatial) latent tensor; "
+                                  "the zoo cannot tell the latent shape.")
+        inferer = self.parser.get(ids["inferer"]) if ids.get("inferer") else None
+        if ids.get("scale_factor"):
+            scale = float(self._parsed(ids["scale_factor"]))
+        elif isinstance(inferer, Mapping) and "scale_factor" in inferer:
+            scale = float(self._parsed(f"{ids['inferer']}#scale_factor"))
+        else:
+            scale = 1.0
+        steps = int(self.options.get("num_inference_steps") or len(scheduler.timesteps))
+        names = [c for c in ids.get("conditions", "").split(",") if c]
+        self.ckpt_path = self.path / Path(self._parsed(ids["diffusion_ckpt"]))  # what BundleSampler records
+        return LatentDiffusionSampler(unet, autoencoder, scheduler, tuple(noise.shape[1:]), steps, scale, names)
 
     def _diffusion_module(self, network: nn.Module, ids: Mapping[str, str]) -> nn.Module:
         """An :class:`InfererDiffusionSampler` on the bundle's UNet and scheduler; the noise has the shape and

@@ -6,6 +6,8 @@ Checkpoints are read with ``torch.load(weights_only=True)``: nothing in them is 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Any, Dict, Mapping, Union
 
@@ -77,8 +79,14 @@ def mismatch_summary(network: nn.Module, state: Mapping[str, torch.Tensor]) -> s
     return f"{len(expected)} tensors expected, {len(state)} in the file: " + "; ".join(parts) + cause
 
 
-def fit_weights(network: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+def fit_weights(network: nn.Module, state: Mapping[str, torch.Tensor], where: str,
+                old_layout: bool = False) -> nn.Module:
     """``network`` with ``state`` loaded strictly.
+
+    ``old_layout``: the bundle's own config loads this checkpoint with the network's ``load_old_state_dict`` (MONAI's
+    GenerativeModels layout); when the plain load does not fit, that conversion is used, and it must consume every
+    tensor of the file and give as many tensors as the network has (it keeps the network's own values for those it
+    does not find, which the zoo does not accept).
 
     Raises:
         BundleLoadError: the tensors do not fit; one line from :func:`mismatch_summary` naming ``where``.
@@ -86,5 +94,17 @@ def fit_weights(network: nn.Module, state: Mapping[str, torch.Tensor], where: st
     try:
         network.load_state_dict(state)
     except RuntimeError:
+        convert = getattr(network, "load_old_state_dict", None) if old_layout else None
+        if convert is not None:
+            left = dict(state)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # it prints "All keys match ..."
+                    convert(left)
+            except (RuntimeError, KeyError):
+                left = {"": torch.empty(0)}
+            if not left and len(state) == len(network.state_dict()):
+                return network
+            raise BundleLoadError(f"Weights {where} do not fit the network, not even with its load_old_state_dict "
+                                  f"(which the bundle's config uses): {mismatch_summary(network, state)}.") from None
         raise BundleLoadError(f"Weights {where} do not fit the network: {mismatch_summary(network, state)}.") from None
     return network
