@@ -300,6 +300,8 @@ def test_3d_matches_the_bundles_own_sampler_and_monai_inferer(ldm_3d):
     parser.update({"bundle_root": str(ldm_3d), "device": "$torch.device('cpu')", **cond,
                    "noise": f"$[torch.manual_seed({seed}), torch.randn((1, 3, 4, 4, 4))][1]"})
     import sys
+    for key in [k for k in sys.modules if k.split(".")[0] == "scripts"]:  # another bundle's scripts, as a fresh
+        del sys.modules[key]                                               # `monai.bundle run` process has none
     sys.path.insert(0, str(ldm_3d))
     try:
         theirs = parser.get_parsed_content("sample")[0, 0]

@@ -182,3 +182,23 @@ def test_dataset_indices_must_be_integers(tiny_bundle, index):
     with pytest.raises(TypeError, match="integers"):
         ds[index]
     assert ds[torch.tensor(1)]["index"] == 1  # anything with __index__ is an index
+
+
+def test_bundles_each_import_their_own_scripts(tmp_path):
+    """MONAI's bundles all name their code `scripts`: opened one after another in one process, each must import its
+    own (a cached `scripts` of another bundle is set aside meanwhile), and none stays imported afterwards."""
+    import importlib
+
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
+
+    for name, value in (("a", 1), ("b", 2)):
+        package = tmp_path / name / "scripts"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "mark.py").write_text(f"VALUE = {value}\n")
+    seen = []
+    for name in ("a", "b", "a"):
+        with bundle_on_sys_path(tmp_path / name):
+            seen.append(importlib.import_module("scripts.mark").VALUE)
+    assert seen == [1, 2, 1]
+    assert not [k for k in sys.modules if k.split(".")[0] == "scripts"] and str(tmp_path / "a") not in sys.path
