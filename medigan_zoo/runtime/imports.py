@@ -35,7 +35,10 @@ def _own_names(root: Path, others: List[str]) -> List[str]:
             name = entry.name
         else:
             continue
-        if name.isidentifier() and PathFinder.find_spec(name, others) is None:
+        if not name.isidentifier():
+            continue
+        spec = PathFinder.find_spec(name, others)
+        if spec is None or spec.loader is None:  # nothing, or only a namespace portion (a regular package wins)
             names.append(name)
     return names
 
