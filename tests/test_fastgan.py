@@ -217,3 +217,16 @@ def test_max_run_s_ends_the_run_with_a_checkpoint(tmp_path):
     assert trainer.ran == 1
     state = torch.load(tmp_path / "checkpoint_latest.pt", map_location="cpu", weights_only=False)
     assert state["iteration"] == 1 and "max_run_s" in (tmp_path / "run_log.txt").read_text()
+
+
+def test_sample_grid_saver_names_files_by_iteration_when_asked(tmp_path):
+    from types import SimpleNamespace
+
+    from medigan_zoo.training.gan import SampleGridSaver
+
+    gen = FastGANGenerator(**TINY_G)
+    engine = SimpleNamespace(state=SimpleNamespace(epoch=3, iteration=250))
+    SampleGridSaver(gen, 8, 4, tmp_path, per_class=2)(engine)  # default name: by epoch
+    SampleGridSaver(gen, 8, 4, tmp_path, per_class=2, name_format="samples_iter_{iteration:06d}.png", scale=1)(engine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_epoch_003.png", "samples_iter_000250.png"]
+    assert gen.training, "the generator's mode is restored"
