@@ -72,6 +72,19 @@ def test_discriminator_score_and_reconstruction():
         FastGANDiscriminator(**TINY_D, recon=False)(x, y, return_recon=True)
 
 
+def test_minibatch_stddev_sees_a_collapsed_batch():
+    from medigan_zoo.networks.fastgan import MinibatchStdDev
+
+    layer = MinibatchStdDev(4)
+    same = torch.randn(1, 3, 4, 4).repeat(8, 1, 1, 1)
+    varied = torch.randn(8, 3, 4, 4)
+    assert layer(same).shape == (8, 4, 4, 4)
+    assert float(layer(same)[:, -1].abs().max()) < 1e-3 < float(layer(varied)[:, -1].min())
+    assert torch.equal(layer(torch.randn(6, 3, 4, 4))[:, -1], torch.zeros(6, 4, 4))  # 6 % 4 != 0: groups of 1
+    disc = FastGANDiscriminator(**TINY_D, mbstd_group=4)
+    assert disc(torch.rand(4, 1, 128, 128), torch.arange(4)).shape == (4,)
+
+
 def test_diffaugment_keeps_shape_is_differentiable_and_is_one_op_for_real_and_fake():
     aug = DiffAugment(brightness=0.3, contrast=0.3, translation=0.125, cutout=0.25)
     real = torch.rand(4, 1, 32, 32) * 2 - 1

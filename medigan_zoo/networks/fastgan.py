@@ -10,7 +10,8 @@ deterministic function of (latent, label) and the generator is TorchScript-scrip
 
 Discriminator: spectral-norm residual down-sampling blocks (FastGAN's ``DownBlockComp`` with spectral norm in
 place of batch norm), global sum pooling and a class projection term (Miyato & Koyama 2018) for the hinge
-loss, plus an optional small decoder that reconstructs a 32x32 version of a real input from the 8x8 features
+loss, an optional minibatch standard-deviation channel (Karras et al. 2018) against mode collapse, plus an
+optional small decoder that reconstructs a 32x32 version of a real input from the 8x8 features
 (FastGAN's self-supervised auxiliary loss, here with L1), which regularises D on small data sets.
 """
 from __future__ import annotations
@@ -155,6 +156,26 @@ class DownBlock(nn.Module):
         return 0.5 * (self.main(x) + self.direct(x))
 
 
+class MinibatchStdDev(nn.Module):
+    """Append one channel: the mean over features and pixels of the standard deviation across groups of
+    ``group_size`` samples (Karras et al. 2018), so the discriminator can see a lack of diversity (mode
+    collapse). A batch not divisible by the group size uses groups of 1 (the channel is then 0)."""
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = int(group_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = min(self.group_size, b)
+        if g < 2 or b % g != 0:
+            return torch.cat([x, x.new_zeros(b, 1, h, w)], dim=1)
+        y = x.reshape(g, b // g, c, h, w)
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (b // g,)
+        std = std.reshape(1, b // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(b, 1, h, w)
+        return torch.cat([x, std], dim=1)
+
+
 class FastGANDiscriminator(nn.Module):
     """(image (B, C, 128, 128), labels (B,)) -> score (B,); with ``return_recon`` also a 32x32 reconstruction.
 
@@ -165,10 +186,12 @@ class FastGANDiscriminator(nn.Module):
             down-sampling blocks.
         recon: build the auxiliary decoder (8x8 features -> 16x16 -> 32x32 image in [-1, 1], with the 32 and
             16 px channel counts).
+        mbstd_group: group size of the minibatch standard-deviation channel appended to the 8x8 features
+            (0 disables it).
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4, channels: Sequence[int] = (16, 32, 64, 128, 256),
-                 recon: bool = True):
+                 recon: bool = True, mbstd_group: int = 0):
         super().__init__()
         if len(channels) != 5:
             raise ValueError(f"channels needs 5 entries (64, 32, 16, 8, 4 px), got {list(channels)}")
@@ -176,7 +199,8 @@ class FastGANDiscriminator(nn.Module):
         self.stem = nn.Sequential(spectral_norm(nn.Conv2d(int(in_channels), c[0], 4, stride=2, padding=1)),
                                   nn.LeakyReLU(0.2))
         self.down = nn.Sequential(DownBlock(c[0], c[1]), DownBlock(c[1], c[2]), DownBlock(c[2], c[3]))  # -> 8 px
-        self.down4 = DownBlock(c[3], c[4])
+        self.mbstd = MinibatchStdDev(int(mbstd_group)) if int(mbstd_group) > 0 else None
+        self.down4 = DownBlock(c[3] + (1 if self.mbstd is not None else 0), c[4])
         self.linear = spectral_norm(nn.Linear(c[4], 1))
         self.embed = spectral_norm(nn.Embedding(int(num_classes), c[4]))
         self.decoder = None
@@ -188,7 +212,7 @@ class FastGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor, return_recon: bool = False):
         f8 = self.down(self.stem(x))
-        h = self.down4(f8).sum(dim=(2, 3))  # global sum pooling
+        h = self.down4(self.mbstd(f8) if self.mbstd is not None else f8).sum(dim=(2, 3))  # global sum pooling
         score = self.linear(h).reshape(-1) + (self.embed(labels.reshape(-1).long()) * h).sum(dim=1)
         if return_recon:
             if self.decoder is None:
