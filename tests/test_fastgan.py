@@ -15,9 +15,9 @@ from medigan_zoo.training.checkpoint import TimedCheckpoint  # noqa: E402
 from medigan_zoo.training.fastgan import FastGANIteration  # noqa: E402
 from medigan_zoo.training.gan import hinge_d_loss, hinge_g_loss  # noqa: E402
 
-TINY_G = dict(latent_size=8, num_classes=4, channels=(16, 8, 8, 8, 4, 4), embed_size=4,
+TINY_G = dict(latent_size=8, num_classes=4, channels=(16, 8, 8, 8, 4, 4), embed_size=4, upsample_mode="bilinear",
               double_conv_up_to=8, glu_up_to=16)
-TINY_D = dict(in_channels=1, num_classes=4, channels=(4, 4, 8, 8, 8))
+TINY_D = dict(in_channels=1, num_classes=4, channels=(4, 4, 8, 8, 8), full_res_stem=True)
 
 
 @pytest.fixture(autouse=True)
@@ -132,11 +132,22 @@ def test_fastgan_iteration_updates_both_networks_with_r1_and_reconstruction():
     d0 = [p.detach().clone() for p in disc.parameters()]
     step = FastGANIteration(8, "sequence", augment=DiffAugment(0.2, 0.2, 0.125, 0.25), r1_gamma=0.1, r1_interval=16)
     out = step(engine, {"image": torch.rand(4, 1, 128, 128) * 2 - 1, "sequence": torch.tensor([0, 1, 2, 3])})
-    assert set(out) == {"g_loss", "d_loss", "d_real", "d_fake", "recon", "r1"}
+    assert set(out) == {"g_loss", "d_loss", "d_real", "d_fake", "recon", "r1", "ms"}
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values()) and out["r1"] > 0 and out["recon"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(g0, gen.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, disc.parameters()))
     assert all(p.requires_grad for p in disc.parameters())
+
+
+def test_mode_seeking_term_pairs_fakes_of_the_same_label():
+    torch.manual_seed(0)
+    gen, disc = FastGANGenerator(**TINY_G), FastGANDiscriminator(**TINY_D)
+    seen = []
+    gen.register_forward_hook(lambda m, args, out: seen.append(args[1].clone()))
+    step = FastGANIteration(8, "sequence", mode_seeking=1.0)
+    out = step(_Engine(gen, disc), {"image": torch.rand(4, 1, 128, 128) * 2 - 1, "sequence": torch.tensor([0, 1, 2, 3])})
+    assert out["ms"] > 0 and torch.isfinite(torch.tensor(out["ms"]))
+    assert seen[0].tolist() == [0, 1, 0, 1], "the second half repeats the first half's labels"
 
 
 def _trainer(output_dir: Path, max_epochs: int, interval_s: float = 1e9):

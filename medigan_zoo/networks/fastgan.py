@@ -43,14 +43,18 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """Nearest x2 up-sampling, then ``num_convs`` x (3x3 conv -> conditional BN -> activation) to
+    """x2 up-sampling (``upsample_mode`` "nearest" or "bilinear"; bilinear avoids blocky grid artefacts), then ``num_convs`` x (3x3 conv -> conditional BN -> activation) to
     ``out_channels``; the activation is GLU (FastGAN; the convolution makes twice the channels) or, cheaper at
     high resolution, LeakyReLU(0.2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, num_classes: int, num_convs: int = 1, glu: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, num_classes: int, num_convs: int = 1, glu: bool = True,
+                 upsample_mode: str = "nearest"):
         super().__init__()
         if num_convs not in (1, 2):
             raise ValueError(f"UpBlock num_convs must be 1 or 2, got {num_convs}")
+        if upsample_mode not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample_mode must be 'nearest' or 'bilinear', got {upsample_mode!r}")
+        self.bilinear = upsample_mode == "bilinear"
         self.glu = bool(glu)
         width = 2 if self.glu else 1
         self.conv1 = nn.Conv2d(int(in_channels), width * int(out_channels), 3, padding=1, bias=False)
@@ -64,7 +68,10 @@ class UpBlock(nn.Module):
         return F.glu(x, dim=1) if self.glu else F.leaky_relu(x, 0.2)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        if self.bilinear:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = self._act(self.norm1(self.conv1(x), labels))
         if self.two:
             x = self._act(self.norm2(self.conv2(x), labels))
@@ -96,11 +103,13 @@ class FastGANGenerator(nn.Module):
         embed_size: length of the class embedding concatenated to the latent.
         double_conv_up_to: stages up to this side (px) use two convolutions, larger ones one (CPU budget).
         glu_up_to: stages up to this side (px) use GLU, larger ones LeakyReLU (half the convolution cost).
+        upsample_mode: "nearest" (FastGAN) or "bilinear" (smoother, no blocky grid artefacts).
     """
 
     def __init__(self, latent_size: int = 128, num_classes: int = 4,
                  channels: Sequence[int] = (256, 256, 128, 64, 32, 16), out_channels: int = 1,
-                 embed_size: int = 32, double_conv_up_to: int = 32, glu_up_to: int = 128):
+                 embed_size: int = 32, double_conv_up_to: int = 32, glu_up_to: int = 128,
+                 upsample_mode: str = "nearest"):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -118,7 +127,7 @@ class FastGANGenerator(nn.Module):
             return 2 if side <= int(double_conv_up_to) else 1
 
         def block(cin: int, cout: int, side: int) -> UpBlock:
-            return UpBlock(cin, cout, num_classes, convs(side), glu=side <= int(glu_up_to))
+            return UpBlock(cin, cout, num_classes, convs(side), glu=side <= int(glu_up_to), upsample_mode=upsample_mode)
 
         self.up8 = block(c[0], c[1], 8)
         self.up16 = block(c[1], c[2], 16)
@@ -184,6 +193,8 @@ class FastGANDiscriminator(nn.Module):
         num_classes: number of class labels.
         channels: channels at 64, 32, 16, 8 and 4 px (five entries): a 4x4 stride-2 stem to 64 px, then
             down-sampling blocks.
+        full_res_stem: start with a 3x3 convolution at the input resolution before the stride-2 stem (a bare
+            stride-2 stem cannot see some pixel-level patterns, e.g. checkerboard artefacts).
         recon: build the auxiliary decoder (8x8 features -> 16x16 -> 32x32 image in [-1, 1], with the 32 and
             16 px channel counts).
         mbstd_group: group size of the minibatch standard-deviation channel appended to the 8x8 features
@@ -191,13 +202,15 @@ class FastGANDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4, channels: Sequence[int] = (16, 32, 64, 128, 256),
-                 recon: bool = True, mbstd_group: int = 0):
+                 recon: bool = True, mbstd_group: int = 0, full_res_stem: bool = False):
         super().__init__()
         if len(channels) != 5:
             raise ValueError(f"channels needs 5 entries (64, 32, 16, 8, 4 px), got {list(channels)}")
         c = [int(v) for v in channels]
-        self.stem = nn.Sequential(spectral_norm(nn.Conv2d(int(in_channels), c[0], 4, stride=2, padding=1)),
-                                  nn.LeakyReLU(0.2))
+        first = [spectral_norm(nn.Conv2d(int(in_channels), c[0], 3, padding=1)), nn.LeakyReLU(0.2)] \
+            if full_res_stem else []
+        cin = c[0] if full_res_stem else int(in_channels)
+        self.stem = nn.Sequential(*first, spectral_norm(nn.Conv2d(cin, c[0], 4, stride=2, padding=1)), nn.LeakyReLU(0.2))
         self.down = nn.Sequential(DownBlock(c[0], c[1]), DownBlock(c[1], c[2]), DownBlock(c[2], c[3]))  # -> 8 px
         self.mbstd = MinibatchStdDev(int(mbstd_group)) if int(mbstd_group) > 0 else None
         self.down4 = DownBlock(c[3] + (1 if self.mbstd is not None else 0), c[4])
