@@ -101,10 +101,12 @@ class ConditionalGANIteration:
 class SampleGridSaver:
     """Bundle handler: every ``every_n_epochs`` epochs write ``output_dir/samples_epoch_NNN.png`` with
     ``per_class`` samples of each class (one row per class) from ``generator`` in eval mode, fixed latents.
+    ``name_format`` (fields ``epoch``, ``iteration``) names the file; ``scale`` enlarges the grid.
     """
 
     def __init__(self, generator: nn.Module, latent_size: int, num_classes: int, output_dir: Union[str, Path],
-                 every_n_epochs: int = 5, per_class: int = 8, seed: int = 0):
+                 every_n_epochs: int = 5, per_class: int = 8, seed: int = 0,
+                 name_format: str = "samples_epoch_{epoch:03d}.png", scale: int = 2):
         self.generator = generator
         self.latent_size = int(latent_size)
         self.num_classes = int(num_classes)
@@ -112,6 +114,8 @@ class SampleGridSaver:
         self.every_n_epochs = max(1, int(every_n_epochs))
         self.per_class = int(per_class)
         self.seed = int(seed)
+        self.name_format = name_format
+        self.scale = int(scale)
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
@@ -130,5 +134,5 @@ class SampleGridSaver:
         self.generator.eval()
         images = (self.generator(z, labels).float().cpu() + 1.0) / 2.0
         self.generator.train(was_training)
-        path = self.output_dir / f"samples_epoch_{engine.state.epoch:03d}.png"
-        save_sample_grid(images.clamp(0, 1), path, nrow=self.per_class, scale=2)
+        path = self.output_dir / self.name_format.format(epoch=engine.state.epoch, iteration=engine.state.iteration)
+        save_sample_grid(images.clamp(0, 1), path, nrow=self.per_class, scale=self.scale)

@@ -1,0 +1,162 @@
+"""Time-based full-state checkpoints for long CPU trainings that may be killed, and their resume.
+
+:class:`TimedCheckpoint` is a bundle handler for an ignite engine (MONAI's ``GanTrainer``): every
+``interval_s`` seconds of wall time (checked after each iteration) and when the run completes it writes
+``output_dir/checkpoint_latest.pt`` atomically (temporary file + rename) with the state dicts of
+``objects`` (generator, discriminator, EMA generator, optimizers, ...), the engine's iteration and epoch,
+the torch / numpy / Python RNG states and the cumulative wall and CPU time of the run over all resumes. At
+each save it also writes a preview grid (``preview``: a callable taking the engine, e.g.
+:class:`medigan_zoo.training.gan.SampleGridSaver`) and appends one line to ``output_dir/run_log.txt``.
+
+:meth:`TimedCheckpoint.resume` loads such a file into the same objects and sets the engine's iteration and
+epoch, so ``trainer.run()`` continues where the checkpoint was written instead of restarting.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint_latest.pt"
+RUN_LOG_NAME = "run_log.txt"
+
+
+def rng_states() -> Dict[str, Any]:
+    """The torch (CPU and, when present, CUDA), numpy and Python RNG states."""
+    states: Dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                              "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_states` returned."""
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class TimedCheckpoint:
+    """Save the full training state every ``interval_s`` seconds and at the end; resume from it.
+
+    Args:
+        objects: name -> object with ``state_dict`` / ``load_state_dict`` (modules, optimizers).
+        output_dir: folder of ``checkpoint_latest.pt``, ``run_log.txt`` and the preview grids.
+        interval_s: seconds of wall time between checkpoints.
+        preview: optional callable ``preview(engine)`` run at every save (writes a sample grid).
+        max_run_s: when > 0, after this many seconds of wall time of this process's run, save and end the run
+            gracefully (``engine.terminate()``), so a session with a hard stop still finishes with a checkpoint
+            and the recipe's final steps; a later ``resume`` continues to ``max_epochs``. 0: no limit.
+    """
+
+    def __init__(self, objects: Mapping[str, Any], output_dir: Union[str, Path], interval_s: float = 300.0,
+                 preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0):
+        self.objects = dict(objects)
+        self.max_run_s = float(max_run_s)
+        self.output_dir = Path(output_dir)
+        self.interval_s = float(interval_s)
+        self.preview = preview
+        self.prior_wall_s = 0.0  # time spent in earlier runs of this training (set by resume)
+        self.prior_cpu_s = 0.0
+        self._start_wall = time.perf_counter()
+        self._start_cpu = time.process_time()
+        self._last_save = time.perf_counter()
+
+    @property
+    def path(self) -> Path:
+        return self.output_dir / CHECKPOINT_NAME
+
+    def wall_s(self) -> float:
+        """Wall time of the whole training so far, over all resumes."""
+        return self.prior_wall_s + time.perf_counter() - self._start_wall
+
+    def cpu_s(self) -> float:
+        """CPU time (``time.process_time``) of the whole training so far, over all resumes."""
+        return self.prior_cpu_s + time.process_time() - self._start_cpu
+
+    def attach(self, engine: Any) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._maybe_save)
+        engine.add_event_handler(Events.COMPLETED, self.save)
+
+    def _log(self, line: str) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / RUN_LOG_NAME, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC  {line}\n")
+        logger.info(line)
+
+    def _started(self, engine: Any) -> None:
+        self._start_wall, self._start_cpu, self._last_save = time.perf_counter(), time.process_time(), time.perf_counter()
+        self._log(f"start at iteration {engine.state.iteration} (epoch {engine.state.epoch}), "
+                  f"pid {os.getpid()}, torch threads {torch.get_num_threads()}, command: "
+                  + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+
+    def _maybe_save(self, engine: Any) -> None:
+        if self.max_run_s > 0 and time.perf_counter() - self._start_wall >= self.max_run_s:
+            self._log(f"max_run_s={self.max_run_s:.0f} reached at iteration {engine.state.iteration}: "
+                      "saving and ending this run (resume_from continues it)")
+            engine.terminate()  # COMPLETED fires and saves
+            return
+        if time.perf_counter() - self._last_save >= self.interval_s:
+            self.save(engine)
+
+    def save(self, engine: Any) -> Path:
+        """Write the checkpoint (atomically), the preview grid and a run-log line."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "objects": {name: obj.state_dict() for name, obj in self.objects.items()},
+            "iteration": int(engine.state.iteration),
+            "epoch": int(engine.state.epoch),
+            "rng": rng_states(),
+            "wall_s": self.wall_s(),
+            "cpu_s": self.cpu_s(),
+        }
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+        self._last_save = time.perf_counter()
+        if self.preview is not None:
+            self.preview(engine)
+        output = getattr(engine.state, "output", None)
+        losses = " ".join(f"{k} {v:.4f}" for k, v in output.items()) if isinstance(output, dict) else ""
+        self._log(f"checkpoint at iteration {state['iteration']} (epoch {state['epoch']}): "
+                  f"wall {state['wall_s']:.0f} s, CPU {state['cpu_s']:.0f} s, "
+                  f"{state['wall_s'] / max(1, state['iteration']):.3f} s/it; {losses}")
+        return self.path
+
+    def resume(self, path: Union[str, Path], engine: Any) -> int:
+        """Load ``path`` into the objects, the RNGs and the engine state; returns the iteration resumed from."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"resume_from={path}: no such checkpoint; the training writes "
+                                    f"{CHECKPOINT_NAME} into its output_dir")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        missing = sorted(set(self.objects) - set(state["objects"]))
+        if missing:
+            raise KeyError(f"checkpoint {path} lacks {missing}; it has {sorted(state['objects'])}")
+        for name, obj in self.objects.items():
+            obj.load_state_dict(state["objects"][name])
+        set_rng_states(state["rng"])
+        engine.state.iteration = int(state["iteration"])
+        # completed epochs: ignite increments the epoch when it (re)enters the loop and finishes a partial epoch
+        epoch_length = getattr(engine.state, "epoch_length", None)
+        engine.state.epoch = int(state["iteration"]) // int(epoch_length) if epoch_length else int(state["epoch"])
+        self.prior_wall_s, self.prior_cpu_s = float(state["wall_s"]), float(state["cpu_s"])
+        self._log(f"resumed from {path} at iteration {state['iteration']} (epoch {state['epoch']}), "
+                  f"earlier wall {self.prior_wall_s:.0f} s, CPU {self.prior_cpu_s:.0f} s")
+        return int(state["iteration"])
