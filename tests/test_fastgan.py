@@ -145,7 +145,8 @@ def test_mode_seeking_term_pairs_fakes_of_the_same_label():
     seen = []
     gen.register_forward_hook(lambda m, args, out: seen.append(args[1].clone()))
     step = FastGANIteration(8, "sequence", mode_seeking=1.0)
-    out = step(_Engine(gen, disc), {"image": torch.rand(4, 1, 128, 128) * 2 - 1, "sequence": torch.tensor([0, 1, 2, 3])})
+    batch = {"image": torch.rand(4, 1, 128, 128) * 2 - 1, "sequence": torch.tensor([0, 1, 2, 3])}
+    out = step(_Engine(gen, disc), batch)
     assert out["ms"] > 0 and torch.isfinite(torch.tensor(out["ms"]))
     assert seen[0].tolist() == [0, 1, 0, 1], "the second half repeats the first half's labels"
 

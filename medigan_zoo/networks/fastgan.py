@@ -43,9 +43,9 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """x2 up-sampling (``upsample_mode`` "nearest" or "bilinear"; bilinear avoids blocky grid artefacts), then ``num_convs`` x (3x3 conv -> conditional BN -> activation) to
-    ``out_channels``; the activation is GLU (FastGAN; the convolution makes twice the channels) or, cheaper at
-    high resolution, LeakyReLU(0.2)."""
+    """x2 up-sampling (``upsample_mode`` "nearest" or "bilinear"; bilinear avoids blocky grid artefacts), then
+    ``num_convs`` x (3x3 conv -> conditional BN -> activation) to ``out_channels``; the activation is GLU (FastGAN;
+    the convolution makes twice the channels) or, cheaper at high resolution, LeakyReLU(0.2)."""
 
     def __init__(self, in_channels: int, out_channels: int, num_classes: int, num_convs: int = 1, glu: bool = True,
                  upsample_mode: str = "nearest"):
@@ -210,7 +210,8 @@ class FastGANDiscriminator(nn.Module):
         first = [spectral_norm(nn.Conv2d(int(in_channels), c[0], 3, padding=1)), nn.LeakyReLU(0.2)] \
             if full_res_stem else []
         cin = c[0] if full_res_stem else int(in_channels)
-        self.stem = nn.Sequential(*first, spectral_norm(nn.Conv2d(cin, c[0], 4, stride=2, padding=1)), nn.LeakyReLU(0.2))
+        self.stem = nn.Sequential(*first, spectral_norm(nn.Conv2d(cin, c[0], 4, stride=2, padding=1)),
+                                  nn.LeakyReLU(0.2))
         self.down = nn.Sequential(DownBlock(c[0], c[1]), DownBlock(c[1], c[2]), DownBlock(c[2], c[3]))  # -> 8 px
         self.mbstd = MinibatchStdDev(int(mbstd_group)) if int(mbstd_group) > 0 else None
         self.down4 = DownBlock(c[3] + (1 if self.mbstd is not None else 0), c[4])

@@ -101,7 +101,8 @@ class TimedCheckpoint:
         logger.info(line)
 
     def _started(self, engine: Any) -> None:
-        self._start_wall, self._start_cpu, self._last_save = time.perf_counter(), time.process_time(), time.perf_counter()
+        self._start_wall, self._start_cpu = time.perf_counter(), time.process_time()
+        self._last_save = self._start_wall
         self._log(f"start at iteration {engine.state.iteration} (epoch {engine.state.epoch}), "
                   f"pid {os.getpid()}, torch threads {torch.get_num_threads()}, command: "
                   + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
