@@ -119,13 +119,14 @@ class TimedCheckpoint:
     def save(self, engine: Any) -> Path:
         """Write the checkpoint (atomically), the preview grid and a run-log line."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        iteration, wall_s, cpu_s = int(engine.state.iteration), self.wall_s(), self.cpu_s()
         state = {
             "objects": {name: obj.state_dict() for name, obj in self.objects.items()},
-            "iteration": int(engine.state.iteration),
+            "iteration": iteration,
             "epoch": int(engine.state.epoch),
             "rng": rng_states(),
-            "wall_s": self.wall_s(),
-            "cpu_s": self.cpu_s(),
+            "wall_s": wall_s,
+            "cpu_s": cpu_s,
         }
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -135,9 +136,8 @@ class TimedCheckpoint:
             self.preview(engine)
         output = getattr(engine.state, "output", None)
         losses = " ".join(f"{k} {v:.4f}" for k, v in output.items()) if isinstance(output, dict) else ""
-        self._log(f"checkpoint at iteration {state['iteration']} (epoch {state['epoch']}): "
-                  f"wall {state['wall_s']:.0f} s, CPU {state['cpu_s']:.0f} s, "
-                  f"{state['wall_s'] / max(1, state['iteration']):.3f} s/it; {losses}")
+        self._log(f"checkpoint at iteration {iteration} (epoch {state['epoch']}): "
+                  f"wall {wall_s:.0f} s, CPU {cpu_s:.0f} s, {wall_s / max(1, iteration):.3f} s/it; {losses}")
         return self.path
 
     def resume(self, path: Union[str, Path], engine: Any) -> int:
