@@ -202,3 +202,24 @@ def test_bundles_each_import_their_own_scripts(tmp_path):
             seen.append(importlib.import_module("scripts.mark").VALUE)
     assert seen == [1, 2, 1]
     assert not [k for k in sys.modules if k.split(".")[0] == "scripts"] and str(tmp_path / "a") not in sys.path
+
+
+def test_own_scripts_win_over_a_bundle_root_monai_left_on_sys_path(tmp_path):
+    """`monai.bundle run` leaves its bundle root on sys.path; another bundle's `scripts` must still be its own."""
+    import importlib
+
+    from medigan_zoo.runtime.imports import bundle_on_sys_path
+
+    for name, value in (("left", 1), ("mine", 2)):
+        package = tmp_path / name / "scripts"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "mark.py").write_text(f"VALUE = {value}\n")
+    sys.path.insert(1, str(tmp_path / "left"))  # what monai.bundle run does, and never undoes
+    try:
+        with bundle_on_sys_path(tmp_path / "mine"):
+            assert importlib.import_module("scripts.mark").VALUE == 2
+    finally:
+        sys.path.remove(str(tmp_path / "left"))
+        for key in [k for k in sys.modules if k.split(".")[0] == "scripts"]:
+            del sys.modules[key]
