@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from medigan_zoo.training.augment import DiffAugment, downsample_to
+from medigan_zoo.training.gan import conditional_batch
 
 
 class FastGANIteration:
@@ -60,12 +61,8 @@ class FastGANIteration:
         return grad.pow(2).sum(dim=(1, 2, 3)).mean()
 
     def __call__(self, engine: Any, batchdata: Dict[str, Any]) -> Dict[str, float]:
+        real, labels, gen, disc = conditional_batch(engine, batchdata, self.image_key, self.condition_name)
         device = engine.state.device
-        real = torch.as_tensor(batchdata[self.image_key]).float().to(device, non_blocking=engine.non_blocking)
-        labels = torch.as_tensor(batchdata[self.condition_name]).reshape(-1).long().to(device)
-        gen, disc = engine.g_network, engine.d_network
-        gen.train()
-        disc.train()
         n = real.shape[0]
         z = torch.randn(n, self.latent_size, device=device)
         fake_labels = labels

@@ -12,7 +12,7 @@ written with :mod:`medigan_zoo.training.weights`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,19 @@ def translate(x: torch.Tensor, ratio: float) -> torch.Tensor:
     return padded.reshape(b, x.shape[1], -1).gather(2, idx).reshape_as(x)
 
 
+def conditional_batch(engine: Any, batchdata: Dict[str, Any], image_key: str,
+                      condition_name: str) -> Tuple[torch.Tensor, torch.Tensor, nn.Module, nn.Module]:
+    """The real images and their (B,) long labels on the engine's device, and the engine's generator and
+    discriminator switched to training mode (the start of every conditional GAN step)."""
+    device = engine.state.device
+    real = torch.as_tensor(batchdata[image_key]).float().to(device, non_blocking=engine.non_blocking)
+    labels = torch.as_tensor(batchdata[condition_name]).reshape(-1).long().to(device)
+    gen, disc = engine.g_network, engine.d_network
+    gen.train()
+    disc.train()
+    return real, labels, gen, disc
+
+
 class ConditionalGANIteration:
     """``iteration_update`` for ``GanTrainer``: hinge-loss conditional GAN step.
 
@@ -68,12 +81,8 @@ class ConditionalGANIteration:
         return translate(x, self.translation)
 
     def __call__(self, engine: Any, batchdata: Dict[str, Any]) -> Dict[str, float]:
+        real, labels, gen, disc = conditional_batch(engine, batchdata, self.image_key, self.condition_name)
         device = engine.state.device
-        real = torch.as_tensor(batchdata[self.image_key]).float().to(device, non_blocking=engine.non_blocking)
-        labels = torch.as_tensor(batchdata[self.condition_name]).reshape(-1).long().to(device)
-        gen, disc = engine.g_network, engine.d_network
-        gen.train()
-        disc.train()
         n = real.shape[0]
         d_loss = d_real = d_fake = torch.zeros(())
         fake = real
