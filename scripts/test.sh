@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]"
+"$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,ui,deploy,train]"
 set +e
 # lint + import order, and types (configured in pyproject.toml); the test summary stays the last thing printed
 "$VENV/bin/ruff" check medigan_zoo tests scripts benchmarks
