@@ -204,10 +204,11 @@ def test_ten_thousand_entries_answer_in_milliseconds(medigan_config):
         entries.append((f"{i:05d}_{model_id}", fields))
     index = SearchIndex(entries)
     for query in ("mammography 128x128 dcgan", ["dcgan", "mMg", "ClF", "modalities", "inbreast"], "xyzzy"):
+        # CPU time of this process, best of 5: other processes on a shared machine stretch wall time, not this
         best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
+        for _ in range(5):
+            start = time.process_time()
             hits = index.search(query, limit=10)
-            best = min(best, time.perf_counter() - start)
-        assert best < 0.05, (query, best)  # a few ms on a free core; generous for shared CI machines
+            best = min(best, time.process_time() - start)
+        assert best < 0.05, (query, best)  # a few ms on a free core
         assert query == "xyzzy" or hits[0].model_id.endswith("00001_DCGAN_MMG_CALC_ROI")
