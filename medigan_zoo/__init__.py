@@ -7,8 +7,12 @@ Search and listing need neither torch nor monai; they are imported only when a m
     >>> gens.search("chest x-ray conditional")[0].model_id
     'chest_xray_cdcgan'
 """
-from medigan_zoo.catalog.model_info import ConditionSpec, Metric, ModelInfo, OptionSpec
-from medigan_zoo.core.errors import (
+from medigan_zoo.core import monai_import
+
+monai_import.install()  # before anything imports monai: keeps the MONAI Deploy SDK out of `import monai`
+
+from medigan_zoo.catalog.model_info import ConditionSpec, Metric, ModelInfo, OptionSpec  # noqa: E402
+from medigan_zoo.core.errors import (  # noqa: E402
     BundleNotAvailableError,
     GenerationError,
     MetadataError,
@@ -17,8 +21,8 @@ from medigan_zoo.core.errors import (
     UntrustedBundleError,
     ZooError,
 )
-from medigan_zoo.core.version import __version__
-from medigan_zoo.generators import Generators
+from medigan_zoo.core.version import __version__  # noqa: E402
+from medigan_zoo.generators import Generators  # noqa: E402
 
 __all__ = [
     "Generators", "ModelInfo", "Metric", "ConditionSpec", "OptionSpec", "list_models", "get_model_info", "search",
