@@ -10,6 +10,7 @@
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
     medigan-zoo prepare ~/my_images --output ~/my_dataset --size 64 --val 0.1 --test 0.1 --seed 0
     medigan-zoo package bundles/chest_xray_cdcgan -o dist
+    medigan-zoo hyperparameters chest_xray_cdcgan
 
 Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
 --trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
@@ -284,6 +285,25 @@ class ZooCLI:
         result = package(bundle, output, url=url, model_id=model_id)
         for line in result.lines():
             print(line)
+
+    def _bundle_path(self, bundle: str) -> Path:
+        """A bundle folder given as a path, else the folder of a model id."""
+        path = Path(str(bundle)).expanduser()
+        return path if path.is_dir() else self._gen.bundle_dir(str(bundle))
+
+    def hyperparameters(self, bundle: str, json: bool = False) -> None:
+        """Every tunable hyperparameter of a bundle's training recipe (configs/train.json): name, type, default,
+        range and meaning (BUNDLE: a folder or a model id); `tune` searches the same list."""
+        from medigan_zoo.training.hyperparameters import read_hyperparameters, table_rows
+
+        items = read_hyperparameters(self._bundle_path(bundle))
+        if flag("json", json):
+            _print_json([h.to_dict() for h in items])
+            return
+        if not items:
+            print(f"{bundle} declares no tunable hyperparameters.")
+            return
+        _table(table_rows(items), ("name", "type", "default", "range", "description"))
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
