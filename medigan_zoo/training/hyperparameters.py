@@ -105,12 +105,12 @@ def _entry(name: str, spec: Any, config: Mapping[str, Any], path: Path) -> Hyper
                 raise MetadataError(f"{key} must be {'a whole number' if kind == 'int' else 'a number'}, "
                                     f"got {spec.get(key)!r}", path, json_path(where + [key]))
         item.low, item.high = spec["low"], spec["high"]
-        if item.low > item.high:  # type: ignore[operator]
+        if item.low > item.high:
             raise MetadataError(f"low {item.low} is above high {item.high}", path, json_path(where + ["low"]))
         log = spec.get("log", False)
         if not isinstance(log, bool):
             raise MetadataError(f"log must be true or false, got {log!r}", path, json_path(where + ["log"]))
-        if log and item.low <= 0:  # type: ignore[operator]
+        if log and item.low <= 0:
             raise MetadataError("a log range needs low > 0", path, json_path(where + ["low"]))
         item.log = log
     if not item.contains(default):
