@@ -316,7 +316,7 @@ class ZooCLI:
         configs/train.json through monai.bundle: --output NEW_BUNDLE (default: in place), --epochs N, --resume
         (continue an interrupted run), --checkpoint_every N iterations (default one epoch), --evaluate False (skip
         the metrics), and any declared hyperparameter as --NAME VALUE (`medigan-zoo train BUNDLE --help` lists
-        them). Under torchrun it trains data-parallel (docs/contributing_models.md)."""
+        them)."""
         self._train(bundle, data, output, epochs, resume, seed, checkpoint_every, evaluate, evaluate_samples,
                     evaluate_metrics, device, progress, hyperparameters, finetune=False)
 
@@ -342,19 +342,17 @@ class ZooCLI:
                            f"e.g. `medigan-zoo {verb} chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle`")
         if output is not None and (isinstance(output, bool) or not str(output).strip()):
             raise ZooError(f"{verb}: --output needs a folder for the new bundle.")
-        distributed = from_environment(device)
+        from_environment(device)  # under torchrun with several processes: not available yet (one line)
         result = train_bundle(
             self._bundle_path(bundle), data, output, finetune=finetune, resume=flag("resume", resume),
             epochs=None if epochs is None else check_int("epochs", epochs, 1), seed=check_int("seed", seed, 0),
             overrides=hyperparameters,
             checkpoint_every=None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every, 1),
             evaluate=flag("evaluate", evaluate), evaluate_samples=check_int("evaluate_samples", evaluate_samples, 2),
-            evaluate_metrics=str(evaluate_metrics), device=distributed.device if distributed else device,
-            progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None,
-            distributed=distributed)
-        if distributed is None or distributed.rank == 0:
-            for line in result.lines():
-                print(line)
+            evaluate_metrics=str(evaluate_metrics), device=device,
+            progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
+        for line in result.lines():
+            print(line)
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results

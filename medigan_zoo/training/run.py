@@ -118,7 +118,7 @@ def check_data_fits(bundle: Path, npz: Path) -> None:
     if want and (have != want or have_channels != channels):
         raise ZooError(f"--data {npz}: images are {'x'.join(map(str, shape[1:]))} but {bundle.name} makes "
                        f"{'x'.join(map(str, want))} with {channels} channel(s); prepare the data with --size "
-                       f"{want[-1]} or start a bundle of that size (`medigan-zoo init NAME --size {have[-1] if have else ''}`).")
+                       f"{want[-1]} or start a bundle of that size (`medigan-zoo init NAME --size N`).")
     condition = zoo.get("condition") or {}
     if classes and condition:
         spec = next(iter(condition.values()))
@@ -312,7 +312,7 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
                  progress: bool = True, checkpoint_every: Optional[int] = None,
                  checkpoint_seconds: float = 0.0, evaluate: bool = True, evaluate_samples: int = 500,
                  evaluate_metrics: str = "fid,prdc,realism", device: Optional[str] = None,
-                 trusted: Any = None, command: Optional[str] = None, distributed: Any = None) -> TrainResult:
+                 trusted: Any = None, command: Optional[str] = None) -> TrainResult:
     """Train ``bundle`` (a folder) on ``data`` with its own ``configs/train.json``; returns what was produced.
 
     Args:
@@ -323,14 +323,13 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
         finetune: start from ``bundle``'s shipped weights (``models/model.pt`` into the generator) into ``output``.
         seed: the recipe's ``seed``.
         extra_handlers: ignite handler objects (``attach(engine)``) or MONAI handler config dicts.
-        progress: a tqdm bar with the losses (rank 0 only).
+        progress: a tqdm bar with the losses.
         checkpoint_every: iterations between checkpoints (None: one epoch); ``checkpoint_seconds`` adds a timer.
         evaluate: measure the new bundle with the zoo's ``evaluate`` (``evaluate_metrics``, ``evaluate_samples``)
             against the data set's test split and write the metrics into its metadata and card.
         device: torch device for training (None: the recipe's choice).
         trusted: folders whose config code the user trusts (the bundle must be trusted: medigan_zoo.catalog.trust).
         command: the command line recorded in the training log (default: this process's argv).
-        distributed: a :class:`medigan_zoo.training.ddp.DDPContext` (set by the CLI under torchrun) or None.
     """
     from medigan_zoo.catalog.trust import check_trusted
 
@@ -343,10 +342,7 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
     values = dict(overrides or {})
     hyper = read_hyperparameters(src)
     check_values(hyper, {k: v for k, v in values.items() if k in {h.name for h in hyper}})
-    rank0 = distributed is None or distributed.rank == 0
-    out = _prepare_output(src, output, resume, finetune) if rank0 else Path(output or src).expanduser().resolve()
-    if distributed is not None:
-        distributed.barrier()
+    out = _prepare_output(src, output, resume, finetune)
     work = out / WORK_DIR
     trust = [out] + ([] if trusted in (None, True, False) else
                      ([trusted] if isinstance(trusted, (str, Path)) else list(trusted)))
@@ -362,22 +358,14 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
 
     with bundle_on_sys_path(out), _quiet_warnings():
         workflow = _build_workflow(out, pairs, dict_handlers)
-        if distributed is not None:
-            distributed.adapt(workflow.parser)
         workflow.initialize()
         parser = workflow.parser
         trainer = parser.get_parsed_content("trainer")
         if finetune and not resume:
             _load_shipped_weights(src, parser)
-        result = _run(workflow, trainer, out, work, resume=resume, progress=progress and rank0,
+        result = _run(workflow, trainer, out, work, resume=resume, progress=progress,
                       checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
-                      object_handlers=object_handlers, rank0=rank0)
-    if distributed is not None:
-        distributed.barrier()
-        if not rank0:
-            return result
-    if distributed is not None:
-        distributed.finish()
+                      object_handlers=object_handlers)
     return _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
                    evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
                    command=command, seed=seed)
@@ -398,8 +386,7 @@ def _load_shipped_weights(src: Path, parser: Any) -> None:
 
 
 def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, progress: bool,
-         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any],
-         rank0: bool) -> Dict[str, Any]:
+         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any]) -> Dict[str, Any]:
     from medigan_zoo.training.checkpoint import CHECKPOINT_NAME, TimedCheckpoint
 
     parser = workflow.parser
@@ -410,8 +397,7 @@ def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, pr
     every = int(checkpoint_every) if checkpoint_every else int(epoch_length)
     checkpoint = TimedCheckpoint(objects, work, interval_s=checkpoint_seconds if checkpoint_seconds > 0 else
                                  float("inf"), every_n_iterations=every)
-    if rank0:
-        checkpoint.attach(trainer)
+    checkpoint.attach(trainer)
     last = _LastLosses()
     last.attach(trainer)
     if progress:
