@@ -233,14 +233,25 @@ class TransformRNG:
 
 
 def _saved_objects(parser: Any) -> Dict[str, Any]:
-    """What the recipe's ``CheckpointSaver`` saves (its ``save_dict``), else the recipe's usual ids."""
+    """What the recipe's ``CheckpointSaver`` saves (its ``save_dict``), else the recipe's usual ids; plus the state
+    of every parameter scheduler its handlers attached (e.g. ``EMAHandler``'s momentum warm-up, which counts its own
+    calls: without it a resumed run would restart the warm-up)."""
+    from ignite.handlers.param_scheduler import BaseParamScheduler
+
     list_id = _handler_list_id(parser)
     handlers = parser.get_parsed_content(list_id) if list_id and list_id in parser else []
+    objects: Dict[str, Any] = {}
     for handler in handlers:
         save_dict = getattr(handler, "save_dict", None)
-        if isinstance(save_dict, Mapping) and save_dict:
-            return dict(save_dict)
-    return {name: parser.get_parsed_content(name) for name in _FALLBACK_OBJECTS if name in parser}
+        if isinstance(save_dict, Mapping) and save_dict and not objects:
+            objects = dict(save_dict)
+    if not objects:
+        objects = {name: parser.get_parsed_content(name) for name in _FALLBACK_OBJECTS if name in parser}
+    for index, handler in enumerate(handlers):
+        for attribute, value in sorted(vars(handler).items()) if hasattr(handler, "__dict__") else []:
+            if isinstance(value, BaseParamScheduler):
+                objects[f"handler{index}.{attribute}"] = value
+    return objects
 
 
 class _LastLosses:
@@ -312,7 +323,7 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
                  progress: bool = True, checkpoint_every: Optional[int] = None,
                  checkpoint_seconds: float = 0.0, evaluate: bool = True, evaluate_samples: int = 500,
                  evaluate_metrics: str = "fid,prdc,realism", device: Optional[str] = None,
-                 trusted: Any = None, command: Optional[str] = None) -> TrainResult:
+                 trusted: Any = None, command: Optional[str] = None, finish: bool = True) -> TrainResult:
     """Train ``bundle`` (a folder) on ``data`` with its own ``configs/train.json``; returns what was produced.
 
     Args:
@@ -330,6 +341,8 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
         device: torch device for training (None: the recipe's choice).
         trusted: folders whose config code the user trusts (the bundle must be trusted: medigan_zoo.catalog.trust).
         command: the command line recorded in the training log (default: this process's argv).
+        finish: False stops once the recipe has written ``training_output/model.pt`` (no weights copied into the
+            bundle, no export, grid, log, version bump or evaluation: e.g. a tuning trial that measures by itself).
     """
     from medigan_zoo.catalog.trust import check_trusted
 
@@ -366,6 +379,11 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
         result = _run(workflow, trainer, out, work, resume=resume, progress=progress,
                       checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
                       object_handlers=object_handlers)
+    if not finish:
+        return TrainResult(bundle=out, iterations=int(result["iterations"]), epochs=int(result["epochs"]),
+                           wall_s=float(result["wall_s"]), cpu_s=float(result["cpu_s"]), losses=dict(result["losses"]),
+                           log=work / "run_log.txt", version=str(_metadata(out).get("version", "")),
+                           checkpoint=Path(result["checkpoint"]), resumed_from=int(result["resumed_from"]))
     return _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
                    evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
                    command=command, seed=seed)
