@@ -10,6 +10,7 @@
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
     medigan-zoo prepare ~/my_images --output ~/my_dataset --size 64 --val 0.1 --test 0.1 --seed 0
     medigan-zoo package bundles/chest_xray_cdcgan -o dist
+    medigan-zoo init my_cxr_gan --template cgan --output ~/my_cxr_gan
     medigan-zoo hyperparameters chest_xray_cdcgan
     medigan-zoo train chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle --epochs 10 [--resume]
     medigan-zoo finetune chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle
@@ -351,6 +352,25 @@ class ZooCLI:
             evaluate=flag("evaluate", evaluate), evaluate_samples=check_int("evaluate_samples", evaluate_samples, 2),
             evaluate_metrics=str(evaluate_metrics), device=device,
             progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
+        for line in result.lines():
+            print(line)
+
+    def init(self, name: str, template: str = "cgan", output: Optional[str] = None, dataset: Optional[str] = None,
+             **options: Any) -> None:
+        """A new bundle folder NAME (or --output DIR) from the templates (--template cgan|wgan_gp|ddpm; --from
+        BUNDLE starts from that bundle's configs and metadata instead of the family's shipped one), metadata and
+        card pre-filled, initial untrained weights; it passes `validate` and trains with `medigan-zoo train`."""
+        from medigan_zoo.byod.init import init_bundle
+
+        unknown = sorted(set(options) - {"from"})
+        if unknown:
+            raise ZooError(f"init got unknown option(s) {', '.join('--' + u for u in unknown)}; options: --template, "
+                           "--from, --output, --dataset.")
+        source = options.get("from")
+        if isinstance(source, bool):
+            raise ZooError("init: --from needs a bundle folder or model id.")
+        result = init_bundle(str(name), str(template), self._bundle_path(source) if source else None, output,
+                             dataset=dataset)
         for line in result.lines():
             print(line)
 
