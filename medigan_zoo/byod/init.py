@@ -45,7 +45,8 @@ def _starting_point(template: str, from_bundle: Optional[PathLike]) -> Path:
     from medigan_zoo.core.paths import builtin_bundles_root
     from medigan_zoo.templates import TEMPLATE_FILE, declared
 
-    src = Path(from_bundle).expanduser().resolve() if from_bundle else builtin_bundles_root() / STARTING_POINTS[template]
+    default = builtin_bundles_root() / STARTING_POINTS[template]
+    src = Path(from_bundle).expanduser().resolve() if from_bundle else default
     if not (src / TEMPLATE_FILE).is_file():
         raise ZooError(f"--from {src}: it has no {TEMPLATE_FILE}; start from a zoo bundle made from the templates "
                        f"(e.g. {', '.join(STARTING_POINTS.values())}).")
