@@ -350,7 +350,8 @@ class ZooCLI:
             overrides=hyperparameters,
             checkpoint_every=None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every, 1),
             evaluate=flag("evaluate", evaluate), evaluate_samples=check_int("evaluate_samples", evaluate_samples, 2),
-            evaluate_metrics=str(evaluate_metrics), device=device,
+            evaluate_metrics=",".join(map(str, evaluate_metrics)) if isinstance(evaluate_metrics, (list, tuple))
+            else str(evaluate_metrics), device=device,
             progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
         for line in result.lines():
             print(line)
