@@ -77,3 +77,47 @@ def test_user_errors_are_one_line(tmp_path):
     with pytest.raises(ZooError, match="expected a data set folder"):
         train_bundle(CHEST, tmp_path, tmp_path / "w")
     assert not any((tmp_path / n).exists() for n in ("x", "y", "z", "w"))
+
+
+def _monai_bundle_run_training(bundle: Path, output_dir: Path, overrides: dict, epochs: int) -> None:
+    """The card's command: ``python -m monai.bundle run training`` on the shipped bundle."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    configs = bundle / "configs"
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(configs / "train.json"),
+           "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
+           "--bundle_root", str(bundle), "--data_path", str(PNEUMONIA), "--output_dir", str(output_dir),
+           "--max_epochs", str(epochs)]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", str(value)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@needs_data
+def test_train_is_monai_bundle_run_training_weight_for_weight(tmp_path):
+    """The same recipe, data, seed and overrides through `medigan-zoo train` and through the card's
+    `python -m monai.bundle run training` give identical weights (the shelf and the pipeline are one code path)."""
+    ours = train_bundle(CHEST, PNEUMONIA, tmp_path / "ours", epochs=2, overrides=TINY, evaluate=False, progress=False,
+                        trusted=[tmp_path], finish=False)
+    _monai_bundle_run_training(CHEST, tmp_path / "monai", TINY, epochs=2)
+    a, b = _weights(ours.bundle / "training_output" / "model.pt"), _weights(tmp_path / "monai" / "model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+@needs_data
+def test_the_first_epoch_of_the_shipped_recipe_equals_monai_bundle_run_training(tmp_path):
+    """chest_xray_cdcgan's recipe unchanged for its first epoch (50 iterations of 64 images): docs/README.md of the
+    bundle ("Retraining with medigan-zoo train") quotes this run."""
+    ours = train_bundle(CHEST, PNEUMONIA, tmp_path / "ours", epochs=1, evaluate=False, progress=False,
+                        trusted=[tmp_path], finish=False)
+    _monai_bundle_run_training(CHEST, tmp_path / "monai", {}, epochs=1)
+    a, b = _weights(ours.bundle / "training_output" / "model.pt"), _weights(tmp_path / "monai" / "model.pt")
+    assert ours.iterations == 50 and all(torch.equal(a[k], b[k]) for k in a)
