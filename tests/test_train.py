@@ -79,7 +79,8 @@ def test_user_errors_are_one_line(tmp_path):
     assert not any((tmp_path / n).exists() for n in ("x", "y", "z", "w"))
 
 
-def _monai_bundle_run_training(bundle: Path, output_dir: Path, overrides: dict, epochs: int) -> None:
+def _monai_bundle_run_training(bundle: Path, output_dir: Path, overrides: dict, epochs: int,
+                               timeout: int = 600) -> None:
     """The card's command: ``python -m monai.bundle run training`` on the shipped bundle."""
     import os
     import subprocess
@@ -96,7 +97,7 @@ def _monai_bundle_run_training(bundle: Path, output_dir: Path, overrides: dict, 
         cmd += [f"--{key}", str(value)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -118,6 +119,6 @@ def test_the_first_epoch_of_the_shipped_recipe_equals_monai_bundle_run_training(
     bundle ("Retraining with medigan-zoo train") quotes this run."""
     ours = train_bundle(CHEST, PNEUMONIA, tmp_path / "ours", epochs=1, evaluate=False, progress=False,
                         trusted=[tmp_path], finish=False)
-    _monai_bundle_run_training(CHEST, tmp_path / "monai", {}, epochs=1)
+    _monai_bundle_run_training(CHEST, tmp_path / "monai", {}, epochs=1, timeout=3600)
     a, b = _weights(ours.bundle / "training_output" / "model.pt"), _weights(tmp_path / "monai" / "model.pt")
     assert ours.iterations == 50 and all(torch.equal(a[k], b[k]) for k in a)
