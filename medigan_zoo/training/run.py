@@ -118,7 +118,8 @@ def check_data_fits(bundle: Path, npz: Path) -> None:
     if want and (have != want or have_channels != channels):
         raise ZooError(f"--data {npz}: images are {'x'.join(map(str, shape[1:]))} but {bundle.name} makes "
                        f"{'x'.join(map(str, want))} with {channels} channel(s); prepare the data with --size "
-                       f"{want[-1]} or start a bundle of that size (`medigan-zoo init NAME --size N`).")
+                       f"{want[-1]}{'' if have_channels == channels else ' from images with that many channels'} "
+                       "or train a bundle that makes this size.")
     condition = zoo.get("condition") or {}
     if classes and condition:
         spec = next(iter(condition.values()))
@@ -126,7 +127,7 @@ def check_data_fits(bundle: Path, npz: Path) -> None:
         known = len(values) if isinstance(values, Mapping) else len(values or [])
         if known and classes > known:
             raise ZooError(f"--data {npz}: labels go up to {classes - 1} but {bundle.name} knows {known} classes; "
-                           "use a bundle with as many classes (`medigan-zoo init NAME --num_classes N`).")
+                           "use a bundle with as many classes.")
 
 
 def _metadata(bundle: Path) -> Dict[str, Any]:
