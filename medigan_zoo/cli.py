@@ -285,6 +285,23 @@ class ZooCLI:
         for line in result.lines():
             print(line)
 
+    def publish(self, bundle: str, repo: Optional[str] = None, revision_tag: Optional[str] = None,
+                private: bool = False, token: Optional[str] = None, model_id: Optional[str] = None,
+                output: Optional[str] = None) -> None:
+        """Validate a bundle and push it to the Hugging Face Hub repo --repo owner/name (public unless --private;
+        --revision_tag v0.2.0 tags the commit; --token, else HF_TOKEN or `hf auth login`); prints the commit and the
+        catalog entry pinning it (-o/--output DIR also writes it there). docs/contributing_models.md"""
+        from medigan_zoo.byod.publish import publish
+
+        if repo is None or isinstance(repo, bool):
+            raise ZooError("publish needs --repo owner/name, the Hugging Face Hub repo to push to, e.g. "
+                           "`medigan-zoo publish bundles/my_bundle --repo my-lab/my_bundle`")
+        result = publish(bundle, str(repo), revision_tag=None if revision_tag is None else str(revision_tag),
+                         private=flag("private", private), token=None if token is None else str(token),
+                         model_id=model_id, output=output)
+        for line in result.lines():
+            print(line)
+
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
         into it (--dry_run: measure only; --force: also replace stored metrics measured with more samples)."""
