@@ -10,6 +10,9 @@
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
     medigan-zoo prepare ~/my_images --output ~/my_dataset --size 64 --val 0.1 --test 0.1 --seed 0
     medigan-zoo package bundles/chest_xray_cdcgan -o dist
+    medigan-zoo hyperparameters chest_xray_cdcgan
+    medigan-zoo train chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle --epochs 10 [--resume]
+    medigan-zoo finetune chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle
 
 Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
 --trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
@@ -302,6 +305,72 @@ class ZooCLI:
         for line in result.lines():
             print(line)
 
+    def _bundle_path(self, bundle: str) -> Path:
+        """A bundle folder given as a path, else the folder of a model id."""
+        path = Path(str(bundle)).expanduser()
+        return path if path.is_dir() else self._gen.bundle_dir(str(bundle))
+
+    def hyperparameters(self, bundle: str, json: bool = False) -> None:
+        """Every tunable hyperparameter of a bundle's training recipe (configs/train.json): name, type, default,
+        range and meaning (BUNDLE: a folder or a model id); `tune` searches the same list."""
+        from medigan_zoo.training.hyperparameters import read_hyperparameters, table_rows
+
+        items = read_hyperparameters(self._bundle_path(bundle))
+        if flag("json", json):
+            _print_json([h.to_dict() for h in items])
+            return
+        if not items:
+            print(f"{bundle} declares no tunable hyperparameters.")
+            return
+        _table(table_rows(items), ("name", "type", "default", "range", "description"))
+
+    def train(self, bundle: str, data: Optional[str] = None, output: Optional[str] = None,
+              epochs: Optional[int] = None, resume: bool = False, seed: int = 0,
+              checkpoint_every: Optional[int] = None, evaluate: bool = True, evaluate_samples: int = 500,
+              evaluate_metrics: str = "fid,prdc,realism", device: Optional[str] = None, progress: bool = True,
+              **hyperparameters: Any) -> None:
+        """Train BUNDLE (a folder or model id) on --data DATASET (a `prepare` folder or a MedMNIST npz) with its own
+        configs/train.json through monai.bundle: --output NEW_BUNDLE (default: in place), --epochs N, --resume
+        (continue an interrupted run), --checkpoint_every N iterations (default one epoch), --evaluate False (skip
+        the metrics), and any declared hyperparameter as --NAME VALUE (`medigan-zoo train BUNDLE --help` lists
+        them)."""
+        self._train(bundle, data, output, epochs, resume, seed, checkpoint_every, evaluate, evaluate_samples,
+                    evaluate_metrics, device, progress, hyperparameters, finetune=False)
+
+    def finetune(self, bundle: str, data: Optional[str] = None, output: Optional[str] = None,
+                 epochs: Optional[int] = None, resume: bool = False, seed: int = 0,
+                 checkpoint_every: Optional[int] = None, evaluate: bool = True, evaluate_samples: int = 500,
+                 evaluate_metrics: str = "fid,prdc,realism", device: Optional[str] = None, progress: bool = True,
+                 **hyperparameters: Any) -> None:
+        """Like train, starting from BUNDLE's shipped weights, into --output NEW_BUNDLE (required)."""
+        self._train(bundle, data, output, epochs, resume, seed, checkpoint_every, evaluate, evaluate_samples,
+                    evaluate_metrics, device, progress, hyperparameters, finetune=True)
+
+    def _train(self, bundle: str, data: Optional[str], output: Optional[str], epochs: Optional[int], resume: Any,
+               seed: int, checkpoint_every: Optional[int], evaluate: Any, evaluate_samples: int,
+               evaluate_metrics: str, device: Optional[str], progress: Any, hyperparameters: dict,
+               finetune: bool) -> None:
+        from medigan_zoo.training.ddp import from_environment
+        from medigan_zoo.training.run import train_bundle
+
+        verb = "finetune" if finetune else "train"
+        if data is None or isinstance(data, bool):
+            raise ZooError(f"{verb} needs --data DATASET, a folder made by `medigan-zoo prepare` or a MedMNIST .npz, "
+                           f"e.g. `medigan-zoo {verb} chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle`")
+        if output is not None and (isinstance(output, bool) or not str(output).strip()):
+            raise ZooError(f"{verb}: --output needs a folder for the new bundle.")
+        from_environment(device)  # under torchrun with several processes: not available yet (one line)
+        result = train_bundle(
+            self._bundle_path(bundle), data, output, finetune=finetune, resume=flag("resume", resume),
+            epochs=None if epochs is None else check_int("epochs", epochs, 1), seed=check_int("seed", seed, 0),
+            overrides=hyperparameters,
+            checkpoint_every=None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every, 1),
+            evaluate=flag("evaluate", evaluate), evaluate_samples=check_int("evaluate_samples", evaluate_samples, 2),
+            evaluate_metrics=str(evaluate_metrics), device=device,
+            progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
+        for line in result.lines():
+            print(line)
+
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
         into it (--dry_run: measure only; --force: also replace stored metrics measured with more samples)."""
@@ -353,6 +422,27 @@ def _one_line_fire_errors():
             fire_core._DisplayError = original
 
 
+def _bundle_help(args: List[str]) -> bool:
+    """``train BUNDLE --help`` / ``finetune BUNDLE --help``: the verb's help, then the bundle's tunable
+    hyperparameters (read from its train.json). False when the arguments are not that."""
+    if len(args) < 3 or args[0] not in ("train", "finetune") or not {"--help", "-h"} & set(args):
+        return False
+    words = [a for a in args[1:] if not _is_flag(a)]
+    if not words:
+        return False
+    from medigan_zoo.training.hyperparameters import help_text
+
+    doc = " ".join((getattr(ZooCLI, args[0]).__doc__ or "").split())
+    path = Path(words[0]).expanduser()
+    bundle = path if path.is_dir() else ZooCLI()._gen.bundle_dir(words[0])
+    print(f"usage: medigan-zoo {args[0]} BUNDLE --data DATASET [--output NEW_BUNDLE] [--epochs N] [--resume] "
+          "[--checkpoint_every N] [--seed S] [--evaluate False] [--NAME VALUE ...]\n")
+    print(doc + "\n")
+    print(f"tunable hyperparameters of {bundle} (configs/train.json; --NAME VALUE sets one):")
+    print(help_text(bundle))
+    return True
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point of ``medigan-zoo`` and ``python -m medigan_zoo``."""
     import fire
@@ -366,6 +456,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if too_long:
             raise ZooError(f"argument {too_long[0]} is {len(args[too_long[0] - 1]):,} characters long; the limit is "
                            f"{MAX_ARG_CHARS:,} (pass long lists in a file or through the Python API).")
+        if _bundle_help(args):
+            return
         with _one_line_fire_errors():
             fire.Fire(ZooCLI, command=_quote_free_text(args), name="medigan-zoo")
     except ZooError as err:

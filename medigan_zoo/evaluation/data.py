@@ -146,6 +146,10 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+#: the npz of a prepared data set folder (medigan_zoo.byod.prepare)
+PREPARED_NPZ = "dataset.npz"
+
+
 def dataset_file(names: Sequence[str], spatial_shape: Sequence[int] = ()) -> str:
     """The shared npz file of a bundle's zoo ``dataset`` list (the first name the zoo knows)."""
     for name in names:
@@ -164,9 +168,10 @@ def dataset_file(names: Sequence[str], spatial_shape: Sequence[int] = ()) -> str
 
 def load_reference(names: Sequence[str], split: str, data_dir: Optional[Union[str, Path]] = None,
                    spatial_shape: Sequence[int] = ()) -> RealData:
-    """Real images of a bundle's training data set, resized to ``spatial_shape`` when that differs."""
+    """Real images of a bundle's training data set, resized to ``spatial_shape`` when that differs. A ``data_dir``
+    holding ``dataset.npz`` (a data set made by ``medigan-zoo prepare``) is that data set, whatever the names."""
     root = default_data_dir(data_dir)
-    file = dataset_file(names, spatial_shape)
+    file = PREPARED_NPZ if (root / PREPARED_NPZ).is_file() else dataset_file(names, spatial_shape)
     if file == BRAIN_FILE:
         data = load_brain_reference(root, split, int(spatial_shape[-1]) if spatial_shape else None)
     else:

@@ -60,11 +60,15 @@ class TimedCheckpoint:
         max_run_s: when > 0, after this many seconds of wall time of this process's run, save and end the run
             gracefully (``engine.terminate()``), so a session with a hard stop still finishes with a checkpoint
             and the recipe's final steps; a later ``resume`` continues to ``max_epochs``. 0: no limit.
+        every_n_iterations: when > 0, also save after every this many iterations (``float('inf')`` as
+            ``interval_s`` then saves by iteration count only).
     """
 
     def __init__(self, objects: Mapping[str, Any], output_dir: Union[str, Path], interval_s: float = 300.0,
-                 preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0):
+                 preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0,
+                 every_n_iterations: int = 0):
         self.objects = dict(objects)
+        self.every_n_iterations = int(every_n_iterations)
         self.max_run_s = float(max_run_s)
         self.output_dir = Path(output_dir)
         self.interval_s = float(interval_s)
@@ -113,7 +117,8 @@ class TimedCheckpoint:
                       "saving and ending this run (resume_from continues it)")
             engine.terminate()  # COMPLETED fires and saves
             return
-        if time.perf_counter() - self._last_save >= self.interval_s:
+        due = self.every_n_iterations > 0 and engine.state.iteration % self.every_n_iterations == 0
+        if due or time.perf_counter() - self._last_save >= self.interval_s:
             self.save(engine)
 
     def save(self, engine: Any) -> Path:
