@@ -32,7 +32,7 @@ TRACKERS = ("mlflow",)
 SAMPLE_PATTERN = "samples_*.png"
 #: MLflow's longest parameter value
 MAX_PARAM_CHARS = 6000
-PathLike = Union[str, os.PathLike]
+PathLike = Union[str, Path]
 
 
 def check_tracking(tracking: Optional[str]) -> Optional[str]:
@@ -82,6 +82,23 @@ def run_params(hyperparameters: Mapping[str, Any], overrides: Optional[Mapping[s
     return {str(k): str(v)[:MAX_PARAM_CHARS] for k, v in values.items()}
 
 
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost ``__cause__`` of ``err`` (``monai.bundle`` raises ``RuntimeError("Failed to evaluate ...")``
+    from whatever the trainer raised)."""
+    seen = {id(err)}
+    while err.__cause__ is not None and id(err.__cause__) not in seen:
+        err = err.__cause__
+        seen.add(id(err))
+    return err
+
+
+def describe(err: BaseException) -> str:
+    """``Type: first line`` of ``err``'s root cause."""
+    cause = root_cause(err)
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 class SampleArtifacts:
     """Ignite handler: at each epoch's end (after the recipe's own grid saver) and at completion, log the
     ``SAMPLE_PATTERN`` files of ``folder`` not logged yet (or rewritten since) to the run as ``samples/<name>``."""
@@ -106,49 +123,76 @@ class SampleArtifacts:
 
 class MlflowTracker:
     """One MLflow run of one training (module docstring). Construct, pass ``handlers()`` to the trainer, then call
-    ``finish`` (or ``fail``)."""
+    ``finish`` (or ``fail``).
 
-    def __init__(self, output: PathLike, *, experiment: str, run_name: Optional[str] = None,
+    The store is opened when the handlers are attached to the trainer (so ``train_bundle`` has prepared the output
+    folder by then), or by ``open()``; ``store_dir`` is where the default SQLite store goes.
+    """
+
+    def __init__(self, store_dir: PathLike, *, experiment: str, run_name: Optional[str] = None,
                  params: Optional[Mapping[str, Any]] = None, tags: Optional[Mapping[str, str]] = None,
                  uri: Optional[str] = None, samples_dir: Optional[PathLike] = None, iteration_every: int = 1):
-        from monai.handlers import MLFlowHandler
-
-        self.output = Path(output).expanduser().resolve()
-        self.uri = tracking_uri(self.output, uri)
-        self.samples_dir = Path(samples_dir) if samples_dir is not None else self.output
+        self.store_dir = Path(store_dir).expanduser().resolve()
+        self.experiment, self.run_name, self.given_uri = experiment, run_name, uri
+        self.params = dict(params or {})
         self.tags = dict(tags or {})
-        every = max(int(iteration_every), 1)
-        self.handler = MLFlowHandler(
-            tracking_uri=self.uri, experiment_name=experiment, run_name=run_name,
-            experiment_param=dict(params or {}), output_transform=scalar_outputs,
-            iteration_log=True if every == 1 else (lambda engine, iteration: iteration % every == 0),
-            epoch_log=True, close_on_complete=False)
-        self._tags = _RunTags(self)
+        self.samples_dir = Path(samples_dir) if samples_dir is not None else self.store_dir
+        self.iteration_every = max(int(iteration_every), 1)
+        self.uri: Optional[str] = None
+        self.handler: Any = None
+        self.last_run_id: Optional[str] = None  #: the run's id, kept after it ended
         self._samples = SampleArtifacts(self.samples_dir, lambda p: self.log_artifact(p, "samples"))
+
+    def open(self) -> Any:
+        """MONAI's ``MLFlowHandler`` for this run (made on first use; the store is reached then)."""
+        if self.handler is None:
+            from monai.handlers import MLFlowHandler
+
+            every = self.iteration_every
+            self.uri = tracking_uri(self.store_dir, self.given_uri)
+            self.handler = MLFlowHandler(
+                tracking_uri=self.uri, experiment_name=self.experiment, run_name=self.run_name,
+                experiment_param=self.params, output_transform=scalar_outputs,
+                iteration_log=True if every == 1 else (lambda engine, iteration: iteration % every == 0),
+                epoch_log=True, close_on_complete=False)
+        return self.handler
 
     @property
     def client(self):
-        return self.handler.client
+        return self.open().client
 
     @property
     def run_id(self) -> Optional[str]:
         """The run's id once the trainer has started (``None`` before)."""
-        run = self.handler.cur_run
+        run = None if self.handler is None else self.handler.cur_run
         return None if run is None else run.info.run_id
 
     def _require_run(self) -> str:
-        if self.run_id is None:  # finish without a started trainer: open the run now
-            self.handler.start(_NoState())
+        if self.run_id is None:  # no trainer started (yet): open the run now
+            self.open().start(_NoState())
+            self._set_tags()
         assert self.run_id is not None
         return self.run_id
+
+    def _set_tags(self, engine: Any = None) -> None:
+        self.last_run_id = self.run_id
+        for key, value in self.tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
 
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         self.client.log_artifact(self._require_run(), str(path), artifact_path)
 
+    def attach(self, engine: Any) -> None:
+        """Attach MONAI's ``MLFlowHandler``, the run tags (at ``STARTED``) and the sample-grid artifact logger."""
+        from ignite.engine import Events
+
+        self.open().attach(engine)
+        engine.add_event_handler(Events.STARTED, self._set_tags)
+        self._samples.attach(engine)
+
     def handlers(self) -> List[Any]:
-        """MONAI's ``MLFlowHandler`` (which also sets the run's tags at start) and the sample-grid artifact
-        logger, for ``extra_handlers``."""
-        return [self.handler, self._tags, self._samples]
+        """The handler objects for ``train_bundle(..., extra_handlers=...)`` (one: this tracker)."""
+        return [self]
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int = 0) -> None:
         """Log the finite numbers of ``metrics`` (nested dicts become dotted names)."""
@@ -157,6 +201,7 @@ class MlflowTracker:
         flat = {k: float(v) for k, v in flatten_metrics(dict(metrics)).items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
         if flat:
+            self._require_run()
             self.handler._log_metrics(flat, step=step)  # MONAI's own batch call
 
     def finish(self, bundle: Optional[PathLike] = None, metrics: Optional[Mapping[str, Any]] = None) -> str:
@@ -186,25 +231,61 @@ class MlflowTracker:
         self.handler.close()
 
 
-class _RunTags:
-    """Sets the tracker's tags on its run when the trainer starts (after ``MLFlowHandler.start``)."""
-
-    def __init__(self, tracker: MlflowTracker):
-        self.tracker = tracker
-
-    def attach(self, engine: Any) -> None:
-        from ignite.engine import Events
-
-        engine.add_event_handler(Events.STARTED, self)
-
-    def __call__(self, engine: Any = None) -> None:
-        run_id = self.tracker.run_id
-        for key, value in self.tracker.tags.items():
-            self.tracker.client.set_tag(run_id, key, str(value))
-
-
 class _NoState:
     """A stand-in engine for ``MLFlowHandler.start`` when no trainer ran (its default parameters are then None)."""
 
     class state:  # noqa: N801 - the attribute ignite engines have
         pass
+
+
+def train_tracked(bundle: PathLike, data: PathLike, output: Optional[PathLike] = None, *,
+                  tracking: Optional[str] = "mlflow", tracking_uri: Optional[str] = None,
+                  experiment: Optional[str] = None, run_name: Optional[str] = None,
+                  tags: Optional[Mapping[str, str]] = None, extra_handlers: Optional[List[Any]] = None,
+                  on_tracker: Optional[Callable[["MlflowTracker"], None]] = None,
+                  after_training: Optional[Callable[[Any], Mapping[str, float]]] = None, **train_kwargs: Any):
+    """``train_bundle`` with the run tracked (``tracking="mlflow"``; None: untracked, same as ``train_bundle``).
+
+    The run is named ``run_name`` (default: the output folder's name) in the experiment ``experiment`` (default:
+    the bundle's folder name); its parameters are ``run_params`` of the recipe's hyperparameters and the overrides
+    (``max_epochs`` from ``epochs``; ``seed`` and ``data`` too); tags: bundle, data, ``resumed`` when resuming. The
+    default store is ``<output>/training_output/mlruns.db`` (the training's scratch folder, which ``package``
+    leaves out). A failing training ends the run FAILED with the error as its ``failure`` tag and re-raises.
+    ``on_tracker`` sees the tracker before training starts (``tune`` reads its run id); ``after_training(result)``
+    returns further final metrics (``tune``'s objective), merged into ``result.metrics`` and logged with them.
+    Returns ``(TrainResult, run id or None)``.
+    """
+    from medigan_zoo.training.hyperparameters import read_hyperparameters
+    from medigan_zoo.training.run import WORK_DIR, train_bundle
+
+    kind = check_tracking(tracking)
+    handlers = list(extra_handlers or [])
+    if kind is None:
+        result = train_bundle(bundle, data, output, extra_handlers=handlers, **train_kwargs)
+        if after_training is not None:
+            result.metrics.update(after_training(result))
+        return result, None
+    src = Path(bundle).expanduser().resolve()
+    out = Path(output).expanduser().resolve() if output is not None else src
+    overrides = dict(train_kwargs.get("overrides") or {})
+    if train_kwargs.get("epochs") is not None:
+        overrides["max_epochs"] = int(train_kwargs["epochs"])
+    values = {h.name: h.default for h in read_hyperparameters(src)}
+    params = run_params(values, {**overrides, "seed": train_kwargs.get("seed", 0), "data": str(data)})
+    run_tags = {"bundle": src.name, "data": str(data), **({"resumed": "true"} if train_kwargs.get("resume") else {}),
+                **dict(tags or {})}
+    tracker = MlflowTracker(out / WORK_DIR, experiment=experiment or src.name, run_name=run_name or out.name,
+                            params=params, tags=run_tags, uri=tracking_uri)
+    if on_tracker is not None:
+        on_tracker(tracker)
+    try:
+        result = train_bundle(src, data, output, extra_handlers=handlers + tracker.handlers(), **train_kwargs)
+        if after_training is not None:
+            result.metrics.update(after_training(result))
+    except BaseException as err:
+        if tracker.handler is not None:
+            tracker.fail(describe(err))
+        raise
+    metrics = dict(result.metrics)
+    metrics.update({"iterations": result.iterations, "wall_s": result.wall_s})
+    return result, tracker.finish(result.bundle, metrics)
