@@ -200,6 +200,6 @@ def test_hub_refusal_is_one_line(hub, monkeypatch):
                                                     response=response)
 
     monkeypatch.setattr(FakeHub, "create_repo", refuse)
-    with pytest.raises(ZooError, match=r"^publish: the Hugging Face Hub refused my-lab/x: HfHubHTTPError: 403 "
-                                       r"Forbidden: you cannot write to my-lab/x$"):
+    with pytest.raises(ZooError, match=r"^publish: could not push to my-lab/x on the Hugging Face Hub: "
+                                       r"HfHubHTTPError: 403 Forbidden: you cannot write to my-lab/x$"):
         publish(BUNDLE, "my-lab/x", token="hf_test")

@@ -236,7 +236,8 @@ def publish(bundle: PathLike, repo: str, revision_tag: Optional[str] = None, pri
             raise
         except Exception as err:  # noqa: BLE001 - HTTP, auth, network: one line for the user
             first = (str(err).strip().splitlines() or [""])[0]
-            raise ZooError(f"publish: the Hugging Face Hub refused {repo}: {type(err).__name__}: {first}") from None
+            raise ZooError(f"publish: could not push to {repo} on the Hugging Face Hub: {type(err).__name__}: "
+                           f"{first}") from None
     catalog = hub_catalog(metadata, model_id, repo, commit, total)
     catalog_path = None
     if output is not None:
