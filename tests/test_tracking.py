@@ -93,6 +93,7 @@ def test_tracked_training_default_store_under_the_output(tmp_path, monkeypatch):
     assert client.get_run(run_id).data.metrics["FID"] == pytest.approx(result.metrics["FID"])
 
 
+@pytest.mark.slow  # a second tiny training; the tracking path itself is covered by the test above
 def test_failing_training_ends_its_run_failed(tmp_path, monkeypatch):
     import mlflow
     from ignite.engine import Events
