@@ -44,6 +44,8 @@ PathLike = Union[str, Path]
 
 #: --objective -> (metric group of the zoo's evaluation, metric name it writes)
 OBJECTIVES: Dict[str, tuple] = {"fid_ratio": ("fid_ratio", "FID_ratio"), "realism_auc": ("realism", "realism_AUC")}
+#: name prefix of the intermediate objective in the trainer's metrics (MONAI's MLFlowHandler logs it per epoch)
+PRUNING_PREFIX = "pruning/"
 #: the split every objective is measured on
 VALIDATION_SPLIT = "val"
 #: the card section tune writes (between these markers)
@@ -146,20 +148,22 @@ def measure(bundle: Path, objective: str, data_dir: Path, num_samples: int, trus
 
 class EpochPruning:
     """Ignite handler: every ``every`` epochs, the trainer's generator -> the trial bundle's ``models/model.pt``,
-    the objective measured with ``num_samples`` samples into ``trainer.state.metrics[objective]``, then
+    the objective measured with fewer samples into ``trainer.state.metrics["pruning/<objective>"]`` (so MONAI's
+    ``MLFlowHandler`` logs it at that epoch), then
     ``PyTorchIgnitePruningHandler`` reports it (and raises ``optuna.TrialPruned`` when the pruner says so)."""
 
     def __init__(self, trial: Any, objective: str, bundle: Path, measure_fn: Callable[[Path], float],
                  every: int = 1):
         self.trial, self.objective, self.bundle, self.measure_fn = trial, objective, bundle, measure_fn
         self.every = max(int(every), 1)
+        self.name = f"{PRUNING_PREFIX}{objective}"  # apart from the final value (MLflow logs both)
         self.reported: List[tuple] = []
 
     def attach(self, engine: Any) -> None:
         from ignite.engine import Events
         from optuna_integration import PyTorchIgnitePruningHandler
 
-        self.pruner = PyTorchIgnitePruningHandler(self.trial, self.objective, engine)
+        self.pruner = PyTorchIgnitePruningHandler(self.trial, self.name, engine)
         engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.every), self)
 
     def __call__(self, engine: Any) -> None:
@@ -169,7 +173,7 @@ class EpochPruning:
         state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
         torch.save(state, self.bundle / "models" / "model.pt")
         value = self.measure_fn(self.bundle)
-        engine.state.metrics[self.objective] = value
+        engine.state.metrics[self.name] = value
         self.reported.append((engine.state.epoch, value))
         self.pruner(engine)
 
