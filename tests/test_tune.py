@@ -77,6 +77,8 @@ def test_write_back_sets_defaults_changelog_and_card(bundle):
     assert "| 1 | complete | 0.0003 | 0.0002 | [0.5, 0.999] | 0.3 |" in section
     write_back(bundle, study, study.best_trial, best, "FID_ratio", "higher")  # a second tune replaces the section
     assert (bundle / "docs" / "README.md").read_text().count(CARD_BEGIN) == 1
+    again = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert again == meta  # same best values: no new version or changelog entry
 
 
 def test_bad_arguments_are_one_line(bundle):
@@ -121,6 +123,7 @@ def test_study_interrupted_and_resumed_with_mlflow_runs(bundle, tmp_path):
     trials = optuna.load_study(study_name="cxr", storage=storage).trials
     assert [(t.number, t.params, t.value) for t in trials[:2]] == [(t.number, t.params, t.value) for t in first[:2]]
     assert len(trials) == 4 and trials[2].state.name == "FAIL" and trials[3].state.name in ("COMPLETE", "PRUNED")
+    assert trials[3].params not in [t.params for t in trials[:3]]  # the continued study draws anew
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) == 3 and result.n_complete + result.n_pruned == 3 and result.n_failed == 1
     for t in finished:  # the pruning handler reported the intermediate objective after each epoch

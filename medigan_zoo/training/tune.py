@@ -236,13 +236,14 @@ def tune(bundle: PathLike, data: PathLike, n_trials: int = 10, *, storage: Optio
     try:
         study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True,
                                     direction="maximize" if direction == "higher" else "minimize",
-                                    sampler=optuna.samplers.TPESampler(seed=seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
     except ValueError as err:  # e.g. an existing study of the other direction
         raise ZooError(f"tune: cannot use study {study_name!r} in {storage}: {err}") from None
     if study.user_attrs.get("objective", objective) != objective:
         raise ZooError(f"tune: study {study_name!r} in {storage} measures {study.user_attrs['objective']}, not "
                        f"{objective}; pass another --study_name.")
+    # a continued study must not replay the first run's draws: the sampler's seed moves on with the trials
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.get_trials(deepcopy=False)))
     study.set_user_attr("objective", objective)
     study.set_user_attr("bundle", src.name)
     _fail_stale(study)
@@ -343,12 +344,26 @@ def study_summary(study: Any, metric: str, direction: str, space_names: Sequence
 
 def write_back(bundle: Path, study: Any, best: Any, best_params: Mapping[str, Any], metric: str,
                direction: str) -> None:
-    """Best values -> ``configs/train.json`` top-level ids; patch version + changelog; the card section."""
+    """Best values -> ``configs/train.json`` top-level ids with a patch version and changelog entry (when they
+    change the defaults); the card section (always: it lists every trial)."""
     train_path = bundle / "configs" / "train.json"
     config = json.loads(train_path.read_text(encoding="utf-8"))
-    for name, value in best_params.items():
-        config[name] = value
-    train_path.write_text(json.dumps(config, indent=4) + "\n", encoding="utf-8")
+    if any(config.get(name) != value for name, value in best_params.items()):
+        for name, value in best_params.items():
+            config[name] = value
+        train_path.write_text(json.dumps(config, indent=4) + "\n", encoding="utf-8")
+        _changelog(bundle, study, best, best_params, metric)
+    card = bundle / "docs" / "README.md"
+    section = study_summary(study, metric, direction, list(best_params))
+    text = card.read_text(encoding="utf-8") if card.is_file() else f"# {bundle.name}\n"
+    pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END), re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    card.parent.mkdir(parents=True, exist_ok=True)
+    card.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def _changelog(bundle: Path, study: Any, best: Any, best_params: Mapping[str, Any], metric: str) -> None:
+    """A patch version and its changelog entry naming the study (only when the defaults changed)."""
     meta_path = bundle / "configs" / "metadata.json"
     metadata = json.loads(meta_path.read_text(encoding="utf-8"))
     version = _bump_patch(str(metadata.get("version", "0.0.0")))
@@ -360,10 +375,3 @@ def write_back(bundle: Path, study: Any, best: Any, best_params: Mapping[str, An
                                       f"{values}; the weights are unchanged",
                              **(metadata.get("changelog") or {})}
     meta_path.write_text(json.dumps(metadata, indent=4) + "\n", encoding="utf-8")
-    card = bundle / "docs" / "README.md"
-    section = study_summary(study, metric, direction, list(best_params))
-    text = card.read_text(encoding="utf-8") if card.is_file() else f"# {bundle.name}\n"
-    pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END), re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    card.parent.mkdir(parents=True, exist_ok=True)
-    card.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
