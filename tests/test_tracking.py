@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -149,12 +150,12 @@ def mlflow_server(tmp_path_factory):
                     pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
                 time.sleep(1)
         yield url, root
-    finally:
-        proc.terminate()
+    finally:  # the server's own process group (it runs uvicorn as a child): stop both
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 
