@@ -62,7 +62,7 @@ def test_write_back_sets_defaults_changelog_and_card(bundle):
                                                           "betas": "[0.5, 0.999]"}, distributions=dists, value=value))
     best = decode(space, study.best_trial.params)
     old_meta = json.loads((bundle / "configs" / "metadata.json").read_text())
-    write_back(bundle, study, study.best_trial, best, "FID_ratio", "higher")
+    assert write_back(bundle, study, study.best_trial, best, "FID_ratio", "higher") is True
     config = json.loads((bundle / "configs" / "train.json").read_text())
     assert config["g_learning_rate"] == 3e-4 and config["d_learning_rate"] == 2e-4 and config["betas"] == [0.5, 0.999]
     assert {h.name: h.default for h in read_hyperparameters(bundle)}["betas"] == [0.5, 0.999]  # still valid
@@ -75,7 +75,8 @@ def test_write_back_sets_defaults_changelog_and_card(bundle):
     section = card[card.index(CARD_BEGIN):card.index(CARD_END)]
     assert "Best trial 1: FID_ratio 0.3" in section
     assert "| 1 | complete | 0.0003 | 0.0002 | [0.5, 0.999] | 0.3 |" in section
-    write_back(bundle, study, study.best_trial, best, "FID_ratio", "higher")  # a second tune replaces the section
+    assert write_back(bundle, study, study.best_trial, best, "FID_ratio", "higher") is False  # same best
+    # ... and a second tune replaces the section
     assert (bundle / "docs" / "README.md").read_text().count(CARD_BEGIN) == 1
     again = json.loads((bundle / "configs" / "metadata.json").read_text())
     assert again == meta  # same best values: no new version or changelog entry

@@ -68,6 +68,7 @@ class TuneResult:
     best_params: Dict[str, Any]
     tracking_uri: Optional[str]
     written: bool
+    defaults_changed: bool = False
 
     def lines(self) -> List[str]:
         out = [f"study {self.study_name} in {self.storage}: {self.n_complete} complete, {self.n_pruned} pruned, "
@@ -76,9 +77,11 @@ class TuneResult:
         if self.best_number is not None:
             out.append(f"best trial {self.best_number}: {self.objective} {self.best_value:.4g} with "
                        + ", ".join(f"{k}={v}" for k, v in self.best_params.items()))
-        if self.written:
+        if self.written and self.defaults_changed:
             out.append("best parameters written as the recipe's defaults (configs/train.json), changelog and card "
                        "updated")
+        elif self.written:
+            out.append("the recipe's defaults already are the best parameters; the card's study summary updated")
         if self.tracking_uri:
             out.append(f"trials tracked in MLflow: {self.tracking_uri} (experiment tune-{self.study_name})")
         return out
@@ -304,13 +307,14 @@ def _summarize(study: Any, src: Path, space: Sequence[Hyperparameter], objective
     complete = count[optuna.trial.TrialState.COMPLETE]
     best = study.best_trial if complete else None
     best_params = decode(space, best.params) if best else {}
-    written = False
+    written = changed = False
     if write and best is not None:
-        write_back(src, study, best, best_params, metric, direction)
+        changed = write_back(src, study, best, best_params, metric, direction)
         written = True
     return TuneResult(study.study_name, storage, metric, direction, complete,
                       count[optuna.trial.TrialState.PRUNED], count[optuna.trial.TrialState.FAIL],
-                      best.number if best else None, float(best.value) if best else None, best_params, uri, written)
+                      best.number if best else None, float(best.value) if best else None, best_params, uri, written,
+                      changed)
 
 
 def _bump_patch(version: str) -> str:
@@ -343,12 +347,13 @@ def study_summary(study: Any, metric: str, direction: str, space_names: Sequence
 
 
 def write_back(bundle: Path, study: Any, best: Any, best_params: Mapping[str, Any], metric: str,
-               direction: str) -> None:
+               direction: str) -> bool:
     """Best values -> ``configs/train.json`` top-level ids with a patch version and changelog entry (when they
-    change the defaults); the card section (always: it lists every trial)."""
+    change the defaults); the card section (always: it lists every trial). Returns whether the defaults changed."""
     train_path = bundle / "configs" / "train.json"
     config = json.loads(train_path.read_text(encoding="utf-8"))
-    if any(config.get(name) != value for name, value in best_params.items()):
+    changed = any(config.get(name) != value for name, value in best_params.items())
+    if changed:
         for name, value in best_params.items():
             config[name] = value
         train_path.write_text(json.dumps(config, indent=4) + "\n", encoding="utf-8")
@@ -360,6 +365,7 @@ def write_back(bundle: Path, study: Any, best: Any, best_params: Mapping[str, An
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     card.parent.mkdir(parents=True, exist_ok=True)
     card.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return changed
 
 
 def _changelog(bundle: Path, study: Any, best: Any, best_params: Mapping[str, Any], metric: str) -> None:
