@@ -168,6 +168,16 @@ class EpochPruning:
 
         self.pruner = PyTorchIgnitePruningHandler(self.trial, self.name, engine)
         engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.every), self)
+        engine.add_event_handler(Events.STARTED, self._attach_check)
+
+    def _attach_check(self, engine: Any) -> None:
+        """The pruning check runs after every handler attached before the run (MONAI's ``MLFlowHandler`` logs the
+        epoch's value first, so a pruned trial's run keeps it)."""
+        from ignite.engine import Events
+
+        if not getattr(self, "_check_attached", False):
+            self._check_attached = True
+            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.every), self.pruner)
 
     def __call__(self, engine: Any) -> None:
         import torch
@@ -178,7 +188,6 @@ class EpochPruning:
         value = self.measure_fn(self.bundle)
         engine.state.metrics[self.name] = value
         self.reported.append((engine.state.epoch, value))
-        self.pruner(engine)
 
 
 def default_work_dir(bundle: Path) -> Path:
