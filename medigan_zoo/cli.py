@@ -289,6 +289,23 @@ class ZooCLI:
         for line in result.lines():
             print(line)
 
+    def publish(self, bundle: str, repo: Optional[str] = None, revision_tag: Optional[str] = None,
+                private: bool = False, token: Optional[str] = None, model_id: Optional[str] = None,
+                output: Optional[str] = None) -> None:
+        """Validate a bundle and push it to the Hugging Face Hub repo --repo owner/name (public unless --private;
+        --revision_tag v0.2.0 tags the commit; --token, else HF_TOKEN or `hf auth login`); prints the commit and the
+        catalog entry pinning it (-o/--output DIR also writes it there). docs/contributing_models.md"""
+        from medigan_zoo.byod.publish import publish
+
+        if repo is None or isinstance(repo, bool):
+            raise ZooError("publish needs --repo owner/name, the Hugging Face Hub repo to push to, e.g. "
+                           "`medigan-zoo publish bundles/my_bundle --repo my-lab/my_bundle`")
+        result = publish(bundle, str(repo), revision_tag=None if revision_tag is None else str(revision_tag),
+                         private=flag("private", private), token=None if token is None else str(token),
+                         model_id=model_id, output=output)
+        for line in result.lines():
+            print(line)
+
     def _bundle_path(self, bundle: str) -> Path:
         """A bundle folder given as a path, else the folder of a model id."""
         path = Path(str(bundle)).expanduser()
@@ -335,7 +352,6 @@ class ZooCLI:
                evaluate_metrics: str, device: Optional[str], progress: Any, hyperparameters: dict,
                finetune: bool) -> None:
         from medigan_zoo.training.ddp import from_environment
-        from medigan_zoo.training.run import train_bundle
 
         verb = "finetune" if finetune else "train"
         if data is None or isinstance(data, bool):
@@ -344,8 +360,13 @@ class ZooCLI:
         if output is not None and (isinstance(output, bool) or not str(output).strip()):
             raise ZooError(f"{verb}: --output needs a folder for the new bundle.")
         from_environment(device)  # under torchrun with several processes: not available yet (one line)
-        result = train_bundle(
-            self._bundle_path(bundle), data, output, finetune=finetune, resume=flag("resume", resume),
+        from medigan_zoo.training.tracking import check_tracking, train_tracked
+
+        tracking = check_tracking(hyperparameters.pop("tracking", None))  # --tracking mlflow [--tracking_uri URI]
+        tracking_uri = hyperparameters.pop("tracking_uri", None)
+        result, run_id = train_tracked(
+            self._bundle_path(bundle), data, output, tracking=tracking, tracking_uri=tracking_uri,
+            finetune=finetune, resume=flag("resume", resume),
             epochs=None if epochs is None else check_int("epochs", epochs, 1), seed=check_int("seed", seed, 0),
             overrides=hyperparameters,
             checkpoint_every=None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every, 1),
@@ -353,6 +374,41 @@ class ZooCLI:
             evaluate_metrics=",".join(map(str, evaluate_metrics)) if isinstance(evaluate_metrics, (list, tuple))
             else str(evaluate_metrics), device=device,
             progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
+        for line in result.lines():
+            print(line)
+        if run_id:
+            print(f"mlflow run: {run_id} (experiment {Path(self._bundle_path(bundle)).name}; "
+                  f"mlflow ui --backend-store-uri {tracking_uri or _default_store(result.bundle)})")
+
+    def tune(self, bundle: str, data: Optional[str] = None, n_trials: int = 10, storage: Optional[str] = None,
+             timeout: Optional[float] = None, objective: str = "fid_ratio", study_name: Optional[str] = None,
+             params: Any = None, epochs: Optional[int] = None, objective_samples: int = 256,
+             prune_samples: int = 64, pruning: bool = True, tracking: Any = "mlflow",
+             tracking_uri: Optional[str] = None, work_dir: Optional[str] = None, write: bool = True, seed: int = 0,
+             **overrides: Any) -> None:
+        """An Optuna study over BUNDLE's declared hyperparameters on --data DATASET: --n_trials N finished trials
+        (a rerun with the same --storage/--study_name continues the study), --objective fid_ratio|realism_auc on the
+        validation split, --params a,b (search only these), fixed values as --epochs N / --NAME VALUE, each trial
+        tracked in MLflow (--tracking none: not), the best values written back as the recipe's defaults
+        (--write False: not). docs/contributing_models.md"""
+        from medigan_zoo.training.tune import tune
+
+        if data is None or isinstance(data, bool):
+            raise ZooError("tune needs --data DATASET, a folder made by `medigan-zoo prepare` or a MedMNIST .npz, "
+                           "e.g. `medigan-zoo tune my_bundle --data ~/my_dataset --n_trials 20`")
+        names = None
+        if params is not None and not isinstance(params, bool):
+            names = [p.strip() for p in (params.split(",") if isinstance(params, str) else map(str, params))
+                     if p.strip()]
+        track = None if str(tracking).strip().lower() in ("none", "false", "no", "off", "") else str(tracking)
+        result = tune(self._bundle_path(bundle), data, check_int("n_trials", n_trials, 1), storage=storage,
+                      study_name=study_name, timeout=None if timeout is None else float(timeout),
+                      objective=str(objective), params=names,
+                      epochs=None if epochs is None else check_int("epochs", epochs, 1), overrides=overrides,
+                      objective_samples=check_int("objective_samples", objective_samples, 2),
+                      prune_samples=check_int("prune_samples", prune_samples, 2), pruning=flag("pruning", pruning),
+                      seed=check_int("seed", seed, 0), tracking=track, tracking_uri=tracking_uri,
+                      work_dir=work_dir, write=flag("write", write), trusted=self._trust)
         for line in result.lines():
             print(line)
 
@@ -387,6 +443,13 @@ class ZooCLI:
             if name in kwargs:
                 kwargs[name] = flag(name, kwargs[name])
         evaluate_command(self._gen, model_id, **kwargs)
+
+
+def _default_store(bundle: Path) -> str:
+    from medigan_zoo.training.run import WORK_DIR
+    from medigan_zoo.training.tracking import tracking_uri
+
+    return tracking_uri(bundle / WORK_DIR)
 
 
 #: the command line being run (``prepare`` records it as the data set's provenance)

@@ -6,6 +6,8 @@
   missing one "unknown".
 * ``license_from_text(LICENSE file text)`` -> an SPDX id, or "" when no row's phrases are in the text.
 * ``license_key(value)``: what the search filter compares, so ``cc by 4.0``, ``CC-BY-4.0`` and ``cc-by-4.0`` agree.
+* ``hub_license(value)`` -> the Hugging Face Hub's license id (``"CC-BY-NC-4.0"`` -> ``"cc-by-nc-4.0"``), or
+  ``"other"`` for a license the Hub does not list (a model card then names it in ``license_name``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
-__all__ = ["License", "LICENSES", "UNKNOWN", "license_id", "license_from_text", "license_key"]
+__all__ = ["License", "LICENSES", "UNKNOWN", "license_id", "license_from_text", "license_key", "hub_license"]
 
 UNKNOWN = "unknown"
 
@@ -92,3 +94,18 @@ def license_key(value: Any) -> str:
     if len(words) > 1 and words[-1] == "license":
         words = words[:-1]
     return "-".join(words)
+
+
+#: SPDX ids of ``LICENSES`` -> the license ids the Hugging Face Hub lists for model cards (its ``license:`` field)
+_HUB_LICENSES: Dict[str, str] = {
+    "Apache-2.0": "apache-2.0", "MIT": "mit", "CC-BY-NC-SA-4.0": "cc-by-nc-sa-4.0", "CC-BY-NC-4.0": "cc-by-nc-4.0",
+    "CC-BY-4.0": "cc-by-4.0", "CC-BY-3.0": "cc-by-3.0", "BSD-3-Clause": "bsd-3-clause",
+    "BSD-2-Clause": "bsd-2-clause", "LicenseRef-BSD": "bsd", "GPL-3.0-only": "gpl-3.0", "GPL-2.0-only": "gpl-2.0",
+    "LicenseRef-GPL": "gpl", "CC0-1.0": "cc0-1.0", UNKNOWN: UNKNOWN,
+}
+
+
+def hub_license(value: Any) -> str:
+    """The Hugging Face Hub license id of a license string (``license_id`` first): ``"CC BY 4.0"`` ->
+    ``"cc-by-4.0"``; a license the Hub does not list -> ``"other"``; none -> ``"unknown"``."""
+    return _HUB_LICENSES.get(license_id(value), "other")
