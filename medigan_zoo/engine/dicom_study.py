@@ -227,6 +227,7 @@ def write_study(folder: Path, samples: Sequence[np.ndarray], seeds: Sequence[int
     if dims not in (2, 3):
         raise GenerationError(f"A DICOM study holds 2D images or 3D volumes; the model makes {dims}-D arrays.")
     sop_class = sop_class_for(spec.modality, channels)
+    folder.mkdir(parents=True, exist_ok=True)
     study = _study_identity()
     volume = dims == 3
     series_uids = [generate_uid() for _ in (samples if volume else [None])]
@@ -326,7 +327,7 @@ def segmentation_dataset(source: Sequence[Any], mask: np.ndarray, label_names: S
         source_images=list(source), pixel_array=labels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=segments, series_instance_uid=generate_uid(), series_number=series_number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="medigan_zoo",
-        manufacturer_model_name=(model_id or "medigan_zoo")[:64], software_versions=(__version__, version or "0"),
+        manufacturer_model_name=(model_id or "medigan_zoo")[:64], software_versions=__version__,
         device_serial_number="SYNTHETIC", omit_empty_frames=False,
         content_description=f"SYNTHETIC mask of {model_id}"[:64], content_label="SYNTHETIC")
     seg.SyntheticData = "YES"
