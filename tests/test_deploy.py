@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import BUNDLES, MEDNIST_GAN, REPO
 
 pytest.importorskip("monai.deploy.core", reason="the deploy extra (monai-deploy-app-sdk) is not installed")

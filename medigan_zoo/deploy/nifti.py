@@ -2,13 +2,16 @@
 generator operator already made (no second forward pass)."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any, Dict
 
+import numpy as np
+
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
-from medigan_zoo.engine.manifest import ManifestPart, ensure_header, file_fields, merge
+from medigan_zoo.engine.manifest import LOCK, ManifestPart, ensure_header, file_fields, merge
 
 
 def write_nifti_folder(folder: Path, job: Any) -> Dict[str, Any]:
@@ -34,8 +37,7 @@ def write_nifti_folder(folder: Path, job: Any) -> Dict[str, Any]:
                                   model_name=sampler.name, version=sampler.version,
                                   weights_sha256=sampler.weights_sha256, zoo_version=__version__, bit_depth=32,
                                   spacing=tuple(sampler.spacing), options=dict(sampler.options))
-        formats.atomic_write(folder / relative, lambda tmp, a=image, i=info: formats.write_nifti(tmp, a, i),
-                             suffix=".nii.gz")
+        formats.atomic_write(folder / relative, functools.partial(_write, array=image, info=info), suffix=".nii.gz")
         records.append({**file_fields(folder, "file", relative), "index": index, "seed": seed,
                         "condition": dict(condition), "model_id": sampler.model_id, "version": sampler.version,
                         "weights_sha256": sampler.weights_sha256, "zoo_version": __version__, "synthetic": True})
@@ -45,4 +47,9 @@ def write_nifti_folder(folder: Path, job: Any) -> Dict[str, Any]:
     finally:
         part.close()
     merge(folder, own_part=part.path)
+    (folder / LOCK).unlink(missing_ok=True)  # the staging folder is this request's alone
     return {"files": len(records)}
+
+
+def _write(path: Path, array: np.ndarray, info: formats.SampleInfo) -> None:
+    formats.write_nifti(path, array, info)

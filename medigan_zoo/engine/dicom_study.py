@@ -12,9 +12,10 @@ Sequence ``RM``, research mode: no acquisition parameters are invented), Seconda
 images. Grayscale pixels are stored as 16-bit integers spanning the model's value range; Rescale Slope / Intercept
 give the model's values back (Rescale Type ``US``: a generator's values are not calibrated Hounsfield units) and
 Window Center / Width show that whole range. The MR Image IOD has no Modality LUT, so MR instances carry no rescale
-(the window spans the stored values; the manifest header keeps the value range). RGB images are 8-bit. The files are written into ``folder`` (the caller
-makes it a staging folder that is renamed when the request succeeds, so no partial study is ever visible) with a
-manifest next to them (``engine.manifest``: ``manifest.json`` + ``manifest.jsonl``).
+(the window spans the stored values; the manifest header keeps the value range). RGB images are 8-bit. The files
+are written into ``folder`` (the caller makes it a staging folder that is renamed when the request succeeds, so no
+partial study is ever visible) with a manifest next to them (``engine.manifest``: ``manifest.json`` +
+``manifest.jsonl``).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import numpy as np
 from medigan_zoo.core.errors import GenerationError
 from medigan_zoo.core.version import __version__
 from medigan_zoo.engine import formats
-from medigan_zoo.engine.manifest import ManifestPart, ensure_header, file_fields, merge
+from medigan_zoo.engine.manifest import LOCK, ManifestPart, ensure_header, file_fields, merge
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -230,7 +231,7 @@ def write_study(folder: Path, samples: Sequence[np.ndarray], seeds: Sequence[int
     folder.mkdir(parents=True, exist_ok=True)
     study = _study_identity()
     volume = dims == 3
-    series_uids = [generate_uid() for _ in (samples if volume else [None])]
+    series_uids = [str(generate_uid()) for _ in (samples if volume else [None])]
     frame_uids = [generate_uid() for _ in series_uids]
     files: List[Path] = []
     per_series: List[List[Any]] = [[] for _ in series_uids]
@@ -268,6 +269,7 @@ def write_study(folder: Path, samples: Sequence[np.ndarray], seeds: Sequence[int
     finally:
         part.close()
     manifest, _ = merge(folder, own_part=part.path)
+    (folder / LOCK).unlink(missing_ok=True)  # the study folder is this call's alone: no lock to keep
     return StudyResult(folder=folder, study_uid=study["uid"], series_uids=series_uids, files=files,
                        manifest=manifest, datasets=per_series)
 
