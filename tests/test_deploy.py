@@ -22,7 +22,11 @@ import numpy as np
 import pytest
 from conftest import BUNDLES, MEDNIST_GAN, REPO
 
-pytest.importorskip("monai.deploy.core", reason="the deploy extra (monai-deploy-app-sdk) is not installed")
+
+def _sdk():
+    """Skip unless the deploy extra (MONAI Deploy App SDK + Holoscan) is installed; the study writer tests need not."""
+    pytest.importorskip("monai.deploy.core", reason="the deploy extra (monai-deploy-app-sdk) is not installed")
+
 pydicom = pytest.importorskip("pydicom")
 sitk = pytest.importorskip("SimpleITK", reason="SimpleITK (test extra) is not installed")
 nib = pytest.importorskip("nibabel")
@@ -77,6 +81,7 @@ def run(tmp_path_factory):
     """The app run once on every request; returns (output folder, app results, log lines, seconds)."""
     import time
 
+    _sdk()
     from medigan_zoo.deploy.app import SyntheticStudyApp
 
     root = tmp_path_factory.mktemp("deploy")
@@ -212,7 +217,7 @@ def test_foreign_mednist_gan_study(run):
 
 
 def test_seg_of_a_thresholded_volume_references_its_series(run, tmp_path):
-    import highdicom as hd
+    hd = pytest.importorskip("highdicom", reason="highdicom (deploy extra) is not installed")
 
     from medigan_zoo.engine.dicom_study import read_series, write_segmentation
 
@@ -284,6 +289,7 @@ def _check_cli_outputs(out, errors):
 def test_main_with_the_sdk_flags(tmp_path):
     """``main(["-i", IN, "-o", OUT, "-m", BUNDLE])`` (what ``python app.py`` runs): a request naming no model runs
     the -m bundle; a bad one logs one ERROR line; the exit status is 2 because one request failed."""
+    _sdk()
     from medigan_zoo.deploy.app import main
 
     inputs, out, flags = _cli_inputs(tmp_path)
@@ -299,6 +305,7 @@ def test_main_with_the_sdk_flags(tmp_path):
 
 
 def test_main_without_requests_says_so(tmp_path):
+    _sdk()
     from medigan_zoo.deploy.app import main
 
     handler = Records()
@@ -314,6 +321,7 @@ def test_main_without_requests_says_so(tmp_path):
 def test_cli_as_the_sdk_documents(tmp_path):
     """The same as a fresh process: ``python -m medigan_zoo.deploy -i IN -o OUT -m BUNDLE`` (slow: a fresh
     interpreter imports torch, MONAI and Holoscan; test_main_with_the_sdk_flags covers the same path in-process)."""
+    _sdk()
     inputs, out, flags = _cli_inputs(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "medigan_zoo.deploy", *flags],
