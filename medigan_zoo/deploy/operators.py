@@ -76,8 +76,12 @@ class RequestSourceOperator(Operator):
             job.error = (f"output {job.final} already exists; the app never writes over a study. Remove it or "
                          "give the request another 'name'.")
         if not job.error:
-            job.staging = job.output_root / f".{job.name}.partial-{uuid.uuid4().hex[:8]}"
-            job.staging.mkdir(parents=True)
+            staging = job.output_root / f".{job.name}.partial-{uuid.uuid4().hex[:8]}"
+            try:
+                staging.mkdir(parents=True)
+                job.staging = staging
+            except OSError as err:
+                job.error = f"cannot create {staging}: {err.strerror or err}; choose a writable output folder (-o)."
         op_output.emit(job, JOB)
 
 
