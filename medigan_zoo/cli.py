@@ -10,6 +10,7 @@
     medigan-zoo import-medigan medigan_global.json -o medigan_catalog.json
     medigan-zoo prepare ~/my_images --output ~/my_dataset --size 64 --val 0.1 --test 0.1 --seed 0
     medigan-zoo package bundles/chest_xray_cdcgan -o dist
+    medigan-zoo ui --host 127.0.0.1 --port 7860            (the web UI; docs/ui.md)
 
 Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
 --trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
@@ -284,6 +285,14 @@ class ZooCLI:
         result = package(bundle, output, url=url, model_id=model_id)
         for line in result.lines():
             print(line)
+
+    def ui(self, host: str = "127.0.0.1", port: int = 7860, max_samples: int = 64) -> None:
+        """Serve the web UI (search, model pages, generate, compare, download; docs/ui.md) on http://HOST:PORT/
+        until interrupted. Needs the `ui` extra (pip install medigan_zoo[ui])."""
+        from medigan_zoo.ui.server import serve
+
+        serve(self._gen, host=str(host), port=check_int("port", port, 0), max_samples=check_int(
+            "max_samples", max_samples, 1))
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results
