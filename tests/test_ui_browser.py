@@ -95,6 +95,8 @@ def test_browser_search_open_generate_download_and_error(ui_url, browser, tmp_pa
     playwright_api.expect(page.locator("#synthetic-gallery img")).to_have_count(16)
     first_batch = _gallery_sources(page, "synthetic-gallery")
     playwright_api.expect(page.locator("#real-caption")).to_contain_text("REAL images from pneumoniamnist")
+    page.click("#interp-button")  # latent interpolation: a row of 8 images between seeds 0 and 1
+    playwright_api.expect(page.locator("#interp-gallery img")).to_have_count(8)
     page.screenshot(path=str(SCREENSHOTS / "ui_model.png"), full_page=True)
 
     # download the batch and open the zip: 16 PNGs labelled synthetic, the manifest with this seed and condition

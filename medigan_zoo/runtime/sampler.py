@@ -242,7 +242,8 @@ class BundleSampler:
         if not self.has_latents:
             raise GenerationError(f"Model {self.model_id!r} has no latent per sample (it is not a GAN-like bundle), "
                                   "so there is nothing to interpolate.")
-        return self.module.latents(torch.as_tensor(list(seeds), dtype=torch.long))
+        module: Any = self.module  # a GANSampler / LatentSampler (has_latents)
+        return module.latents(torch.as_tensor(list(seeds), dtype=torch.long))
 
     def decode_latents(self, latents: torch.Tensor,
                        conditions: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
@@ -255,8 +256,9 @@ class BundleSampler:
         if take is not None:
             latents = latents[torch.as_tensor(take)]
             conditions = self._take(conditions, take)
+        module: Any = self.module
         with torch.inference_mode():
-            out = self.module.decode(latents, **conditions)
+            out = module.decode(latents, **conditions)
         return self._display_outputs(out, count)
 
     def _padding(self, count: int) -> Optional[List[int]]:

@@ -88,12 +88,12 @@ class Callbacks:
         options = [o for o in info.options if o.type in ("integer", "number")][:MAX_OPTIONS]
         for k in range(MAX_OPTIONS):
             if k < len(options):
-                spec = options[k]
-                bounds = f" ({'' if spec.minimum is None else spec.minimum} .. " \
-                         f"{'' if spec.maximum is None else spec.maximum})"
-                out.append(gr.update(visible=True, label=spec.name + bounds, value=spec.default, info=spec.description,
-                                     minimum=spec.minimum, maximum=spec.maximum,
-                                     precision=0 if spec.type == "integer" else None))
+                option = options[k]
+                bounds = f" ({'' if option.minimum is None else option.minimum} .. " \
+                         f"{'' if option.maximum is None else option.maximum})"
+                out.append(gr.update(visible=True, label=option.name + bounds, value=option.default,
+                                     info=option.description, minimum=option.minimum, maximum=option.maximum,
+                                     precision=0 if option.type == "integer" else None))
             else:
                 out.append(gr.update(visible=False, value=None))
         is_3d = info.dims == 3

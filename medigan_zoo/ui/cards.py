@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 from medigan_zoo.catalog.model_info import Metric, ModelInfo
 
@@ -101,6 +101,6 @@ def readme_markdown(info: ModelInfo) -> str:
     return "\n".join(line for line in lines if not _IMAGE_LINE.match(line))
 
 
-def condition_choices(values: Dict[str, str]) -> List[tuple]:
+def condition_choices(values: Mapping[str, str]) -> List[tuple]:
     """Dropdown choices of a categorical condition: (label shown, value passed to the zoo)."""
     return [(f"{key}: {meaning}", key) for key, meaning in values.items()]

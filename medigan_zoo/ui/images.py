@@ -19,12 +19,12 @@ DISPLAY_SIZE = 112
 def _thumbnail(path: str, mtime: float, width: int) -> str:
     from PIL import Image
 
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if img.width > width:
-            img = img.resize((width, max(1, round(img.height * width / img.width))), Image.Resampling.BOX)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
+    with Image.open(path) as opened:
+        rgb = opened.convert("RGB")
+    if rgb.width > width:
+        rgb = rgb.resize((width, max(1, round(rgb.height * width / rgb.width))), Image.Resampling.BOX)
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

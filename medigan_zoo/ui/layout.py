@@ -67,10 +67,10 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                     axis = gr.Radio(list(AXES), value="axial", label="3D view", elem_id="slice-axis")
                     index = gr.Slider(0, 1, value=0, step=1, label="slice", elem_id="slice-index")
                 with gr.Row():
-                    synthetic = gr.Gallery(label="SYNTHETIC samples", columns=8, height="auto",
-                                           elem_id="synthetic-gallery")
+                    synthetic = gr.Gallery(label="SYNTHETIC samples", columns=8, height="auto", object_fit="contain",
+                                           elem_id="synthetic-gallery", scale=2)
                     real = gr.Gallery(label="REAL images (evaluation split)", columns=4, height="auto",
-                                      elem_id="real-gallery")
+                                      object_fit="contain", elem_id="real-gallery", scale=1)
                 real_caption = gr.Markdown(elem_id="real-caption")
                 batch = gr.State(None)
                 download = gr.DownloadButton("Download batch (zip with manifest)", interactive=False,
@@ -84,7 +84,7 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                                           elem_id="interp-steps")
                         interp_button = gr.Button("Interpolate", elem_id="interp-button")
                     interp = gr.Gallery(label="SYNTHETIC: seed A -> seed B", columns=8, height="auto",
-                                        elem_id="interp-gallery")
+                                        object_fit="contain", elem_id="interp-gallery")
             with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
                 with gr.Row():
                     compare_ids = gr.Dropdown(ids, value=ids[:2], multiselect=True, max_choices=settings.max_compare,
@@ -102,28 +102,29 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                                              elem_id="compare-metrics")
 
         light: Any = dict(concurrency_limit=8)
+        hidden: Any = dict(api_visibility="private")  # page plumbing, not part of the HTTP API
         heavy: Any = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=settings.concurrency_limit)
         search_args: Any = dict(fn=user_errors(cb.search), inputs=[query, modality, dims, license_],
                                 outputs=[results, open_choice], api_name="search", **light)
         search_button.click(**search_args)
-        query.submit(**{**search_args, "api_name": False})
-        demo.load(**{**search_args, "api_name": False})
-        open_button.click(user_errors(cb.open_model), [open_choice], [model_id, tabs], api_name=False, **light)
+        query.submit(**{**search_args, "api_name": None, "api_visibility": "private"})
+        demo.load(**{**search_args, "api_name": None, "api_visibility": "private"})
+        open_button.click(user_errors(cb.open_model), [open_choice], [model_id, tabs], **hidden, **light)
         page_outputs = [card, samples, metrics, *conds, *opts, slice_row, interp_box, synthetic, real, real_caption,
                         batch, download]
         model_id.change(user_errors(cb.model_page), [model_id], page_outputs, api_name="model_page", **light)
-        demo.load(user_errors(cb.model_page), [model_id], page_outputs, api_name=False, **light)
+        demo.load(user_errors(cb.model_page), [model_id], page_outputs, **hidden, **light)
         controls = [*conds, *opts, axis, index]
         generate.click(user_errors(cb.generate), [model_id, seed, num, *controls],
                        [synthetic, real, real_caption, status, batch, download, index], api_name="generate", **heavy)
         for event in (axis.change, index.release):
-            event(user_errors(cb.reslice), [batch, axis, index], [synthetic, real], api_name=False, **light)
+            event(user_errors(cb.reslice), [batch, axis, index], [synthetic, real], **hidden, **light)
         interp_button.click(user_errors(cb.interpolate), [model_id, seed_a, seed_b, steps, *controls], [interp],
                             api_name="interpolate", **heavy)
         compare_button.click(user_errors(cb.compare), [compare_ids, compare_seed, per_row], [*grids, compare_table],
                              api_name="compare", **heavy)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit)
-    demo.zoo_service = service  # type: ignore[attr-defined]  # for tests and app.py
+    demo.zoo_service = service  # for tests and app.py
     return demo
 
 
