@@ -77,7 +77,7 @@ class Callbacks:
                 if spec.type == "categorical" and spec.values:
                     default = None if spec.default is None else str(spec.default)
                     out.append(gr.update(visible=True, label=label, choices=cards.condition_choices(spec.values),
-                                         value=default, allow_custom_value=False))
+                                         value=default, allow_custom_value=True))
                 else:
                     bounds = f" ({spec.minimum} .. {spec.maximum})" if spec.type == "continuous" else ""
                     out.append(gr.update(visible=True, label=label + bounds, choices=[],

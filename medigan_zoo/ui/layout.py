@@ -26,7 +26,8 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
     choices = service.filter_choices()
     ids = service.model_ids()
     first = "chest_xray_cdcgan" if "chest_xray_cdcgan" in ids else (ids[0] if ids else None)
-    with gr.Blocks(title="medigan_zoo") as demo:
+    # no analytics: the server makes no call to the internet (Gradio's usage statistics and version check)
+    with gr.Blocks(title="medigan_zoo", analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs(selected="search", elem_id="tabs") as tabs:
             with gr.Tab("Search", id="search", elem_id="tab-search"):
@@ -53,8 +54,9 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                                                 "feature extractor / how measured"], interactive=False,
                                        label="metrics (how each was measured)", elem_id="model-metrics", wrap=True)
                 with gr.Row():
-                    conds = [gr.Dropdown([], label=f"condition {k}", visible=False, elem_id=f"cond-{k}")
-                             for k in range(MAX_CONDITIONS)]
+                    # custom values allowed: the zoo checks them (one-line error), and HTTP API callers may pass any
+                    conds = [gr.Dropdown([], label=f"condition {k}", visible=False, elem_id=f"cond-{k}",
+                                         allow_custom_value=True) for k in range(MAX_CONDITIONS)]
                     opts = [gr.Number(label=f"option {k}", visible=False, elem_id=f"opt-{k}")
                             for k in range(MAX_OPTIONS)]
                 with gr.Row():
