@@ -135,7 +135,8 @@ def main() -> None:
             fn(output_path=Path(tmp) / f"fn{seed}", seed=seed, start_index=0)
             fn_times.append(time.perf_counter() - t0)
     machine["load_average_after"] = os.getloadavg()
-    report = {"start_to_ready": summary(starts), "start_to_ready_cpu": summary(start_cpu), "ui_round_trip": summary(ui_times), "ui_warm_up_s": warm_up,
+    report = {"start_to_ready": summary(starts), "start_to_ready_cpu": summary(start_cpu),
+              "ui_round_trip": summary(ui_times), "ui_warm_up_s": warm_up,
               "python_api_generate": summary(api_times), "python_api_generate_function": summary(fn_times),
               "model": MODEL, "num_samples": NUM, "machine": machine}
     print(json.dumps(report, indent=2))
