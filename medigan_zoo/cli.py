@@ -291,8 +291,10 @@ class ZooCLI:
         until interrupted. Needs the `ui` extra (pip install medigan_zoo[ui])."""
         from medigan_zoo.ui.server import serve
 
-        serve(self._gen, host=str(host), port=check_int("port", port, 0), max_samples=check_int(
-            "max_samples", max_samples, 1))
+        port, max_samples = check_int("port", port, 0), check_int("max_samples", max_samples, 1)
+        if port > 65535:
+            raise ZooError(f"port must be a TCP port number from 0 to 65535, got {port}.")
+        serve(self._gen, host=str(host), port=port, max_samples=max_samples)
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results

@@ -95,6 +95,7 @@ def test_page_batch_equals_the_cli_batch(callbacks, service, tmp_path):
     synthetic, _, _, status, folder = out[:5]
     assert len(synthetic) == 4 and "4 SYNTHETIC samples" in status and "class_label=0" in status
     batch = service.batch(folder)
+    assert [path for path, _ in synthetic] == [str(f) for f in batch.files]  # the page shows the batch's own files
     cli = Generators().generate(GAN, num_samples=4, output_path=tmp_path / "cli", seed=3, class_label=0, quiet=True)
     from medigan_zoo.engine.formats import read_pil
 
@@ -171,11 +172,17 @@ def test_3d_batches_scroll_slices_along_each_axis(callbacks, service):
     assert len(synthetic) == 2 and slider["maximum"] == 27 and slider["value"] == 14
     volume = service.batch(folder).arrays()[0]
     assert volume.shape == (1, 28, 28, 28)
+    from medigan_zoo.engine.formats import read_pil
+    from medigan_zoo.ui.images import volume_slice
+
     for axis in ("axial", "coronal", "sagittal"):
-        first, _ = callbacks.reslice(folder, axis, 3)
+        first, real = callbacks.reslice(folder, axis, 3)
+        shown = read_pil(first[0][0])[..., 0] / 255.0
+        assert shown.shape == (28, 28)
+        assert np.abs(shown - volume_slice(volume, axis, 3)[0]).max() <= 0.5 / 255 + 1e-6  # that slice, 8 bits
         last, _ = callbacks.reslice(folder, axis, 27)
-        assert first[0][0].size == (112, 112)
-        assert np.asarray(first[0][0]).tobytes() != np.asarray(last[0][0]).tobytes()
+        assert not np.array_equal(read_pil(first[0][0]), read_pil(last[0][0]))
+        assert b"SYNTHETIC" in open(first[0][0], "rb").read()
 
 
 def test_compare_puts_models_side_by_side_on_the_same_seeds(callbacks, service):
@@ -223,3 +230,17 @@ def test_cli_ui_refuses_a_bad_port(capsys):
         main(["ui", "--port", "-1"])
     assert caught.value.code == 2
     assert capsys.readouterr().err.strip().startswith("medigan-zoo: error: port must be")
+
+
+def test_a_taken_port_is_a_one_line_error(service):
+    pytest.importorskip("gradio", reason="the web UI needs the `ui` extra (gradio)")
+    import socket
+
+    from medigan_zoo.ui.server import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ZooError, match=f"Cannot serve the UI on 127.0.0.1:{port}: .* Pick another --port"):
+            serve(service.gens, host="127.0.0.1", port=port, block=False)

@@ -7,6 +7,7 @@ naming the exception, with the traceback in the server log only.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from typing import Any, Callable, Dict, List, Sequence, Tuple, TypeVar
 
@@ -15,7 +16,7 @@ import gradio as gr
 from medigan_zoo.cli import _one_line
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.ui import cards
-from medigan_zoo.ui.images import AXES, display_images, num_slices
+from medigan_zoo.ui.images import AXES, display_images, num_slices, view_files
 from medigan_zoo.ui.service import ANY, ZooService
 
 LOG = logging.getLogger("medigan_zoo.ui")
@@ -137,16 +138,22 @@ class Callbacks:
         return conditions, options, str(axis or "axial"), -1 if index in (None, "") else int(index)
 
     def _galleries(self, batch: Any, axis: str, index: int) -> Tuple[List, List, str, Any]:
-        arrays = batch.arrays()
-        synthetic = [(img, f"synthetic #{k} (seed {batch.seed})")
-                     for k, img in enumerate(display_images(arrays, axis, index))]
+        """Gallery items (files: the batch's own PNGs for 2D models, slice PNGs written once per view for 3D) for
+        the synthetic samples and the real images, the real images' caption and the slice slider."""
+        axis = axis if axis in AXES else "axial"
+        if batch.dims == 2:
+            files = list(batch.files)
+        else:
+            files = view_files(batch.arrays(), self.service.views_folder(batch), True, axis, index)
+        synthetic = [(str(path), f"synthetic #{k} (seed {batch.seed})") for k, path in enumerate(files)]
         real_arrays, caption = self.service.real_images(batch.model_id, batch.conditions)
-        real = [(img, f"real #{k}") for k, img in enumerate(display_images(real_arrays, axis, index))]
+        real_folder = self.service.work_dir / "real" / hashlib.sha256(caption.encode()).hexdigest()[:16]
+        real = [(str(path), f"real #{k}") for k, path in
+                enumerate(view_files(real_arrays, real_folder, False, axis, index))]
         slider: Any = gr.update()
-        if batch.dims == 3 and arrays:
-            count = num_slices(arrays[0].shape, axis if axis in AXES else "axial")
-            middle = count // 2
-            slider = gr.update(minimum=0, maximum=count - 1, value=middle if index < 0 else min(index, count - 1))
+        if batch.dims == 3 and batch.arrays():
+            count = num_slices(batch.arrays()[0].shape, axis)
+            slider = gr.update(minimum=0, maximum=count - 1, value=count // 2 if index < 0 else min(index, count - 1))
         return synthetic, real, caption, slider
 
     def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, *controls: Any) -> List[Any]:

@@ -12,6 +12,8 @@ from medigan_zoo.ui.settings import UISettings
 
 #: every event that runs a model waits in this one queue (``settings.concurrency_limit`` at a time)
 MODEL_QUEUE = "model-runs"
+#: small medical images are enlarged by the browser without smoothing (pixels stay pixels)
+CSS = ".zoo-pixels img { image-rendering: pixelated; }"
 TITLE = "medigan_zoo — generative models for medical imaging"
 INTRO = ("Search the zoo, open a model's card, generate **synthetic** images next to real ones, compare models on the "
          "same seeds and download a batch with its manifest. Everything here calls the same Python API as "
@@ -70,9 +72,10 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                     index = gr.Slider(0, 1, value=0, step=1, label="slice", elem_id="slice-index")
                 with gr.Row():
                     synthetic = gr.Gallery(label="SYNTHETIC samples", columns=8, height="auto", object_fit="contain",
-                                           elem_id="synthetic-gallery", scale=2)
+                                           elem_id="synthetic-gallery", elem_classes=["zoo-pixels"], scale=2)
                     real = gr.Gallery(label="REAL images (evaluation split)", columns=4, height="auto",
-                                      object_fit="contain", elem_id="real-gallery", scale=1)
+                                      object_fit="contain", elem_id="real-gallery", elem_classes=["zoo-pixels"],
+                                      scale=1)
                 real_caption = gr.Markdown(elem_id="real-caption")
                 batch = gr.State(None)
                 download = gr.DownloadButton("Download batch (zip with manifest)", interactive=False,
@@ -86,7 +89,7 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                                           elem_id="interp-steps")
                         interp_button = gr.Button("Interpolate", elem_id="interp-button")
                     interp = gr.Gallery(label="SYNTHETIC: seed A -> seed B", columns=8, height="auto",
-                                        object_fit="contain", elem_id="interp-gallery")
+                                        object_fit="contain", elem_id="interp-gallery", elem_classes=["zoo-pixels"])
             with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
                 with gr.Row():
                     compare_ids = gr.Dropdown(ids, value=ids[:2], multiselect=True, max_choices=settings.max_compare,
@@ -136,5 +139,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860, service: Optional[ZooServi
     demo = build_app(service)
     demo.launch(server_name=host, server_port=int(port), prevent_thread_lock=not block, show_error=True,
                 allowed_paths=[str(demo.zoo_service.work_dir)],  # type: ignore[attr-defined]
-                footer_links=["api"], **launch_kwargs)
+                footer_links=["api"], css=CSS, **launch_kwargs)
     return demo

@@ -215,6 +215,10 @@ class ZooService:
         self._keep(batch)
         return batch
 
+    def views_folder(self, batch: Batch) -> Path:
+        """Where the page's slice images of a 3D batch go (beside the batch, not in it: the zip holds the batch)."""
+        return batch.folder.parent / f"{batch.folder.name}.views"
+
     def _keep(self, batch: Batch) -> None:
         """Remember ``batch`` for download; remove the oldest batches beyond ``settings.max_batches``."""
         with self._guard:
@@ -222,6 +226,7 @@ class ZooService:
             while len(self._batches) > self.settings.max_batches:
                 _, old = self._batches.popitem(last=False)
                 shutil.rmtree(old.folder, ignore_errors=True)
+                shutil.rmtree(self.views_folder(old), ignore_errors=True)
                 if old.zip_path is not None:
                     old.zip_path.unlink(missing_ok=True)
 
