@@ -71,9 +71,9 @@ def build_app(service: Optional[ZooService] = None, settings: Optional[UISetting
                     axis = gr.Radio(list(AXES), value="axial", label="3D view", elem_id="slice-axis")
                     index = gr.Slider(0, 1, value=0, step=1, label="slice", elem_id="slice-index")
                 with gr.Row():
-                    synthetic = gr.Gallery(label="SYNTHETIC samples", columns=8, height="auto", object_fit="contain",
+                    synthetic = gr.Gallery(label="SYNTHETIC samples", columns=6, height="auto", object_fit="contain",
                                            elem_id="synthetic-gallery", elem_classes=["zoo-pixels"], scale=2)
-                    real = gr.Gallery(label="REAL images (evaluation split)", columns=4, height="auto",
+                    real = gr.Gallery(label="REAL images (evaluation split)", columns=3, height="auto",
                                       object_fit="contain", elem_id="real-gallery", elem_classes=["zoo-pixels"],
                                       scale=1)
                 real_caption = gr.Markdown(elem_id="real-caption")
