@@ -244,3 +244,13 @@ def test_a_taken_port_is_a_one_line_error(service):
         port = taken.getsockname()[1]
         with pytest.raises(ZooError, match=f"Cannot serve the UI on 127.0.0.1:{port}: .* Pick another --port"):
             serve(service.gens, host="127.0.0.1", port=port, block=False)
+
+
+def test_app_py_builds_the_space_page():
+    """``app.py`` (the Hugging Face Space entry point) builds the same page without serving it when imported."""
+    pytest.importorskip("gradio", reason="the web UI needs the `ui` extra (gradio)")
+    import runpy
+
+    namespace = runpy.run_path(str(REPO / "app.py"), run_name="medigan_zoo_space")
+    demo = namespace["demo"]
+    assert isinstance(demo.zoo_service, ZooService) and "generate" in {f.api_name for f in demo.fns.values()}
