@@ -254,3 +254,18 @@ def test_app_py_builds_the_space_page():
     namespace = runpy.run_path(str(REPO / "app.py"), run_name="medigan_zoo_space")
     demo = namespace["demo"]
     assert isinstance(demo.zoo_service, ZooService) and "generate" in {f.api_name for f in demo.fns.values()}
+
+
+def test_interpolation_of_a_foreign_gan_uses_its_uniform_latents(mednist_gan):
+    """MONAI's MedNIST GAN (no zoo sampler; uniform latents): the row runs between its own first samples."""
+    from medigan_zoo.engine.interpolation import interpolate
+    from medigan_zoo.runtime.bundle import load_bundle_sampler
+    from medigan_zoo.runtime.sample import condition_plan, sample
+
+    sampler = load_bundle_sampler(mednist_gan, device="cpu", trusted=True)
+    row = interpolate(sampler, 2, 9, steps=3)
+    plan = condition_plan(sampler, {})
+    assert np.allclose(row[0].numpy(), sample(sampler, [0], plan, 2).normalized()[0].numpy(), atol=1e-5)
+    assert np.allclose(row[-1].numpy(), sample(sampler, [0], plan, 9).normalized()[0].numpy(), atol=1e-5)
+    latents = sampler.latents([0, 1])
+    assert float(latents.min()) >= 0.0 and float(latents.max()) <= 1.0  # uniform: interpolated on a line
