@@ -14,6 +14,7 @@
     medigan-zoo hyperparameters chest_xray_cdcgan
     medigan-zoo train chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle --epochs 10 [--resume]
     medigan-zoo finetune chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle
+    medigan-zoo ui --host 127.0.0.1 --port 7860            (the web UI; docs/ui.md)
 
 Global flags (any command): --bundle_dirs DIR[,DIR] --catalogs FILE[,FILE] --include_builtin False
 --trust DIR[,DIR] (run the config code of bundles under DIR; docs/security.md).
@@ -430,6 +431,15 @@ class ZooCLI:
                              dataset=dataset)
         for line in result.lines():
             print(line)
+    def ui(self, host: str = "127.0.0.1", port: int = 7860, max_samples: int = 64) -> None:
+        """Serve the web UI (search, model pages, generate, compare, download; docs/ui.md) on http://HOST:PORT/
+        until interrupted. Needs the `ui` extra (pip install medigan_zoo[ui])."""
+        from medigan_zoo.ui.server import serve
+
+        port, max_samples = check_int("port", port, 0), check_int("max_samples", max_samples, 1)
+        if port > 65535:
+            raise ZooError(f"port must be a TCP port number from 0 to 65535, got {port}.")
+        serve(self._gen, host=str(host), port=port, max_samples=max_samples)
 
     def evaluate(self, model_id: str, **kwargs: Any) -> None:
         """Measure a bundle (FID, precision/recall, realism AUC, downstream gain, memorization) and write the results

@@ -109,6 +109,8 @@ BAD = {
     "package": [["package"], ["package", str(BUNDLES / CHEST)], ["package", "{bad}/bundles/broken_config", "-o", OUT],
                 ["package", "{bad}/bundles/linked_meta", "-o", OUT], ["package", "{bad}/user_folder", "-o", OUT],
                 ["package", LONG, "-o", OUT]],
+    "ui": [["ui", "--port", "abc"], ["ui", "--port", "-1"], ["ui", "--port", "70000"], ["ui", "--max_samples", "0"],
+           ["ui", "--port", "1.5"]],
     "import-medigan": [["import-medigan"], ["import-medigan", "/nonexistent.json"],
                        ["import-medigan", "{bad}/latin1.json"], ["import-medigan", "{bad}/deep.json"],
                        ["import-medigan", "{bad}/broken.json"], ["import-medigan", LONG]],

@@ -23,15 +23,26 @@ def condition_rows(conditions) -> List[Dict[str, Any]]:
 def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8, seed: int = 0,
                       device: Optional[str] = None, scale: int = 2, trusted: Any = None) -> Path:
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG."""
-    from medigan_zoo.engine.preview import save_sample_grid
+    from medigan_zoo.engine.preview import synthetic_png_info
     from medigan_zoo.runtime.bundle import load_bundle_sampler
-    from medigan_zoo.runtime.sample import condition_plan, sample
 
     sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
+    image = sample_grid_image(sampler, num_per_row=num_per_row, seed=seed, scale=scale)
+    path = Path(output_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, pnginfo=synthetic_png_info())
+    return path
+
+
+def sample_grid_image(sampler: Any, num_per_row: int = 8, seed: int = 0, scale: int = 2):
+    """The grid of ``write_sample_grid`` as a PIL image, from an already loaded ``BundleSampler``: samples
+    ``0 .. num_per_row - 1`` of base ``seed`` in every row, one row per condition value (the web UI's compare)."""
+    from medigan_zoo.engine.preview import sample_grid
+    from medigan_zoo.runtime.sample import condition_plan, sample
+
     images, labels = [], []
     spec_values = {c.name: c.values for c in sampler.conditions}
     for row in condition_rows(sampler.conditions):
         images.append(sample(sampler, range(num_per_row), condition_plan(sampler, row), seed).normalized())
         labels.append(", ".join(str(spec_values.get(k, {}).get(str(v), v)) for k, v in row.items()) or "")
-    return save_sample_grid(torch.cat(images), output_path, nrow=num_per_row,
-                            row_labels=labels if any(labels) else None, scale=scale)
+    return sample_grid(torch.cat(images), nrow=num_per_row, row_labels=labels if any(labels) else None, scale=scale)

@@ -128,8 +128,12 @@ class LatentSampler(nn.Module):
         return torch.stack([_plain(compose({"pred": item})["pred"]) for item in pred])
 
     def forward(self, seeds: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        return self.decode(self.latents(seeds))
+
+    def decode(self, latent: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        """The postprocessed network output for given latents (e.g. interpolated between two seeds' latents)."""
         device = next(self.network.parameters(), torch.empty(0)).device
-        return self._post(self.network(self.latents(seeds).to(device)))
+        return self._post(self.network(latent.to(device)))
 
 
 # --- the loaded bundle ----------------------------------------------------------------------------
@@ -220,13 +224,54 @@ class BundleSampler:
         seeds = list(seeds)
         conditions = dict(conditions or {})
         count = len(seeds)
-        if count < self.min_batch:  # pad by cycling the batch; the extra samples are dropped below
-            take = [k % count for k in range(self.min_batch)]
+        take = self._padding(count)
+        if take is not None:  # pad by cycling the batch; the extra samples are dropped below
             seeds = [seeds[k] for k in take]
-            conditions = {name: value[torch.as_tensor(take, device=value.device)] if isinstance(value, torch.Tensor)
-                          else [value[k] for k in take] for name, value in conditions.items()}
+            conditions = self._take(conditions, take)
         with torch.inference_mode():
             out = self.module(torch.as_tensor(seeds, dtype=torch.long), **conditions)
+        return self._display_outputs(out, count)
+
+    @property
+    def has_latents(self) -> bool:
+        """True when the sampler maps one latent per sample to an image (GANs): ``decode_latents`` works."""
+        return callable(getattr(self.module, "latents", None)) and callable(getattr(self.module, "decode", None))
+
+    def latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        """(B, *latent) CPU latents the sampler draws for ``seeds`` (GAN-like samplers only, see ``has_latents``)."""
+        if not self.has_latents:
+            raise GenerationError(f"Model {self.model_id!r} has no latent per sample (it is not a GAN-like bundle), "
+                                  "so there is nothing to interpolate.")
+        module: Any = self.module  # a GANSampler / LatentSampler (has_latents)
+        return module.latents(torch.as_tensor(list(seeds), dtype=torch.long))
+
+    def decode_latents(self, latents: torch.Tensor,
+                       conditions: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
+        """Outputs for given latents, as ``__call__`` returns them for seeds (display order, padded the same way)."""
+        if not self.has_latents:
+            self.latents([])  # raises the user-facing error
+        count = int(latents.shape[0])
+        conditions = dict(conditions or {})
+        take = self._padding(count)
+        if take is not None:
+            latents = latents[torch.as_tensor(take)]
+            conditions = self._take(conditions, take)
+        module: Any = self.module
+        with torch.inference_mode():
+            out = module.decode(latents, **conditions)
+        return self._display_outputs(out, count)
+
+    def _padding(self, count: int) -> Optional[List[int]]:
+        """Rows that pad a batch of ``count`` to ``min_batch`` by cycling it (None: no padding needed)."""
+        return [k % count for k in range(self.min_batch)] if 0 < count < self.min_batch else None
+
+    @staticmethod
+    def _take(conditions: Mapping[str, Any], take: List[int]) -> Dict[str, Any]:
+        return {name: value[torch.as_tensor(take, device=value.device)] if isinstance(value, torch.Tensor)
+                else [value[k] for k in take] for name, value in conditions.items()}
+
+    def _display_outputs(self, out: Any, count: int) -> Dict[str, torch.Tensor]:
+        """The module's output as name -> (count, C, *spatial) float32 CPU tensors in display order."""
         if isinstance(out, Mapping):
             named = dict(out)
         elif isinstance(out, (tuple, list)):

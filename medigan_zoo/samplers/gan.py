@@ -40,12 +40,20 @@ class GANSampler(nn.Module):
         param = next(self.network.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
+    def latents(self, seeds: torch.Tensor) -> torch.Tensor:
+        """(B, *latent_shape) CPU latents of ``seeds`` (row b from seed b): what ``forward`` feeds the network."""
+        return seeded_noise(torch.as_tensor(seeds), self.latent_shape, self.latent_distribution)
+
     def forward(self, seeds: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        return self.decode(self.latents(seeds), **conditions)
+
+    def decode(self, latent: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        """Images in [0, 1] from given latents (e.g. interpolated between two seeds' latents)."""
         missing = [n for n in self.condition_names if n not in conditions]
         if missing:
             raise ValueError(f"missing condition(s) {missing}; this model takes {list(self.condition_names)}")
         device = self._device()
-        latent = seeded_noise(torch.as_tensor(seeds), self.latent_shape, self.latent_distribution).to(device)
+        latent = latent.to(device)
         args = [torch.as_tensor(conditions[n]).reshape(-1).long().to(device) for n in self.condition_names]
         out = self.network(latent, *args).float()
         if self.output_range is not None:
