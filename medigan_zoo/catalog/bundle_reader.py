@@ -204,7 +204,8 @@ def _latent_layout(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
     auto = auto if isinstance(auto, Mapping) else {}
     levels = _literal(config, auto.get("channels", auto.get("num_channels")))
     noise = str(config.get(ids.get("noise") or "") or "")
-    latent = config.get("latent_shape") if "@latent_shape" in noise else None  # [C, x, y] (2D LDM) ...
+    shape_id = ids.get("latent_shape") or "latent_shape"
+    latent = config.get(shape_id) if f"@{shape_id}" in noise else None  # [C, x, y] (2D LDM) ...
     if isinstance(latent, list):
         sizes = [_literal(config, v) for v in latent[1:]]
     else:
