@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
+from medigan_zoo.catalog.foreign import OWN_WORKFLOW
 from medigan_zoo.catalog.licenses import license_from_text, license_id
 from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
@@ -274,10 +275,12 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
     metrics = reported_metrics(metadata)
     if metrics:
         found["metrics"] = metrics
-    if verdict is not None and verdict.family == "ddpm":
+    own = verdict is not None and verdict.route == OWN_WORKFLOW  # its workflow takes no zoo options/conditions
+    if verdict is not None and verdict.family == "ddpm" and not own:
         found.update(_ddpm_options(bundle_dir, verdict))
     if verdict is not None and verdict.family == "latent_diffusion":
-        found.update(_latent_layout(bundle_dir, verdict))
+        layout = _latent_layout(bundle_dir, verdict)
+        found.update({k: v for k, v in layout.items() if not (own and k in ("options", "condition"))})
     modality = vocabulary.modality_codes([text])
     if modality:
         found["modality"] = modality
