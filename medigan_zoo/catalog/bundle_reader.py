@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
 from medigan_zoo.catalog.foreign import OWN_WORKFLOW
-from medigan_zoo.catalog.licenses import license_from_text, license_id
+from medigan_zoo.catalog.licenses import LicenseTerms, license_from_text, license_id, license_terms
 from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
 from medigan_zoo.core.errors import MetadataError
@@ -58,7 +58,21 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
         origin=meta_file,
         missing_zoo_fields=missing,
         runnable=verdict.as_dict() if verdict is not None else None,
+        licenses=bundle_license_terms(metadata, bundle_dir).as_dict() if verdict is not None else None,
     )
+
+
+def _text(path: Path, limit: int = 200_000) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[:limit] if path.is_file() else ""
+    except OSError:
+        return ""
+
+
+def bundle_license_terms(metadata: Mapping[str, Any], bundle_dir: Path) -> LicenseTerms:
+    """The licenses of a foreign bundle's code, weights and data, from its metadata, LICENSE and docs/README.md
+    (:func:`medigan_zoo.catalog.licenses.license_terms`)."""
+    return license_terms(metadata, _text(bundle_dir / "LICENSE"), _text(bundle_dir / "docs" / "README.md"))
 
 
 def own_file(bundle_dir: Path, relative: str) -> Path:
@@ -292,6 +306,9 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
         found["license"] = license_from_text(license_file.read_text(encoding="utf-8", errors="replace")[:4000])
     if not found.get("license") and metadata.get("license"):
         found["license"] = license_id(metadata["license"])
+    weights = bundle_license_terms(metadata, bundle_dir).weights
+    if weights != "unknown":  # the weights' own license, where the bundle states one apart from the code's
+        found["license"] = weights
     if metadata.get("task"):
         found["generates"] = [str(metadata["task"])]
     if verdict is not None and verdict.family == "ddpm" and "architecture" not in found:
