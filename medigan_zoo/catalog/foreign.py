@@ -283,6 +283,10 @@ def _scheduler_id(config: Mapping[str, Any], inferer_id: str) -> Optional[str]:
 
 
 _AUTOENCODERS = ("AutoencoderKL",)
+#: vector-quantised autoencoders (MONAI's VQVAE): recognised as latent diffusion, not run on the fast path
+_VQ_AUTOENCODERS = ("VQVAE",)
+#: ControlNets (MONAI core and MAISI's): they need a control image the zoo does not make
+_CONTROLNETS = ("ControlNet", "ControlNetMaisi")
 #: MAISI's networks (monai.apps.generation.maisi): a latent diffusion layout the zoo recognises but does not run
 _MAISI = ("AutoencoderKlMaisi", "DiffusionModelUNetMaisi", "ControlNetMaisi")
 #: CUDA-only pieces the zoo's CPU path cannot build (MAISI's MONAI-core networks with flash attention, TensorRT)
@@ -373,6 +377,18 @@ def latent_diffusion_family(config: Mapping[str, Any], mapping: BundleMapping = 
     if cuda:
         return "latent_diffusion", False, (f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot "
                                            f"build; it is a latent diffusion bundle ({what})"), ids
+    controlnet = _one(config, _CONTROLNETS)
+    if controlnet or _one(config, ("ControlNetLatentDiffusionInferer",)):
+        which = f"`{controlnet}`: {_target_name(config.get(controlnet))}" if controlnet else \
+            "a ControlNetLatentDiffusionInferer"
+        return "latent_diffusion", False, (f"it steers its diffusion network with a ControlNet ({which}) from a "
+                                           f"control image (a mask) the zoo does not make; it is a latent diffusion "
+                                           f"bundle ({what})"), ids
+    vq = _one(config, _VQ_AUTOENCODERS)
+    if vq and not autoencoder:
+        return "latent_diffusion", False, (f"its autoencoder `{vq}` is a {_target_name(config.get(vq))} (a "
+                                           "vector-quantised latent); the zoo's latent diffusion path decodes "
+                                           f"AutoencoderKL latents only ({what})"), ids
     missing = [role for role in ("autoencoder_def", "diffusion_def", "noise", "autoencoder_ckpt", "diffusion_ckpt")
                if not ids.get(role)]
     if missing or not (autoencoder and unet):
@@ -399,7 +415,7 @@ def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
     if "sampler" in config and metadata.get("medigan_zoo") is not None:
         return "zoo", True, "it is a zoo bundle (its `sampler` draws the samples)", {"sampler": "sampler"}
     if _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer") + _MAISI) or (
-            _one(config, _AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
+            _one(config, _AUTOENCODERS + _VQ_AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
         return latent_diffusion_family(config, mapping)
     inferer = _one(config, ("DiffusionInferer",))
     if inferer:
@@ -471,6 +487,9 @@ def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] =
         return Verdict(True, reason, family, run_id, how, rel, ids, FAST_PATH, seeding)
     own = own_workflow(bundle_dir, config, run_id, family, ids, mapping)
     if own is None:
+        if run_id in config and not savers(config, run_id):
+            reason += (f"; its run id {run_id} saves no image through MONAI's SaveImage/SaveImaged, so the zoo cannot "
+                       "collect the output of its own workflow either")
         return Verdict(False, reason, family, run_id, how, rel, ids)
     ok, why, extra, seeding = own
     if not ok:
