@@ -41,7 +41,7 @@ _PREFIX_MAX = 30
 #: ``runnable`` (yes, no, unknown: ModelInfo.runs) and the licenses of a model's code, weights and training data
 FILTER_ONLY_FIELDS: Tuple[str, ...] = ("runnable", "code_license", "weights_license", "data_license")
 _LICENSE_FILTERS = {"license", "code_license", "weights_license", "data_license"}
-_EXACT_FILTERS = {f.name for f in SEARCH_FIELDS if f.filter == EXACT} | set(FILTER_ONLY_FIELDS)
+_EXACT_FILTERS = {f.name for f in SEARCH_FIELDS if f.filter == EXACT}
 _RUNNABLE_VALUES = {"yes": "yes", "true": "yes", "1": "yes", "runnable": "yes", "no": "no", "false": "no", "0": "no",
                     "unknown": "unknown"}
 _FILTER_ALIASES = {
@@ -361,7 +361,7 @@ class SearchIndex:
                     docs.add(doc)
         else:
             options = [v.strip() for v in value.split(",") if v.strip()]
-            if name in _EXACT_FILTERS:
+            if name in _EXACT_FILTERS or name in FILTER_ONLY_FIELDS:  # filter-only fields compare exactly
                 wanted_exact = {_exact_norm(name, v) for v in options}
                 for doc, values in enumerate(self._values):
                     if any(_exact_norm(name, v) in wanted_exact for v in values.get(name, ())):
