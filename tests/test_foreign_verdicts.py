@@ -98,8 +98,11 @@ def _no_flash(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 CASES = {
-    "maisi_ct_generative": (MAISI_CONFIG, "it needs CUDA-only pieces (use_flash_attention) the zoo's CPU path "
-                                          "cannot build; it is a latent diffusion bundle"),
+    "maisi_ct_generative": (MAISI_CONFIG, "it needs CUDA-only pieces (use_flash_attention of `diffusion_unet_def`: "
+                                          "DiffusionModelUNetMaisi, use_flash_attention of `controlnet_def`: "
+                                          "ControlNetMaisi) the zoo's CPU path cannot build; it has no single "
+                                          "generator network: it chains 3 (`autoencoder_def`, `diffusion_unet_def`, "
+                                          "`controlnet_def`)"),
     "maisi_without_flash_attention": (_no_flash(MAISI_CONFIG), "it steers its diffusion network with a ControlNet "
                                                                "(`controlnet_def`: ControlNetMaisi)"),
     "controlnet_ldm": (_variant(LDM, controlnet_def={"_target_": "monai.networks.nets.ControlNet", "spatial_dims": 2,
@@ -114,6 +117,10 @@ CASES = {
                                                  "num_train_timesteps": 1000}),
                   "its latent diffusion scheduler `noise_scheduler` is one the zoo cannot seed per sample "
                   "(RFlowScheduler"),
+    "generative_models_ldm": (_variant(LDM, autoencoder_def={"_target_": "generative.networks.nets.AutoencoderKL"},
+                                       network_def={"_target_": "generative.networks.nets.DiffusionModelUNet"}),
+                              "its config builds MONAI GenerativeModels classes (generative.networks.nets.AutoencoderKL "
+                              "and 1 more) and that package (`generative`) is not installed"),
     "pndm_ddpm": (DDPM, "its DiffusionInferer `inferer` uses a scheduler the zoo cannot seed per sample "
                         "(PNDMScheduler; it seeds DDPMScheduler, DDIMScheduler); its run id testing saves no image "
                         "through MONAI's SaveImage/SaveImaged, so the zoo cannot collect the output of its own "
@@ -157,3 +164,23 @@ def test_validate_foreign_answers_each_in_one_line(published_shapes):
         assert CASES[name][1] in lines[0]
     assert f"{published_shapes / 'maisi_ct_generative'}: FOREIGN BUNDLE: runs with the zoo: no, because it needs " \
            "CUDA-only pieces" in out.stdout and "runs with monai.bundle: run id run" in out.stdout
+
+
+def test_flash_attention_of_monai_core_networks_is_not_cuda_only(tmp_path):
+    """brats_mri_generative_diffusion's layout (3D, latent [4, 48, 48, 32], autoencoder channels [64, 128, 256], a
+    DiffusionModelUNet with use_flash_attention, MONAI-core classes): runnable once its weights are there (MONAI's
+    core networks run flash attention on CPU); the decoded image is 128x192x192, one channel."""
+    config = _variant(LDM, latent_shape=[4, 48, 48, 32],
+                      autoencoder_def={"_target_": "monai.networks.nets.AutoencoderKL", "spatial_dims": 3,
+                                       "latent_channels": 4, "channels": [64, 128, 256]},
+                      network_def={"_target_": "monai.networks.nets.DiffusionModelUNet", "spatial_dims": 3,
+                                   "in_channels": 4, "out_channels": 4, "use_flash_attention": True})
+    bundle = tmp_path / "brats_mri_generative_diffusion"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(_metadata([36, 44, 28])))
+    verdict = assess(bundle)
+    assert verdict.reason.startswith("its weights models/model_autoencoder.pt are absent; otherwise it is a latent "
+                                     "diffusion model"), verdict.reason
+    info = read_bundle(bundle)
+    assert info.zoo["spatial_shape"] == [128, 192, 192] and info.zoo["num_channels"] == 1

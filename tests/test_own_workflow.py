@@ -185,7 +185,8 @@ def test_untrusted_own_workflow_runs_nothing(bundles, tmp_path, monkeypatch):
      "its saver `postprocessing` writes to the fixed folder /tmp/fixed_place"),
     (lambda c: c["postprocessing"]["transforms"].pop(2), "its config declares no `network`/`network_def`"),
     (lambda c: c.update(ckpt_path="$@bundle_root + '/models/absent.pt'"), "its weights models/absent.pt are absent"),
-    (lambda c: c["generator_def"].update(use_flash_attention=True), "it needs CUDA-only pieces"),
+    (lambda c: c.update(generator="$trt_compile(@generator_def.to(@device), @ckpt_path)"),
+     "it needs CUDA-only pieces (trt_compile)"),
 ])
 def test_own_workflow_refusals_are_one_line(tmp_path, change, message):
     config = workflow_config()

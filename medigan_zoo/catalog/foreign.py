@@ -19,6 +19,7 @@ as data (torch-free; nothing is evaluated).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
@@ -289,8 +290,27 @@ _VQ_AUTOENCODERS = ("VQVAE",)
 _CONTROLNETS = ("ControlNet", "ControlNetMaisi")
 #: MAISI's networks (monai.apps.generation.maisi): a latent diffusion layout the zoo recognises but does not run
 _MAISI = ("AutoencoderKlMaisi", "DiffusionModelUNetMaisi", "ControlNetMaisi")
-#: CUDA-only pieces the zoo's CPU path cannot build (MAISI's MONAI-core networks with flash attention, TensorRT)
-_CUDA_ONLY = ("use_flash_attention", "trt_compile", "TRTWrapper")
+#: CUDA-only pieces the zoo's CPU path cannot build: TensorRT (expressions naming these) and flash attention on MAISI's
+#: networks (they raise "Flash attention is only available for GPU" without CUDA; MONAI-core networks run it on CPU)
+_TENSORRT = ("trt_compile", "TRTWrapper")
+
+
+def cuda_only_pieces(config: Mapping[str, Any]) -> Tuple[str, ...]:
+    """The CUDA-only pieces a config builds, read as data: ``use_flash_attention of `id`: DiffusionModelUNetMaisi``
+    for each MAISI network (monai.apps.generation.maisi) built with flash attention, and ``trt_compile`` /
+    ``TRTWrapper`` where an expression names them. MONAI-core networks with ``use_flash_attention`` are not CUDA-only
+    (they use torch's scaled_dot_product_attention, which runs on CPU)."""
+    found = [f"use_flash_attention of `{k}`: {_target_name(v)}" for k, v in config.items()
+             if isinstance(v, Mapping) and v.get("use_flash_attention") is True
+             and (_target_name(v) in _MAISI or ".maisi." in str(v.get("_target_", "")))]
+    found += sorted({w for w in _TENSORRT for v in _walk(config) if isinstance(v, str) and w in v})
+    return tuple(found)
+
+
+def _maisi_networks(config: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Ids of the networks of a MAISI-style config (autoencoders, diffusion UNets, ControlNets), in config order."""
+    kinds = ("Autoencoder", "DiffusionModelUNet", "ControlNet")
+    return tuple(k for k, v in config.items() if any(_target_name(v).startswith(n) for n in kinds))
 
 
 def _condition_ids(config: Mapping[str, Any], conditioning: Optional[str]) -> Tuple[str, ...]:
@@ -369,21 +389,23 @@ def latent_diffusion_family(config: Mapping[str, Any], mapping: BundleMapping = 
     if conditions:
         ids["conditions"] = ",".join(conditions)
     kind = _target_name(config.get(scheduler)) if scheduler else ""
-    cuda = sorted({w for w in _CUDA_ONLY for v in _walk(config) if (isinstance(v, Mapping) and v.get(w) is True)
-                   or (isinstance(v, str) and w in v and w != "use_flash_attention")})
+    cuda = cuda_only_pieces(config)
     what = (f"`{autoencoder}`: {_target_name(config.get(autoencoder or ''))}, "
             f"`{unet}`: {_target_name(config.get(unet or ''))}, "
             f"`{scheduler}`: {kind or 'no scheduler'}")
+    networks = _maisi_networks(config)
+    several = (f"; it has no single generator network: it chains {len(networks)} "
+               f"({', '.join(f'`{n}`' for n in networks)})") if _one(config, _MAISI) and len(networks) > 2 else ""
     if cuda:
         return "latent_diffusion", False, (f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot "
-                                           f"build; it is a latent diffusion bundle ({what})"), ids
+                                           f"build{several}; it is a latent diffusion bundle ({what})"), ids
     controlnet = _one(config, _CONTROLNETS)
     if controlnet or _one(config, ("ControlNetLatentDiffusionInferer",)):
         which = f"`{controlnet}`: {_target_name(config.get(controlnet))}" if controlnet else \
             "a ControlNetLatentDiffusionInferer"
         return "latent_diffusion", False, (f"it steers its diffusion network with a ControlNet ({which}) from a "
-                                           f"control image (a mask) the zoo does not make; it is a latent diffusion "
-                                           f"bundle ({what})"), ids
+                                           f"control image (a mask) the zoo does not make{several}; it is a latent "
+                                           f"diffusion bundle ({what})"), ids
     vq = _one(config, _VQ_AUTOENCODERS)
     if vq and not autoencoder:
         return "latent_diffusion", False, (f"its autoencoder `{vq}` is a {_target_name(config.get(vq))} (a "
@@ -414,6 +436,13 @@ def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
     network = mapping.id("network") if mapping.id("network") in config else mapping.id("network_def")
     if "sampler" in config and metadata.get("medigan_zoo") is not None:
         return "zoo", True, "it is a zoo bundle (its `sampler` draws the samples)", {"sampler": "sampler"}
+    legacy = sorted({str(v["_target_"]) for v in _walk(config) if isinstance(v, Mapping)
+                     and str(v.get("_target_", "")).startswith("generative.")})
+    if legacy and importlib.util.find_spec("generative") is None:
+        return "unknown", False, (f"its config builds MONAI GenerativeModels classes ({legacy[0]}"
+                                  f"{f' and {len(legacy) - 1} more' if len(legacy) > 1 else ''}) and that package "
+                                  "(`generative`) is not installed; MONAI 1.4+ has them as monai.networks.nets and "
+                                  "monai.networks.schedulers (newer versions of the bundle use those)"), {}
     if _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer") + _MAISI) or (
             _one(config, _AUTOENCODERS + _VQ_AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
         return latent_diffusion_family(config, mapping)
@@ -560,8 +589,7 @@ def own_workflow(bundle_dir: Path, config: Mapping[str, Any], run_id: Optional[s
         return None
     if family == "latent_diffusion" and not any(_target_name(v) in _ANY_AUTOENCODER for v in _walk(config)):
         return None
-    cuda = sorted({w for w in _CUDA_ONLY for v in _walk(config) if (isinstance(v, Mapping) and v.get(w) is True)
-                   or (isinstance(v, str) and w in v and w != "use_flash_attention")})
+    cuda = cuda_only_pieces(config)
     if cuda:
         return False, f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot build", {}, ""
     saver_id, saver = next(iter(saving.items()))
