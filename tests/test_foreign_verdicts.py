@@ -119,8 +119,8 @@ CASES = {
                   "(RFlowScheduler"),
     "generative_models_ldm": (_variant(LDM, autoencoder_def={"_target_": "generative.networks.nets.AutoencoderKL"},
                                        network_def={"_target_": "generative.networks.nets.DiffusionModelUNet"}),
-                              "its config builds MONAI GenerativeModels classes (generative.networks.nets.AutoencoderKL "
-                              "and 1 more) and that package (`generative`) is not installed"),
+                              "its config builds MONAI GenerativeModels classes (generative.networks.nets."
+                              "AutoencoderKL and 1 more) and that package (`generative`) is not installed"),
     "pndm_ddpm": (DDPM, "its DiffusionInferer `inferer` uses a scheduler the zoo cannot seed per sample "
                         "(PNDMScheduler; it seeds DDPMScheduler, DDIMScheduler); its run id testing saves no image "
                         "through MONAI's SaveImage/SaveImaged, so the zoo cannot collect the output of its own "

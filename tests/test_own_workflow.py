@@ -238,5 +238,5 @@ def test_cli_info_validate_and_generate(bundles, tmp_path):
     made = run_cli("--bundle_dirs", bundle, "generate", "tiny_workflow_gan", "--num_samples", 1, "--output_path",
                    tmp_path / "cli", "--quiet")
     assert made.returncode == 0, made.stderr
-    assert sorted(p.name for p in (tmp_path / "cli").iterdir() if not p.name.startswith(".")) == ["manifest.json", "manifest.jsonl",
-                                                                      "sample_000000.png"]
+    names = sorted(p.name for p in (tmp_path / "cli").iterdir() if not p.name.startswith("."))
+    assert names == ["manifest.json", "manifest.jsonl", "sample_000000.png"]
