@@ -410,7 +410,8 @@ def latent_diffusion_family(config: Mapping[str, Any], mapping: BundleMapping = 
     if vq and not autoencoder:
         return "latent_diffusion", False, (f"its autoencoder `{vq}` is a {_target_name(config.get(vq))} (a "
                                            "vector-quantised latent); the zoo's latent diffusion path decodes "
-                                           f"AutoencoderKL latents only ({what})"), ids
+                                           f"AutoencoderKL latents only ({what.replace(f'`{autoencoder}`: , ', '')})"
+                                           ), ids
     missing = [role for role in ("autoencoder_def", "diffusion_def", "noise", "autoencoder_ckpt", "diffusion_ckpt")
                if not ids.get(role)]
     if missing or not (autoencoder and unet):
