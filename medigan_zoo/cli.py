@@ -103,6 +103,14 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def _runs_cell(info: Any) -> str:
+    """``list``'s "runs" column: yes (fast path), yes (own workflow), no, or ? (a catalog model not downloaded)."""
+    status = info.run_status
+    if status["runnable"] is None:
+        return "?"
+    return f"yes ({status['route']})" if status["runnable"] else "no"
+
+
 class ZooCLI:
     """Find, compare, validate and run the generative models of medigan_zoo."""
 
@@ -143,11 +151,12 @@ class ZooCLI:
             _print_json([i.summary() for i in infos])
             return
         rows = [(i.id, ",".join(i.modality), "x".join(map(str, i.spatial_shape)), i.architecture, i.license,
-                 "yes" if i.available else "catalog") for i in infos]
-        _table(rows, ("id", "modality", "shape", "architecture", "license", "on disk"))
+                 "yes" if i.available else "catalog", _runs_cell(i)) for i in infos]
+        _table(rows, ("id", "modality", "shape", "architecture", "license", "on disk", "runs"))
 
     def search(self, *query: str, limit: int = 10, json: bool = False) -> None:
-        """Ranked free-text search; words like key=value are filters (modality=MG dims=3 license=CC-BY-4.0)."""
+        """Ranked free-text search; words like key=value are filters (modality=MG dims=3 license=CC-BY-4.0
+        runnable=yes weights_license=CC-BY-NC-4.0); models the zoo cannot run come last."""
         from medigan_zoo.query.ranking import check_limit, parse_filters
 
         json = flag("json", json)

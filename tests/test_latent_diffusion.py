@@ -425,3 +425,50 @@ def test_scale_factor_from_the_inferer_else_one(ldm_2d, tmp_path, inferer_scale,
     assert assess(bundle).runnable
     module = open_bundle(bundle, device="cpu", trusted=[bundle]).sampler().module
     assert module.scale_factor == expected
+
+
+# --- a mapping file for a latent diffusion bundle with other ids ---------------------------------------
+
+#: the 2D bundle's latent-diffusion ids -> the names of a bundle that calls them otherwise
+LDM_RENAMES = {"autoencoder_def": "vae_def", "network_def": "unet_def", "load_autoencoder_path": "vae_ckpt",
+               "load_diffusion_path": "unet_ckpt", "latent_shape": "z_shape", "noise": "z",
+               "scale_factor": "vae_scale", "noise_scheduler": "sched"}
+
+
+def _renamed_ldm(ldm_2d: Path, where: Path) -> Path:
+    """The 2D bundle with every latent-diffusion id renamed (LDM_RENAMES) and its weights under weights/."""
+    import shutil
+
+    bundle = Path(shutil.copytree(ldm_2d, where / "renamed_ldm"))
+    path = bundle / "configs" / "inference.json"
+    text = path.read_text()
+    for old, new in LDM_RENAMES.items():
+        text = text.replace(f'"{old}"', f'"{new}"').replace(f"@{old}", f"@{new}")
+    text = text.replace("/models/model_autoencoder.pt", "/weights/vae.pt").replace("'/model.pt'", "'/unet.pt'")
+    text = text.replace("$@model_dir + '/unet.pt'", "$@bundle_root + '/weights/unet.pt'")
+    path.write_text(text)
+    (bundle / "weights").mkdir()
+    (bundle / "models" / "model_autoencoder.pt").rename(bundle / "weights" / "vae.pt")
+    (bundle / "models" / "model.pt").rename(bundle / "weights" / "unet.pt")
+    return bundle
+
+
+def test_mapping_file_renames_latent_diffusion_ids(ldm_2d, tmp_path):
+    bundle = _renamed_ldm(ldm_2d, tmp_path)
+    verdict = assess(bundle)
+    assert not verdict.runnable and "it has no noise, autoencoder_ckpt, diffusion_ckpt id" in verdict.reason
+    mapping = {"description": "the 2D LDM with its own names",
+               "ids": {"autoencoder_def": "vae_def", "diffusion_def": "unet_def", "load_autoencoder_path": "vae_ckpt",
+                       "load_diffusion_path": "unet_ckpt", "latent_shape": "z_shape", "noise": "z",
+                       "scale_factor": "vae_scale", "scheduler": "sched"}}
+    (bundle / "medigan_zoo.json").write_text(json.dumps(mapping))
+    verdict = assess(bundle)
+    assert verdict.runnable, verdict.reason
+    assert {verdict.ids[k] for k in ("autoencoder_def", "diffusion_def", "autoencoder_ckpt", "diffusion_ckpt",
+                                     "noise", "scale_factor", "latent_shape", "scheduler")} == \
+        {"vae_def", "unet_def", "vae_ckpt", "unet_ckpt", "z", "vae_scale", "z_shape", "sched"}
+    info = read_bundle(bundle)
+    assert info.zoo["spatial_shape"] == [32, 32] and info.zoo["options"]["num_inference_steps"]["default"] == STEPS
+    original = _sampler(ldm_2d)([4, 9])["image"]
+    renamed = _sampler(bundle)([4, 9])["image"]
+    assert torch.equal(original, renamed)  # same networks, weights, scale factor and steps under other names

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from medigan_zoo.catalog.fields import ALWAYS, ZOO_BLOCK_FIELDS
-from medigan_zoo.catalog.licenses import license_from_text, license_id
+from medigan_zoo.catalog.foreign import OWN_WORKFLOW
+from medigan_zoo.catalog.licenses import LicenseTerms, license_from_text, license_id, license_terms
 from medigan_zoo.catalog.model_info import ZOO_FIELDS, ZOO_KEY, ModelInfo
 from medigan_zoo.catalog.schema import ZOO_BLOCK_SCHEMA, check_schema
 from medigan_zoo.core.errors import MetadataError
@@ -57,7 +58,21 @@ def read_bundle(bundle_dir: Path) -> ModelInfo:
         origin=meta_file,
         missing_zoo_fields=missing,
         runnable=verdict.as_dict() if verdict is not None else None,
+        licenses=bundle_license_terms(metadata, bundle_dir).as_dict() if verdict is not None else None,
     )
+
+
+def _text(path: Path, limit: int = 200_000) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[:limit] if path.is_file() else ""
+    except OSError:
+        return ""
+
+
+def bundle_license_terms(metadata: Mapping[str, Any], bundle_dir: Path) -> LicenseTerms:
+    """The licenses of a foreign bundle's code, weights and data, from its metadata, LICENSE and docs/README.md
+    (:func:`medigan_zoo.catalog.licenses.license_terms`)."""
+    return license_terms(metadata, _text(bundle_dir / "LICENSE"), _text(bundle_dir / "docs" / "README.md"))
 
 
 def own_file(bundle_dir: Path, relative: str) -> Path:
@@ -204,7 +219,8 @@ def _latent_layout(bundle_dir: Path, verdict: Any) -> Dict[str, Any]:
     auto = auto if isinstance(auto, Mapping) else {}
     levels = _literal(config, auto.get("channels", auto.get("num_channels")))
     noise = str(config.get(ids.get("noise") or "") or "")
-    latent = config.get("latent_shape") if "@latent_shape" in noise else None  # [C, x, y] (2D LDM) ...
+    shape_id = ids.get("latent_shape") or "latent_shape"
+    latent = config.get(shape_id) if f"@{shape_id}" in noise else None  # [C, x, y] (2D LDM) ...
     if isinstance(latent, list):
         sizes = [_literal(config, v) for v in latent[1:]]
     else:
@@ -273,10 +289,12 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
     metrics = reported_metrics(metadata)
     if metrics:
         found["metrics"] = metrics
-    if verdict is not None and verdict.family == "ddpm":
+    own = verdict is not None and verdict.route == OWN_WORKFLOW  # its workflow takes no zoo options/conditions
+    if verdict is not None and verdict.family == "ddpm" and not own:
         found.update(_ddpm_options(bundle_dir, verdict))
     if verdict is not None and verdict.family == "latent_diffusion":
-        found.update(_latent_layout(bundle_dir, verdict))
+        layout = _latent_layout(bundle_dir, verdict)
+        found.update({k: v for k, v in layout.items() if not (own and k in ("options", "condition"))})
     modality = vocabulary.modality_codes([text])
     if modality:
         found["modality"] = modality
@@ -288,6 +306,9 @@ def derive_zoo_block(metadata: Mapping[str, Any], bundle_dir: Path, verdict: Any
         found["license"] = license_from_text(license_file.read_text(encoding="utf-8", errors="replace")[:4000])
     if not found.get("license") and metadata.get("license"):
         found["license"] = license_id(metadata["license"])
+    weights = bundle_license_terms(metadata, bundle_dir).weights
+    if weights != "unknown":  # the weights' own license, where the bundle states one apart from the code's
+        found["license"] = weights
     if metadata.get("task"):
         found["generates"] = [str(metadata["task"])]
     if verdict is not None and verdict.family == "ddpm" and "architecture" not in found:

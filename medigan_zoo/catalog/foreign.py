@@ -9,6 +9,8 @@ as data (torch-free; nothing is evaluated).
   bundle's ``docs/README.md`` runs with ``monai.bundle run ID``; else ``inferring``, then ``run``; else the first
   ``testing*`` id whose expressions reach a MONAI image saver (``SaveImage``/``SaveImaged``), else the first
   ``testing*`` id.
+* **Route**: the fast path (the families below), else the bundle's own workflow run once per sample
+  (:func:`own_workflow`: its run id must save images through MONAI's ``SaveImage``/``SaveImaged``), else none.
 * **Family**: how the zoo draws samples from it (:func:`assess`): ``zoo`` (its own ``sampler``), ``gan`` (a
   ``network`` on a latent described in ``network_data_format.inputs``), ``ddpm`` (MONAI's ``DiffusionInferer`` with a
   ``DDPMScheduler``/``DDIMScheduler`` and a ``DiffusionModelUNet``), ``latent_diffusion`` (an ``AutoencoderKL``, a
@@ -17,6 +19,7 @@ as data (torch-free; nothing is evaluated).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,7 +34,11 @@ INFERENCE_CONFIGS = ("configs/inference.json", "configs/inference.yaml", "config
 MAPPING_FILE = "medigan_zoo.json"
 #: zoo ids a mapping file may point at other config ids
 MAPPABLE_IDS = ("network", "network_def", "ckpt_path", "num_samples", "noise", "scheduler", "inferer",
-                "postprocessing", "output_dir")
+                "postprocessing", "output_dir", "seed", "device",
+                # latent diffusion (docs/foreign_bundles.md): the networks, their checkpoints, the latent, the decoder's
+                # scale and the conditioning vector
+                "autoencoder_def", "diffusion_def", "load_autoencoder_path", "load_diffusion_path", "latent_shape",
+                "scale_factor", "conditioning")
 #: run ids tried (after the mapping and the README) before the ``testing*`` ones
 RUN_ID_ORDER = ("inferring", "run")
 #: schedulers whose ``step`` takes a ``generator`` (the zoo seeds each sample's step noise)
@@ -155,7 +162,17 @@ def _reached(config: Mapping[str, Any], start: str) -> Set[str]:
 
 
 def _saves_images(config: Mapping[str, Any], run_id: str) -> bool:
-    return any(_target_name(v) in _SAVERS for i in _reached(config, run_id) for v in _walk(config[i]))
+    return bool(savers(config, run_id))
+
+
+def savers(config: Mapping[str, Any], run_id: str) -> Dict[str, Any]:
+    """The MONAI image savers (``SaveImage``/``SaveImaged`` components) ``run_id`` reaches: config id -> saver."""
+    found: Dict[str, Any] = {}
+    for id_ in sorted(_reached(config, run_id)):
+        for value in _walk(config[id_]):
+            if _target_name(value) in _SAVERS:
+                found.setdefault(id_, value)
+    return found
 
 
 def find_run_id(config: Mapping[str, Any], bundle_dir: Union[str, Path],
@@ -217,6 +234,14 @@ def large_file_url(bundle_dir: Union[str, Path], relative: str) -> Optional[str]
     return None
 
 
+#: the routes a bundle runs by (Verdict.route)
+FAST_PATH = "fast path"
+OWN_WORKFLOW = "own workflow"
+#: the seeding guarantees (Verdict.seeding; stated in every manifest of the route)
+PER_SAMPLE = "per sample"
+PER_RUN = "seeded per run"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Can the zoo run this bundle (and how), and which run id runs it with ``monai.bundle``."""
@@ -228,6 +253,11 @@ class Verdict:
     run_id_source: str = ""
     config: Optional[str] = None  # configs/inference.yaml
     ids: Mapping[str, str] = field(default_factory=dict)  # zoo role -> the bundle's id (network, scheduler, ...)
+    #: how the zoo runs it: FAST_PATH (its own batched, per-sample seeded sampler) or OWN_WORKFLOW (the bundle's
+    #: ConfigWorkflow, once per sample); "" when it does not
+    route: str = ""
+    #: the seeding guarantee of the route (what a manifest states)
+    seeding: str = ""
 
     def line(self) -> str:
         """``runs with the zoo: yes, because ...; runs with monai.bundle: run id testing_jpg (configs/...)``"""
@@ -237,8 +267,8 @@ class Verdict:
                f"runs with monai.bundle: {monai}"
 
     def as_dict(self) -> Dict[str, Any]:
-        return {"runnable": self.runnable, "reason": self.reason, "family": self.family, "run_id": self.run_id,
-                "config": self.config, "ids": dict(self.ids)}
+        return {"runnable": self.runnable, "reason": self.reason, "family": self.family, "route": self.route,
+                "seeding": self.seeding, "run_id": self.run_id, "config": self.config, "ids": dict(self.ids)}
 
 
 def _one(config: Mapping[str, Any], names: Tuple[str, ...]) -> Optional[str]:
@@ -254,10 +284,33 @@ def _scheduler_id(config: Mapping[str, Any], inferer_id: str) -> Optional[str]:
 
 
 _AUTOENCODERS = ("AutoencoderKL",)
+#: vector-quantised autoencoders (MONAI's VQVAE): recognised as latent diffusion, not run on the fast path
+_VQ_AUTOENCODERS = ("VQVAE",)
+#: ControlNets (MONAI core and MAISI's): they need a control image the zoo does not make
+_CONTROLNETS = ("ControlNet", "ControlNetMaisi")
 #: MAISI's networks (monai.apps.generation.maisi): a latent diffusion layout the zoo recognises but does not run
 _MAISI = ("AutoencoderKlMaisi", "DiffusionModelUNetMaisi", "ControlNetMaisi")
-#: CUDA-only pieces the zoo's CPU path cannot build (MAISI's MONAI-core networks with flash attention, TensorRT)
-_CUDA_ONLY = ("use_flash_attention", "trt_compile", "TRTWrapper")
+#: CUDA-only pieces the zoo's CPU path cannot build: TensorRT (expressions naming these) and flash attention on MAISI's
+#: networks (they raise "Flash attention is only available for GPU" without CUDA; MONAI-core networks run it on CPU)
+_TENSORRT = ("trt_compile", "TRTWrapper")
+
+
+def cuda_only_pieces(config: Mapping[str, Any]) -> Tuple[str, ...]:
+    """The CUDA-only pieces a config builds, read as data: ``use_flash_attention of `id`: DiffusionModelUNetMaisi``
+    for each MAISI network (monai.apps.generation.maisi) built with flash attention, and ``trt_compile`` /
+    ``TRTWrapper`` where an expression names them. MONAI-core networks with ``use_flash_attention`` are not CUDA-only
+    (they use torch's scaled_dot_product_attention, which runs on CPU)."""
+    found = [f"use_flash_attention of `{k}`: {_target_name(v)}" for k, v in config.items()
+             if isinstance(v, Mapping) and v.get("use_flash_attention") is True
+             and (_target_name(v) in _MAISI or ".maisi." in str(v.get("_target_", "")))]
+    found += sorted({w for w in _TENSORRT for v in _walk(config) if isinstance(v, str) and w in v})
+    return tuple(found)
+
+
+def _maisi_networks(config: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Ids of the networks of a MAISI-style config (autoencoders, diffusion UNets, ControlNets), in config order."""
+    kinds = ("Autoencoder", "DiffusionModelUNet", "ControlNet")
+    return tuple(k for k, v in config.items() if any(_target_name(v).startswith(n) for n in kinds))
 
 
 def _condition_ids(config: Mapping[str, Any], conditioning: Optional[str]) -> Tuple[str, ...]:
@@ -302,22 +355,33 @@ def _first_id(config: Mapping[str, Any], names: Tuple[str, ...]) -> Optional[str
     return next((n for n in names if n in config), None)
 
 
-def latent_diffusion_family(config: Mapping[str, Any]) -> Tuple[str, bool, str, Dict[str, str]]:
+def latent_diffusion_family(config: Mapping[str, Any], mapping: BundleMapping = BundleMapping()
+                            ) -> Tuple[str, bool, str, Dict[str, str]]:
     """The latent-diffusion verdict of a config read as data: an autoencoder (``AutoencoderKL``), a diffusion UNet
     (``DiffusionModelUNet``: ``network_def`` or ``diffusion_def``), a DDPM/DDIM scheduler, the latent ``noise`` and
     each network's checkpoint id (``load_autoencoder_path``, ``load_diffusion_path``), as MONAI's
-    brats_mri_axial_slices_generative_diffusion and brain_image_synthesis_latent_diffusion_model declare them."""
-    autoencoder = _one(config, _AUTOENCODERS + _MAISI[:1])
-    unet = next((k for k in ("diffusion_def", "network_def") if _target_name(config.get(k)) == "DiffusionModelUNet"),
-                None) or _one(config, ("DiffusionModelUNet",) + _MAISI[1:2])
+    brats_mri_axial_slices_generative_diffusion and brain_image_synthesis_latent_diffusion_model declare them.
+    ``mapping`` renames any of these ids (``{"ids": {"autoencoder_def": "vae", "load_diffusion_path": "unet_ckpt",
+    "latent_shape": "z_shape", ...}}``); a mapped id comes first, MONAI's own names after."""
+    def mapped(zoo_id: str) -> Tuple[str, ...]:
+        return tuple(dict.fromkeys((mapping.id(zoo_id), zoo_id)))
+
+    autoencoder = next((k for k in mapped("autoencoder_def")[:1] if k in mapping.ids.values() and k in config),
+                       None) or _one(config, _AUTOENCODERS + _MAISI[:1])
+    unet = next((k for k in (mapping.ids.get("diffusion_def"), "diffusion_def", "network_def")
+                 if k and _target_name(config.get(k)) in ("DiffusionModelUNet",) + _MAISI[1:2]), None) \
+        or _one(config, ("DiffusionModelUNet",) + _MAISI[1:2])
     inferer = _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer"))
     scheduler = _scheduler_id(config, inferer) if inferer else next(
         (k for k, v in config.items() if _target_name(v).endswith("Scheduler")), None)
+    if mapping.ids.get("scheduler") in config:
+        scheduler = mapping.ids["scheduler"]
     ids = {"autoencoder_def": autoencoder or "", "diffusion_def": unet or "", "scheduler": scheduler or "",
            "inferer": inferer or ""}
-    for role, names in (("noise", ("noise",)), ("autoencoder_ckpt", ("load_autoencoder_path",)),
-                        ("diffusion_ckpt", ("load_diffusion_path", "ckpt_path")),
-                        ("conditioning", ("conditioning",)), ("scale_factor", ("scale_factor",))):
+    for role, names in (("noise", mapped("noise")), ("autoencoder_ckpt", mapped("load_autoencoder_path")),
+                        ("diffusion_ckpt", mapped("load_diffusion_path") + mapped("ckpt_path")),
+                        ("conditioning", mapped("conditioning")), ("scale_factor", mapped("scale_factor")),
+                        ("latent_shape", mapped("latent_shape"))):
         found = _first_id(config, names)
         if found:
             ids[role] = found
@@ -325,14 +389,29 @@ def latent_diffusion_family(config: Mapping[str, Any]) -> Tuple[str, bool, str, 
     if conditions:
         ids["conditions"] = ",".join(conditions)
     kind = _target_name(config.get(scheduler)) if scheduler else ""
-    cuda = sorted({w for w in _CUDA_ONLY for v in _walk(config) if (isinstance(v, Mapping) and v.get(w) is True)
-                   or (isinstance(v, str) and w in v and w != "use_flash_attention")})
+    cuda = cuda_only_pieces(config)
     what = (f"`{autoencoder}`: {_target_name(config.get(autoencoder or ''))}, "
             f"`{unet}`: {_target_name(config.get(unet or ''))}, "
             f"`{scheduler}`: {kind or 'no scheduler'}")
+    networks = _maisi_networks(config)
+    several = (f"; it has no single generator network: it chains {len(networks)} "
+               f"({', '.join(f'`{n}`' for n in networks)})") if _one(config, _MAISI) and len(networks) > 2 else ""
     if cuda:
         return "latent_diffusion", False, (f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot "
-                                           f"build; it is a latent diffusion bundle ({what})"), ids
+                                           f"build{several}; it is a latent diffusion bundle ({what})"), ids
+    controlnet = _one(config, _CONTROLNETS)
+    if controlnet or _one(config, ("ControlNetLatentDiffusionInferer",)):
+        which = f"`{controlnet}`: {_target_name(config.get(controlnet))}" if controlnet else \
+            "a ControlNetLatentDiffusionInferer"
+        return "latent_diffusion", False, (f"it steers its diffusion network with a ControlNet ({which}) from a "
+                                           f"control image (a mask) the zoo does not make{several}; it is a latent "
+                                           f"diffusion bundle ({what})"), ids
+    vq = _one(config, _VQ_AUTOENCODERS)
+    if vq and not autoencoder:
+        return "latent_diffusion", False, (f"its autoencoder `{vq}` is a {_target_name(config.get(vq))} (a "
+                                           "vector-quantised latent); the zoo's latent diffusion path decodes "
+                                           f"AutoencoderKL latents only ({what.replace(f'`{autoencoder}`: , ', '')})"
+                                           ), ids
     missing = [role for role in ("autoencoder_def", "diffusion_def", "noise", "autoencoder_ckpt", "diffusion_ckpt")
                if not ids.get(role)]
     if missing or not (autoencoder and unet):
@@ -358,9 +437,16 @@ def family_of(config: Mapping[str, Any], metadata: Mapping[str, Any],
     network = mapping.id("network") if mapping.id("network") in config else mapping.id("network_def")
     if "sampler" in config and metadata.get("medigan_zoo") is not None:
         return "zoo", True, "it is a zoo bundle (its `sampler` draws the samples)", {"sampler": "sampler"}
+    legacy = sorted({str(v["_target_"]) for v in _walk(config) if isinstance(v, Mapping)
+                     and str(v.get("_target_", "")).startswith("generative.")})
+    if legacy and importlib.util.find_spec("generative") is None:
+        return "unknown", False, (f"its config builds MONAI GenerativeModels classes ({legacy[0]}"
+                                  f"{f' and {len(legacy) - 1} more' if len(legacy) > 1 else ''}) and that package "
+                                  "(`generative`) is not installed; MONAI 1.4+ has them as monai.networks.nets and "
+                                  "monai.networks.schedulers (newer versions of the bundle use those)"), {}
     if _one(config, ("LatentDiffusionInferer", "ControlNetLatentDiffusionInferer") + _MAISI) or (
-            _one(config, _AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
-        return latent_diffusion_family(config)
+            _one(config, _AUTOENCODERS + _VQ_AUTOENCODERS) and _one(config, ("DiffusionModelUNet",))):
+        return latent_diffusion_family(config, mapping)
     inferer = _one(config, ("DiffusionInferer",))
     if inferer:
         scheduler = _scheduler_id(config, inferer)
@@ -397,8 +483,10 @@ def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] =
            mapping: Union[None, str, Path, BundleMapping] = None) -> Verdict:
     """The zoo's verdict on a bundle: family, runnable with the reason, and its ``monai.bundle`` run id.
 
-    Reads files only. A bundle is runnable when its family is one the zoo samples (``zoo``, ``gan``, ``ddpm``) and
-    its weights file is present. Problems reading the config or the mapping file become a "no" with the reason.
+    Reads files only. A bundle runs on the zoo's fast path (``route`` FAST_PATH) when its family is one the zoo
+    samples (``zoo``, ``gan``, ``ddpm``, ``latent_diffusion``) and its weights are present; else through its own
+    workflow (OWN_WORKFLOW, :func:`own_workflow`) when its run id saves images; else not, with the reason. Problems
+    reading the config or the mapping file become a "no" with the reason.
     """
     bundle_dir = Path(bundle_dir)
     if metadata is None:
@@ -421,13 +509,113 @@ def assess(bundle_dir: Union[str, Path], metadata: Optional[Mapping[str, Any]] =
     family, runnable, reason, ids = family_of(config, metadata, mapping)
     if runnable and family != "zoo":
         ckpts = latent_ckpts(config, ids) if family == "latent_diffusion" else (ckpt_relative(config, mapping),)
-        ckpt = next((c for c in ckpts if not (bundle_dir / c).is_file()), "")
-        if ckpt:
-            runnable = False
-            extra = " (large_files.yml names their download)" if any(
-                (bundle_dir / n).is_file() for n in LARGE_FILES) else ""
-            reason = f"its weights {ckpt} are absent{extra}; otherwise {reason}"
-    return Verdict(runnable, reason, family, run_id, how, rel, ids)
+        absent = _absent_weights(bundle_dir, ckpts)
+        if absent:
+            return Verdict(False, f"{absent}; otherwise {reason}", family, run_id, how, rel, ids)
+    if runnable:
+        seeding = PER_SAMPLE if family != "zoo" else ""
+        return Verdict(True, reason, family, run_id, how, rel, ids, FAST_PATH, seeding)
+    own = own_workflow(bundle_dir, config, run_id, family, ids, mapping)
+    if own is None:
+        if run_id in config and not savers(config, run_id):
+            reason += (f"; its run id {run_id} saves no image through MONAI's SaveImage/SaveImaged, so the zoo cannot "
+                       "collect the output of its own workflow either")
+        return Verdict(False, reason, family, run_id, how, rel, ids)
+    ok, why, extra, seeding = own
+    if not ok:
+        return Verdict(False, f"{why}; the zoo's fast path cannot run it either ({reason})", family, run_id, how, rel,
+                       ids)
+    return Verdict(True, f"{why}; the zoo's fast path cannot ({reason})", family, run_id, how, rel,
+                   {**ids, **extra}, OWN_WORKFLOW, seeding)
+
+
+def _absent_weights(bundle_dir: Path, relatives: Tuple[str, ...]) -> str:
+    """"its weights X are absent (large_files.yml names their download)" for the first absent file, else ""."""
+    ckpt = next((c for c in relatives if not (bundle_dir / c).is_file()), "")
+    if not ckpt:
+        return ""
+    extra = " (large_files.yml names their download)" if any((bundle_dir / n).is_file() for n in LARGE_FILES) \
+        else ""
+    return f"its weights {ckpt} are absent{extra}"
+
+
+def weight_paths(config: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Weights files the config names, read statically (ids whose path ends in .pt/.pth/.ckpt/.ts/.safetensors)."""
+    found = []
+    for id_ in config:
+        path = static_path(config, str(id_)) if isinstance(config.get(id_), str) else None
+        if path and re.search(r"\.(pt|pth|ckpt|ts|safetensors)$", path):
+            found.append(path)
+    return tuple(dict.fromkeys(found))
+
+
+def _large_files_absent(bundle_dir: Path) -> Optional[Tuple[str, str]]:
+    """``(path, url)`` of the first file the bundle's large_files.yml lists that is not in the bundle, or None."""
+    from medigan_zoo.catalog.code_scan import load_config_data
+
+    for name in LARGE_FILES:
+        try:
+            entries = (load_config_data(bundle_dir / name) or {}).get("large_files") or [] \
+                if (bundle_dir / name).is_file() else []
+        except Exception:  # noqa: BLE001 - an unreadable list of downloads names nothing
+            entries = []
+        for entry in entries if isinstance(entries, list) else []:
+            path = str(entry.get("path", "")) if isinstance(entry, Mapping) else ""
+            rel = path[2:] if path.startswith("./") else path
+            if rel and not (bundle_dir / rel).exists():
+                return rel, str(entry.get("url") or "")
+    return None
+
+
+#: network classes whose presence means the config is a latent diffusion layout even without an AutoencoderKL
+_ANY_AUTOENCODER = ("AutoencoderKL", "AutoencoderKlMaisi", "VQVAE", "VQGAN")
+
+
+def own_workflow(bundle_dir: Path, config: Mapping[str, Any], run_id: Optional[str], family: str,
+                 ids: Mapping[str, str], mapping: BundleMapping = BundleMapping()
+                 ) -> Optional[Tuple[bool, str, Dict[str, str], str]]:
+    """Can the zoo run the bundle's own workflow (``ConfigWorkflow`` with its run id, once per sample, collecting
+    what its MONAI savers write)? ``None`` when the route does not apply (no run id, or the run id saves no image
+    through ``SaveImage``/``SaveImaged``, or a latent diffusion config without any autoencoder); else
+    ``(runnable, reason, ids it overrides, seeding guarantee)``.
+
+    Only safe ids are overridden: ``output_dir`` (when a saver writes there; else the run's working folder is a
+    fresh one), ``device``, ``seed`` (when the bundle has one: per-sample seeding through the bundle's own id;
+    otherwise torch, numpy and random are seeded before each run: "seeded per run") and ``num_samples`` (set to 1).
+    """
+    if not run_id or run_id not in config:
+        return None
+    saving = savers(config, run_id)
+    if not saving:
+        return None
+    if family == "latent_diffusion" and not any(_target_name(v) in _ANY_AUTOENCODER for v in _walk(config)):
+        return None
+    cuda = cuda_only_pieces(config)
+    if cuda:
+        return False, f"it needs CUDA-only pieces ({', '.join(cuda)}) the zoo's CPU path cannot build", {}, ""
+    saver_id, saver = next(iter(saving.items()))
+    out_dir = saver.get("output_dir") if isinstance(saver, Mapping) else None
+    if isinstance(out_dir, str) and (out_dir.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", out_dir)):
+        return False, (f"its saver `{saver_id}` writes to the fixed folder {out_dir}, which the zoo cannot point at "
+                       "a run folder"), {}, ""
+    absent = _absent_weights(bundle_dir, weight_paths(config))
+    if absent:
+        return False, f"{absent} (its own workflow {run_id} loads them)", {}, ""
+    extra = _large_files_absent(bundle_dir)
+    if extra:
+        return False, (f"large_files.yml lists {extra[0]}, which is not downloaded"
+                       + (f" ({extra[1]})" if extra[1] else "")), {}, ""
+    overrides: Dict[str, str] = {"saver": saver_id}
+    for zoo_id in ("output_dir", "num_samples", "seed", "device"):
+        if mapping.id(zoo_id) in config:
+            overrides[zoo_id] = mapping.id(zoo_id)
+    seeding = PER_SAMPLE if "seed" in overrides else PER_RUN
+    how = (f"its `{overrides['seed']}` id is set to each sample's seed" if "seed" in overrides else
+           "torch, numpy and random are seeded with each sample's seed before its run")
+    count = f" (`{overrides['num_samples']}` set to 1)" if "num_samples" in overrides else ""
+    reason = (f"the zoo runs the bundle's own workflow: run id {run_id} once per sample{count}, collecting what its "
+              f"saver `{saver_id}` ({_target_name(saver)}) writes; {seeding}: {how}")
+    return True, reason, overrides, seeding
 
 
 def ddpm_steps(config: Mapping[str, Any], ids: Mapping[str, str]) -> Optional[Tuple[int, int]]:

@@ -174,4 +174,9 @@ def search_fields(info: ModelInfo) -> Dict[str, List[str]]:
     (catalog/fields.py) says which, ``query.ranking.fields_from_zoo_block`` reads them."""
     from medigan_zoo.query.ranking import fields_from_zoo_block
 
-    return fields_from_zoo_block(info.id, info.name, info.description, info.zoo)
+    fields = fields_from_zoo_block(info.id, info.name, info.description, info.zoo)
+    # filter-only fields (query.ranking.FILTER_ONLY_FIELDS): can the zoo run it, and the licenses of its parts
+    fields["runnable"] = [info.runs]
+    for part, spdx in info.license_parts.items():
+        fields[f"{part}_license"] = [spdx]
+    return fields

@@ -88,6 +88,9 @@ class ModelInfo:
     #: foreign bundles: the zoo's verdict (medigan_zoo.catalog.foreign.Verdict.as_dict): runnable, reason, family,
     #: run_id, config, ids; None for zoo bundles and catalog entries
     runnable: Optional[Mapping[str, Any]] = None
+    #: foreign bundles: the licenses of code, weights and data as the bundle states them
+    #: (medigan_zoo.catalog.licenses.LicenseTerms.as_dict); None otherwise (the zoo block's license is the weights')
+    licenses: Optional[Mapping[str, Any]] = None
 
     @property
     def available(self) -> bool:
@@ -145,6 +148,36 @@ class ModelInfo:
                            choices=tuple(spec.get("choices") or ()), description=str(spec.get("description", "")))
                 for name, spec in (self.zoo.get("options") or {}).items()]
 
+    @property
+    def run_status(self) -> Dict[str, Any]:
+        """Can the zoo run it: ``{"runnable": True/False/None, "route", "reason"}``, derived without torch.
+
+        Foreign bundles: the static verdict (medigan_zoo.catalog.foreign.assess: fast path, own workflow, or not
+        and why). Zoo bundles on disk: yes, on the fast path (their ``sampler``). Catalog entries: None (unknown)
+        until their bundle is downloaded."""
+        if self.runnable is not None:
+            return {"runnable": bool(self.runnable.get("runnable")), "route": str(self.runnable.get("route") or ""),
+                    "reason": str(self.runnable.get("reason") or "")}
+        if self.bundle_dir is not None:
+            return {"runnable": True, "route": "fast path", "reason": "it is a zoo bundle (its `sampler` draws the "
+                                                                      "samples, seeded per sample)"}
+        return {"runnable": None, "route": "", "reason": f"its bundle is not on disk; `medigan-zoo download {self.id}` "
+                                                         "fetches it, then `info` says whether it runs"}
+
+    @property
+    def runs(self) -> str:
+        """``yes``, ``no`` or ``unknown`` (the ``runnable=`` search filter's values)."""
+        flag = self.run_status["runnable"]
+        return "unknown" if flag is None else ("yes" if flag else "no")
+
+    @property
+    def license_parts(self) -> Dict[str, str]:
+        """``{"code", "weights", "data"}`` licenses (SPDX ids or "unknown"): a foreign bundle's as it states them; a
+        zoo model's block ``license`` is its weights' license."""
+        if self.licenses is not None:
+            return {k: str(self.licenses.get(k) or "unknown") for k in ("code", "weights", "data")}
+        return {"code": "unknown", "weights": self.license, "data": "unknown"}
+
     def metric(self, name: str) -> Optional[Metric]:
         """The metric called ``name`` (case-insensitive), or None."""
         low = name.lower()
@@ -166,6 +199,7 @@ class ModelInfo:
             out["download"] = dict(self.download)
         if self.missing_zoo_fields:
             out["missing_zoo_fields"] = list(self.missing_zoo_fields)
-        if self.runnable is not None:
-            out["runnable"] = dict(self.runnable)
+        out["runnable"] = dict(self.runnable) if self.runnable is not None else self.run_status
+        if self.licenses is not None:
+            out["licenses"] = dict(self.licenses)
         return out

@@ -295,6 +295,8 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
                        f"conditions={layout.plan.to_json()!r}, options={dict(sampler.options)!r}, "
                        f"start_index={indices.start})"),
     }
+    if getattr(sampler, "seeding", ""):  # a foreign bundle run through its own workflow: what its seeds guarantee
+        header["seeding"] = sampler.seeding
     if layout.fmt == "dcm":
         from pydicom.uid import generate_uid
 

@@ -37,7 +37,13 @@ _PREFIX_MIN = 4  # query words of 4+ letters unknown to the index match indexed 
 _PREFIX_WEIGHT = 0.5
 _PREFIX_MAX = 30
 
+#: fields kept for filters only (never searched as text, so "yes" or "MIT" in a query does not match them):
+#: ``runnable`` (yes, no, unknown: ModelInfo.runs) and the licenses of a model's code, weights and training data
+FILTER_ONLY_FIELDS: Tuple[str, ...] = ("runnable", "code_license", "weights_license", "data_license")
+_LICENSE_FILTERS = {"license", "code_license", "weights_license", "data_license"}
 _EXACT_FILTERS = {f.name for f in SEARCH_FIELDS if f.filter == EXACT}
+_RUNNABLE_VALUES = {"yes": "yes", "true": "yes", "1": "yes", "runnable": "yes", "no": "no", "false": "no", "0": "no",
+                    "unknown": "unknown"}
 _FILTER_ALIASES = {
     "organ": "anatomy", "organs": "anatomy", "body_part": "anatomy", "type": "architecture", "arch": "architecture",
     "model_type": "architecture", "method": "architecture", "modalities": "modality", "model_id": "id",
@@ -61,7 +67,7 @@ class SearchHit:
 # --------------------------------------------------------------------------------------------------
 # Filters
 # --------------------------------------------------------------------------------------------------
-def _filter_field(key: str, valid: Sequence[str] = FIELDS) -> str:
+def _filter_field(key: str, valid: Sequence[str] = FIELDS + FILTER_ONLY_FIELDS) -> str:
     """Canonical filter field for ``key`` (case, dashes and aliases tolerated) or ZooError."""
     norm = str(key).strip().lower().replace("-", "_").replace(" ", "_")
     norm = _FILTER_ALIASES.get(norm, norm)
@@ -85,6 +91,11 @@ def parse_filters(args: Sequence[str]) -> Dict[str, str]:
         if not sep or not key.strip() or not value:
             raise ZooError(f"Bad search filter {text!r}: filters are written key=value, e.g. modality=MG or dims=3.")
         name = _filter_field(key)
+        if name == "runnable":
+            bad = [v for v in value.split(",") if v.strip().lower() not in _RUNNABLE_VALUES]
+            if bad:
+                raise ZooError(f"Bad search filter {text!r}: runnable takes yes, no or unknown (a catalog model not "
+                               "downloaded yet).")
         if name == "dims":
             bad = [v for v in value.split(",") if not _DIMS_VALUE.match(v.strip())]
             if bad:
@@ -116,8 +127,10 @@ def _exact_norm(field_name: str, value: str) -> str:
     text = vocabulary.normalize(value)
     if field_name == "dims":
         return text.replace(" ", "").rstrip("d")
-    if field_name == "license":
+    if field_name in _LICENSE_FILTERS:
         return license_key(value)
+    if field_name == "runnable":
+        return _RUNNABLE_VALUES.get(text.strip(), text.strip())
     if field_name == "id":
         return str(value).strip().lower()
     return text
@@ -169,6 +182,8 @@ class SearchIndex:
                     field_names.append(name)
                 vals = _as_strings(raw)
                 values[name] = vals
+                if name in FILTER_ONLY_FIELDS:
+                    continue
                 terms: Dict[str, int] = {}
                 count = 0
                 for value in vals:
@@ -211,6 +226,8 @@ class SearchIndex:
         self._id_rank = [0] * n_docs
         for rank, doc in enumerate(sorted(range(n_docs), key=self._ids.__getitem__)):
             self._id_rank[doc] = rank
+        #: 1 for models the zoo cannot run (runnable "no"): ranked after the others whatever their score
+        self._demoted = [1 if values.get("runnable") == ("no",) else 0 for values in self._values]
         self._filter_cache: Dict[Tuple[str, str], Set[int]] = {}
         self._doc_codes: Optional[List[Set[str]]] = None
 
@@ -220,12 +237,14 @@ class SearchIndex:
     # --- query ---------------------------------------------------------------------------------
     def search(self, query: Union[str, Sequence[str]], filters: Optional[Mapping[str, str]] = None,
                limit: Optional[int] = None) -> List[SearchHit]:
-        """Models matching at least one query term, best first (ties by id), within ``filters``.
+        """Models matching at least one query term, best first (ties by id), within ``filters``; models the zoo
+        cannot run (``runnable`` "no") come after all the others.
 
         Args:
             query: free text ("mammography 128x128 dcgan") or a list of terms (medigan's ``values``).
             filters: exact constraints, field -> value: ``modality=MG`` (code or name), ``dims=3``,
-                ``license=CC-BY-4.0``, ``architecture=dcgan``, ``anatomy=chest``, ``dataset=inbreast``;
+                ``license=CC-BY-4.0``, ``architecture=dcgan``, ``anatomy=chest``, ``dataset=inbreast``,
+                ``runnable=yes``, ``weights_license=``/``code_license=``/``data_license=``;
                 comma-separated values mean any of them. An unknown field raises ZooError.
             limit: return at most this many hits.
         """
@@ -235,8 +254,8 @@ class SearchIndex:
         if not clauses:
             if allowed is None:
                 return []
-            hits = [SearchHit(self._ids[d], 0.0, {}) for d in allowed]
-            hits.sort(key=lambda h: h.model_id)
+            ordered = sorted(allowed, key=lambda d: (self._demoted[d], self._ids[d]))
+            hits = [SearchHit(self._ids[d], 0.0, {}) for d in ordered]
             return hits[:limit] if limit is not None else hits
 
         n_docs = len(self._ids)
@@ -275,13 +294,14 @@ class SearchIndex:
         # ties (equal floats: same contributions summed in the same order) go by model id
         n_clauses = len(clauses)
         rank = self._id_rank
-        ranked = [(-acc[d] * cnt[d], rank[d], d) for d in touched]
+        demoted = self._demoted
+        ranked = [(demoted[d], -acc[d] * cnt[d], rank[d], d) for d in touched]
         if limit is not None:
             ranked = heapq.nsmallest(limit, ranked)
         else:
             ranked.sort()
         return [SearchHit(self._ids[doc], round(-neg / n_clauses, 4), self._matched(doc, used))
-                for neg, _, doc in ranked]
+                for _, neg, _, doc in ranked]
 
     def _prefix_terms(self, term: str) -> List[str]:
         if len(term) < _PREFIX_MIN or not term.isalpha():
@@ -341,7 +361,7 @@ class SearchIndex:
                     docs.add(doc)
         else:
             options = [v.strip() for v in value.split(",") if v.strip()]
-            if name in _EXACT_FILTERS:
+            if name in _EXACT_FILTERS or name in FILTER_ONLY_FIELDS:  # filter-only fields compare exactly
                 wanted_exact = {_exact_norm(name, v) for v in options}
                 for doc, values in enumerate(self._values):
                     if any(_exact_norm(name, v) in wanted_exact for v in values.get(name, ())):

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
@@ -42,6 +42,7 @@ from medigan_zoo.catalog.foreign import (
     find_run_id,
     inference_config,
     large_file_url,
+    own_workflow,
     read_config,
     read_mapping,
 )
@@ -104,6 +105,9 @@ class OpenedBundle:
     run_id: Optional[str] = None
     mapping: BundleMapping = field(default_factory=BundleMapping)
     config_path: Optional[Path] = None
+    #: how the samples are seeded, for the manifest ("" = the zoo's per-sample seeds; the own-workflow route says
+    #: what holds, :func:`medigan_zoo.runtime.own_workflow.guarantee`)
+    seeding: str = ""
     _trust_checked: bool = field(default=False, repr=False)
 
     def id(self, zoo_id: str) -> str:
@@ -203,14 +207,22 @@ class OpenedBundle:
         module = module.to(self.device).eval()
         if self.device.type == "cpu":
             module = channels_last(module)
-        return BundleSampler(bundle_dir=self.path, info=self.info, module=module, device=self.device,
-                             weights_path=self.ckpt_path, foreign=self.foreign, options=dict(self.options),
-                             monai_order=self.foreign)
+        sampler = BundleSampler(bundle_dir=self.path, info=self.info, module=module, device=self.device,
+                                weights_path=self.ckpt_path, foreign=self.foreign, options=dict(self.options),
+                                monai_order=self.foreign, seeding=self.seeding)
+        # one workflow run per sample: padding the batch (for bit-identical batched kernels) would only add runs
+        return replace(sampler, min_batch=1) if self.seeding else sampler
 
     def _foreign_module(self) -> nn.Module:
         """The sampler the zoo builds for a bundle without one, by its family (:func:`family_of`)."""
-        family, runnable, reason, ids = family_of(self.parser.get(), self.info.monai_metadata, self.mapping)
+        config = self.parser.get()
+        family, runnable, reason, ids = family_of(config, self.info.monai_metadata, self.mapping)
         if not runnable:
+            own = own_workflow(self.path, config, self.run_id, family, ids, self.mapping)
+            if own is not None and own[0]:
+                return self._own_workflow_module(config, own[2], own[3])
+            if own is not None:
+                reason = f"{own[1]}; the zoo's fast path cannot run it either ({reason})"
             raise BundleLoadError(f"The zoo cannot run bundle {self.path.name!r} ({self.path}): {reason}. "
                                   + (f"MONAI runs it with `python -m monai.bundle run {self.run_id} --config_file "
                                      f"{self.config_file}`." if self.run_id else ""))
@@ -223,6 +235,26 @@ class OpenedBundle:
         post_id = self.id("postprocessing")
         post = self._parsed(post_id) if post_id in self.parser else None
         return LatentSampler(network, shape, uniform, _flatten_without_saving(post) if post else None)
+
+    def _own_workflow_module(self, config: Mapping[str, Any], overrides: Mapping[str, str], seeding: str
+                             ) -> nn.Module:
+        """An :class:`OwnWorkflowSampler`: the bundle's own ``ConfigWorkflow`` (its run id), once per sample, once
+        the bundle is trusted (nothing of it has run before)."""
+        from medigan_zoo.catalog.trust import check_trusted
+        from medigan_zoo.runtime.own_workflow import OwnWorkflowSampler, guarantee, weights_of
+        from medigan_zoo.runtime.sampler import output_formats, value_range
+
+        check_trusted(self.path, self.trusted)
+        if self.options:
+            raise BundleLoadError(f"Bundle {self.path.name!r} runs through its own workflow, which takes no zoo "
+                                  f"sampling options (got {sorted(self.options)}).")
+        assert self.run_id is not None  # own_workflow() needs one
+        outputs = output_formats(self.info.monai_metadata)
+        pred = outputs.get("pred") or next(iter(outputs.values()), {})
+        self.seeding = guarantee(self.run_id, overrides, seeding)
+        self.ckpt_path = weights_of(self.path, config, self.config_file)  # what BundleSampler records
+        return OwnWorkflowSampler(self.path, self.config_file, self.run_id, overrides, self.device,
+                                  value_range(pred))
 
     def _loaded(self, net_id: str, ckpt_id: str) -> nn.Module:
         """Config component ``net_id`` with the weights of the path id ``ckpt_id`` (the one loader), eval, on device."""

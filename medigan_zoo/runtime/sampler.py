@@ -160,6 +160,9 @@ class BundleSampler:
     # bits of the outputs; calls with fewer samples are padded to this many, so sample i is bit-identical whatever
     # the batch size.
     min_batch: int = 16
+    #: how the samples are seeded when it is not the zoo's per-sample seeding (the own-workflow route of a foreign
+    #: bundle: medigan_zoo.runtime.own_workflow.guarantee); "" otherwise. Manifests state it.
+    seeding: str = ""
 
     @property
     def model_id(self) -> str:
