@@ -28,7 +28,8 @@ def ms_ssim_settings(spatial_shape: Sequence[int]) -> Dict[str, Any]:
     coarse = side // 2 ** (len(WEIGHTS) - 1)
     kernel = next((k for k in (7, 5, 3) if coarse > k - 1), None)
     if kernel is None:
-        raise ValueError(f"MS-SSIM with {len(WEIGHTS)} scales needs sides of at least 12 px, got {tuple(spatial_shape)}")
+        raise ValueError(f"MS-SSIM with {len(WEIGHTS)} scales needs sides of at least 12 px, got "
+                         f"{tuple(spatial_shape)}")
     return {"kernel_size": kernel, "kernel_sigma": SIGMA, "weights": WEIGHTS}
 
 

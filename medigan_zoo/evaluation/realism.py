@@ -7,7 +7,7 @@ held-out ROC AUC (0.5: indistinguishable; 1.0: trivially told apart).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -172,7 +172,8 @@ def realism_auc_cv(real: torch.Tensor, generated: torch.Tensor, seed: int = 0, m
         probs_all[test] = probs
         scores[test] = probs[:, 1].double()
     out: Dict[str, float] = {"auc": roc_auc(scores, data.labels == GENERATED),
-                             "accuracy": accuracy(probs_all, data.labels), "n_scored": int(len(data.labels)), "max_epochs": cfg.epochs}
+                             "accuracy": accuracy(probs_all, data.labels), "n_scored": int(len(data.labels)),
+                             "max_epochs": cfg.epochs}
     out["epochs"] = epochs  # type: ignore[assignment]
     out.update(auc_interval(scores, data.labels, seed + 3))
     return out
