@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, Mapping, Tuple
 
-__all__ = ["DIRECTIONS", "metric_direction", "walk_metric_tree", "flatten_metrics", "unflatten_metrics"]
+__all__ = ["DIRECTIONS", "metric_direction", "walk_metric_tree", "flatten_metrics", "unflatten_metrics",
+           "metric_text"]
 
 DIRECTIONS: Tuple[str, str] = ("lower", "higher")
 
@@ -80,6 +81,19 @@ def metric_direction(name: str) -> str:
     if head in _LOWER_NAMES:
         return "lower"
     return "lower"
+
+
+def metric_text(entry: Any, pattern: str = "{:.3g}") -> str:
+    """A stored metric object as table text: its value with ``pattern``, followed by its bootstrap interval
+    ``[ci_low, ci_high]`` when it has one (``"1.70 [1.62, 1.91]"``); ``"–"`` when there is no numeric value."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), (int, float)) or \
+            isinstance(entry.get("value"), bool):
+        return "–"
+    text = pattern.format(float(entry["value"]))
+    low, high = entry.get("ci_low"), entry.get("ci_high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        text += f" [{pattern.format(float(low))}, {pattern.format(float(high))}]"
+    return text
 
 
 # --------------------------------------------------------------------------------------------------
