@@ -57,3 +57,13 @@ def test_readme_quality_table_has_the_anchor_row_set():
     zoo, anchors = block.split(f"Anchors, {ANCHOR_LABEL}:")
     assert "| FID [95% CI] |" in zoo and "medigan 00001" not in zoo
     assert "| 67.60 | 0.497 | 1000 |" in anchors and "| 63.99 | 0.677 | 1000 |" in anchors
+
+
+def test_model_card_table_shows_the_interval_and_its_resamples():
+    from medigan_zoo.evaluation.report import metrics_markdown
+
+    text = metrics_markdown([{"name": "KID", "value": 0.0123, "direction": "lower", "num_samples": 2000,
+                              "ci_low": 0.01, "ci_high": 0.015, "num_resamples": 100, "command": "c"},
+                             {"name": "FID_ratio", "value": 0.5, "direction": "higher", "command": "c"}])
+    assert "| KID | 0.0123 [0.01, 0.015; 100 resamples] | lower | 2000 |" in text
+    assert "| FID_ratio | 0.5 | higher |" in text
