@@ -51,8 +51,9 @@ def mean_pairwise_ms_ssim(images: torch.Tensor, num_pairs: int = DEFAULT_PAIRS, 
     first = torch.randint(n, (num_pairs,), generator=gen)
     second = (first + torch.randint(1, n, (num_pairs,), generator=gen)) % n  # never the same image
     metric = MultiScaleSSIMMetric(spatial_dims=images.ndim - 2, data_range=1.0, **ms_ssim_settings(images.shape[2:]))
-    values = metric(images[first].float(), images[second].float()).flatten()
-    return float(values.nanmean())
+    values = metric(images[first].float(), images[second].float())
+    assert isinstance(values, torch.Tensor)  # one tensor (not a list) for a tensor pair
+    return float(values.flatten().nanmean())
 
 
 def diversity(synthetic: torch.Tensor, real: torch.Tensor, synthetic_labels: Optional[torch.Tensor] = None,
