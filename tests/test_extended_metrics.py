@@ -143,12 +143,23 @@ def test_plane_fids_use_each_central_plane():
     assert res["mean"] == pytest.approx((res["axial"] + res["coronal"] + res["sagittal"]) / 3)
 
 
+def test_random_shift_moves_each_image_by_at_most_the_shift():
+    from medigan_zoo.evaluation.classifiers import random_shift
+
+    x = torch.zeros(6, 1, 9, 9)
+    x[:, :, 4, 4] = 1.0
+    out = random_shift(x, 1, gen(24))
+    peaks = [divmod(int(img.flatten().argmax()), 9) for img in out]
+    assert all(abs(r - 4) <= 1 and abs(c - 4) <= 1 for r, c in peaks) and len(set(peaks)) > 1
+    assert torch.equal(random_shift(x, 0, gen(24)), x)
+
+
 def test_cross_validated_realism_tells_obvious_fakes_apart_and_scores_every_image():
     real = torch.rand(24, 1, 16, 16, generator=gen(22))
     fake = torch.rand(24, 1, 16, 16, generator=gen(23)) * 0.3  # much darker
     with deterministic(0, 1):
-        res = realism_auc_cv(real, fake, config=TrainConfig(epochs=2, size=16), strong=StrongC2ST(folds=3))
-    assert res["auc"] > 0.95 and res["n_scored"] == 48 and len(res["epochs"]) == 3
+        res = realism_auc_cv(real, fake, config=TrainConfig(epochs=2, size=32), strong=StrongC2ST(folds=3))
+    assert res["auc"] > 0.95 and res["n_scored"] == 48 and res["epochs"] == 4 and res["size"] is None
     assert res["ci_low"] <= res["auc"] <= res["ci_high"]
 
 

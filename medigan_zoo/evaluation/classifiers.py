@@ -58,6 +58,7 @@ class TrainConfig:
     width: int = 16
     size: Optional[int] = 32
     flip: bool = True  # random horizontal flips
+    max_shift: int = 0  # random whole-pixel shifts of up to this many pixels per axis (0: none)
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int = 0,
@@ -79,7 +80,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int
             idx = order[start:start + config.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            xb = inputs[idx]
+            xb = random_shift(inputs[idx], config.max_shift, gen) if config.max_shift else inputs[idx]
             if config.flip:
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb = torch.where(flip.view(-1, *([1] * (xb.ndim - 1))), xb.flip(-1), xb)
@@ -160,48 +161,3 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
         out[i] = padded[index]
     return out
 
-
-def fit_classifier_validated(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
-                             num_classes: int, seed: int = 0, config: TrainConfig = TrainConfig(),
-                             max_shift: int = 2, patience: int = 4) -> nn.Module:
-    """Train a SmallCNN to convergence: up to ``config.epochs`` epochs of Adam at ``config.lr`` with flips and random
-    shifts of up to ``max_shift`` px, stopping after ``patience`` epochs without a lower validation loss; returns the
-    weights of the epoch with the lowest validation loss (``val_x``, ``val_y``: images held out of training)."""
-    import copy
-
-    inputs, val_inputs = prepare_inputs(x, config.size), prepare_inputs(val_x, config.size)
-    y, val_y = y.long(), val_y.long()
-    gen = torch.Generator().manual_seed(int(seed))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        model = SmallCNN(inputs.shape[1], num_classes, inputs.ndim - 2, config.width)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best_loss, best_state, waited, epochs = float("inf"), copy.deepcopy(model.state_dict()), 0, 0
-    for epochs in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(inputs), generator=gen)
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            if len(idx) < 2:
-                continue
-            xb = random_shift(inputs[idx], max_shift, gen)
-            if config.flip:
-                flip = torch.rand(len(idx), generator=gen) < 0.5
-                xb = torch.where(flip.view(-1, *([1] * (xb.ndim - 1))), xb.flip(-1), xb)
-            loss = F.cross_entropy(model(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.inference_mode():
-            val_loss = float(F.cross_entropy(torch.cat([model(val_inputs[s:s + 500])
-                                                        for s in range(0, len(val_inputs), 500)]), val_y))
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    model.load_state_dict(best_state)
-    model.epochs_trained = epochs  # type: ignore[assignment]  # read by realism_auc_cv (convergence record)
-    return model.eval()

@@ -60,8 +60,8 @@ def _diversity(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, A
 
 @register_metric_group("realism_cv", needs=("synthetic_images", "train_images", "classifier"),
                        keys=("realism_cv_AUC",),
-                       summary="cross-validated real-vs-synthetic CNN (3 folds, early stopping, shifts): the stronger "
-                               "realism test")
+                       summary="cross-validated real-vs-synthetic CNN (3 folds, 2x width and epochs, shifts, native "
+                               "resolution): the stronger realism test")
 def _realism_cv(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
     from medigan_zoo.evaluation.realism import StrongC2ST, realism_auc_cv
 
@@ -70,15 +70,15 @@ def _realism_cv(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, 
     res = realism_auc_cv(inputs.train.images, inputs.synthetic, seed=ctx.seed,
                          max_per_class=inputs.realism_max_per_class, config=inputs.classifier, strong=strong)
     inputs.details["realism_cv"] = res
+    seen = "native resolution, [-1,1]" if res["size"] is None else \
+        classifier_normalization(res["size"], inputs.spatial_dims)
     return [ctx.entry("realism_cv_AUC", res["auc"], num_samples=res["n_scored"] // 2,
-                      feature_extractor=f"SmallCNN (width {inputs.classifier.width * strong.width_factor}) "
-                                        f"real-vs-synthetic, {strong.folds}-fold cross-validated, trained per run",
-                      normalization=classifier_normalization(inputs.classifier.size, inputs.spatial_dims),
-                      reference_split=inputs.train.name, **ci_fields(res),
+                      feature_extractor=f"SmallCNN (width {res['width']}) real-vs-synthetic, {strong.folds}-fold "
+                                        "cross-validated, trained per run",
+                      normalization=seen, reference_split=inputs.train.name, **ci_fields(res),
                       note=f"every one of {res['n_scored']} balanced images scored by the fold that did not train on "
-                           f"it; early stopping on {strong.val_fraction:.0%} of the training folds (epochs per "
-                           f"fold {res['epochs']} of at most {res['max_epochs']}), flips and shifts of "
-                           f"{strong.max_shift} px; 0.5 = indistinguishable")]
+                           f"it; {res['epochs']} epochs (Adam, one-cycle), flips and shifts of {strong.max_shift} px; "
+                           "0.5 = indistinguishable; compare realism_AUC (single split, same samples)")]
 
 
 @register_metric_group("condition_fidelity", needs=("train_images", "test_images", "labels", "classifier"),
