@@ -91,6 +91,15 @@ def test_group_writes_its_declared_keys_deterministically(name):
     assert json.dumps(first) == json.dumps(second)  # same seed, same entries (NaN-safe comparison)
 
 
+@pytest.mark.parametrize("name,key", [("fid", "FID"), ("kid", "KID"), ("realism", "realism_AUC"),
+                                      ("realism_cv", "realism_cv_AUC"), ("membership", "membership_inference.AUC")])
+def test_interval_metrics_store_their_bootstrap_interval(name, key):
+    with deterministic(0, num_threads=1):
+        entry = run_metric_groups([name], tiny_inputs(), MetricContext(seed=0, command="c"))[0]
+    assert entry["name"] == key and entry["num_resamples"] > 1 and entry["ci_level"] == 0.95
+    assert entry["ci_low"] <= entry["ci_high"]
+
+
 def test_registry_refuses_unknown_needs_and_clashes(monkeypatch):
     monkeypatch.setattr(metrics_registry, "_REGISTRY", dict(metrics_registry._REGISTRY))
     with pytest.raises(ValueError, match="unknown need"):

@@ -82,8 +82,9 @@ def _realism(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any
     return [ctx.entry("realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
                       feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
                       normalization=classifier_normalization(inputs.classifier.size, inputs.spatial_dims),
-                      reference_split=inputs.train.name,
-                      note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable")]
+                      reference_split=inputs.train.name, **ci_fields(res),
+                      note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable; ci: percentile "
+                           "bootstrap of the held-out scores (classifier not retrained)")]
 
 
 @register_metric_group("downstream", needs=("train_images", "test_images", "labels", "classifier"),
