@@ -135,6 +135,8 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
                                     "training data)", "{:+.3f}"),
     ]
     for name, key, text, pattern in picks:
+        if sum(value(r, name) is not None for r in rows) < 2:  # a pick needs a comparison
+            continue
         b = best(rows, name, key)
         if b:
             lines.append(f"- **{text}:** `{b['id']}` ({name} {pattern.format(value(b, name))}).")

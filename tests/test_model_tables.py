@@ -49,7 +49,10 @@ def test_comparison_page_shows_intervals_and_a_separate_anchor_row_set():
     assert "| 1.70 [1.60, 1.90] |" in text and "| 0.970 [0.950, 0.980] |" in text
     metrics, anchors = text.split(f"### Anchors: {ANCHOR_LABEL}")
     assert "00001_DCGAN_MMG_CALC_ROI" not in metrics and "0.497" in anchors and "0.677" in anchors
-    assert "realism_cv_AUC 0.970" in text  # the stronger realism test picks the "hardest to tell" model
+    assert "Hardest to tell" not in text  # one model measured: nothing to pick
+    two = compare_models.build_markdown([_row([{"name": "realism_cv_AUC", "value": 0.97}]),
+                                         {**_row([{"name": "realism_cv_AUC", "value": 0.99}]), "id": "n"}], [])
+    assert "(cross-validated realism AUC nearest 0.5):** `m` (realism_cv_AUC 0.970)" in two
 
 
 def test_readme_quality_table_has_the_anchor_row_set():
