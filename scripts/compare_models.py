@@ -22,22 +22,29 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from medigan_zoo.catalog.metrics import metric_direction  # noqa: E402 - after the sys.path line
+from medigan_zoo.catalog.anchors import ANCHOR_LABEL, ANCHORS  # noqa: E402 - after the sys.path line
+from medigan_zoo.catalog.metrics import metric_direction, metric_text  # noqa: E402
 
 ARROWS = {"lower": "↓", "higher": "↑"}
 COLUMNS = [  # (metric name, header, format); "{arrow}" becomes the metric's better direction (metric_direction)
-    ("FID", "FID {arrow}", "{:.2f}"),
+    ("FID", "FID {arrow} [95% CI]", "{:.2f}"),
+    ("KID", "KID {arrow} [95% CI]", "{:.4f}"),
+    ("FID_planes", "2.5D FID {arrow} (3D)", "{:.2f}"),
     ("FID_ratio", "FID ratio {arrow} (1 = ideal)", "{:.3f}"),
     ("precision", "precision {arrow}", "{:.3f}"),
     ("recall", "recall {arrow}", "{:.3f}"),
     ("density", "density {arrow}", "{:.3f}"),
     ("coverage", "coverage {arrow}", "{:.3f}"),
-    ("realism_AUC", "realism AUC (0.5 = ideal)", "{:.3f}"),
+    ("realism_AUC", "realism AUC (0.5 = ideal) [95% CI]", "{:.3f}"),
+    ("realism_cv_AUC", "realism AUC, cross-validated CNN (0.5 = ideal) [95% CI]", "{:.3f}"),
+    ("diversity_ratio", "diversity ratio (MS-SSIM, 1 = as varied as real)", "{:.3f}"),
+    ("condition_fidelity_ratio", "condition fidelity {arrow} (synthetic / real accuracy)", "{:.3f}"),
     ("CLF.trained_on_real.accuracy", "acc real", "{:.3f}"),
     ("CLF.trained_on_fake.accuracy", "acc synthetic", "{:.3f}"),
     ("CLF.trained_on_real_and_fake.accuracy", "acc real+synthetic", "{:.3f}"),
     ("CLF_delta", "CLF delta {arrow}", "{:+.3f}"),
     ("NN_L2_ratio", "NN-L2 ratio (memorization, <1 = closer than real)", "{:.3f}"),
+    ("membership_inference.AUC", "membership-inference AUC (0.5 = no leakage) [95% CI]", "{:.3f}"),
 ]
 
 
@@ -82,8 +89,21 @@ def value(row: Dict[str, Any], name: str) -> Optional[float]:
 
 
 def fmt(row: Dict[str, Any], name: str, pattern: str) -> str:
-    v = value(row, name)
-    return pattern.format(v) if v is not None else "–"
+    """The metric's value, with its bootstrap interval where it has one (catalog.metrics.metric_text)."""
+    return metric_text(row["metrics"].get(name), pattern)
+
+
+def anchor_rows() -> List[str]:
+    """The anchors' published figures (catalog.anchors), a separate row set with its label."""
+    out = [f"### Anchors: {ANCHOR_LABEL}", "",
+           "Published models a user compares with. Their FIDs use Inception v3 features on other data sets, "
+           "resolutions and sample counts; the zoo's use medmnist_feature_extractor features: the two sets of "
+           "figures cannot be compared number to number.", "",
+           "| anchor | data set | shape | FID (Inception, authors) | FID ratio (authors) | samples | source |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {a.name} (`{a.id}`) | {a.dataset} | {a.shape} | {a.fid:.2f} | {a.fid_ratio:.3f} | {a.fid_samples} | "
+            f"{a.source} |" for a in ANCHORS]
+    return out
 
 
 def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]:
@@ -103,8 +123,10 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
                          f"`{b['id']}` (FID {value(b, 'FID'):.2f}).")
     picks = [
         ("FID_ratio", lambda v: abs(1.0 - v), "Closest to real-vs-real variability (FID ratio nearest 1)", "{:.3f}"),
-        ("realism_AUC", lambda v: abs(v - 0.5), "Hardest to tell from real images (realism AUC nearest 0.5)",
-         "{:.3f}"),
+        ("realism_cv_AUC", lambda v: abs(v - 0.5),
+         "Hardest to tell from real images (cross-validated realism AUC nearest 0.5)", "{:.3f}"),
+        ("realism_AUC", lambda v: abs(v - 0.5), "Hardest to tell from real images by the single-split realism test "
+         "(realism AUC nearest 0.5)", "{:.3f}"),
         ("precision", better_first("precision"), "Highest fidelity (precision: samples inside the real manifold)",
          "{:.3f}"),
         ("coverage", better_first("coverage"), "Best coverage of the real data's modes (coverage)", "{:.3f}"),
@@ -113,6 +135,8 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
                                     "training data)", "{:+.3f}"),
     ]
     for name, key, text, pattern in picks:
+        if sum(value(r, name) is not None for r in rows) < 2:  # a pick needs a comparison
+            continue
         b = best(rows, name, key)
         if b:
             lines.append(f"- **{text}:** `{b['id']}` ({name} {pattern.format(value(b, name))}).")
@@ -155,7 +179,10 @@ def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
     out += ["", "## Metrics", "", "| model | " + " | ".join(header(n, h) for n, h, _ in COLUMNS) + " |",
             "|---|" + "---|" * len(COLUMNS)]
     out += ["| `" + r["id"] + "` | " + " | ".join(fmt(r, n, p) for n, _, p in COLUMNS) + " |" for r in rows]
-    out += ["", "– = not measured (downstream gain needs a class-conditional model)."]
+    out += ["", "– = not measured (downstream gain and condition fidelity need a class-conditional model, 2.5D FID a "
+            "3D model). Brackets: 95 % bootstrap intervals (docs/evaluation.md); models whose intervals overlap "
+            "are not told apart by that metric."]
+    out += [""] + anchor_rows()
     out += ["", "## Which model for what", ""] + (recommendations(rows) or ["No metrics measured yet."])
     out += ["", "## How the figures were measured", ""] + (provenance(rows) or ["No metrics measured yet."])
     if missing:

@@ -57,6 +57,18 @@ def tiny_inputs(seed: int = 0, **overrides) -> EvaluationInputs:
     return EvaluationInputs(**fields)
 
 
+def tiny_volume_inputs(seed: int = 0) -> EvaluationInputs:
+    """tiny_inputs on 16^3 volumes (for groups that apply to 3D models only)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int, name: str) -> RealData:
+        return RealData(torch.rand(n, 1, 16, 16, 16, generator=gen), torch.arange(n) % 2, f"tiny3d:{name}")
+
+    return tiny_inputs(seed, synthetic=torch.rand(24, 1, 16, 16, 16, generator=gen) * 0.8,
+                       reference=split(24, "reference"), train=split(32, "train"), test=split(16, "test"),
+                       labelled_synthetic=(torch.rand(16, 1, 16, 16, 16, generator=gen), torch.arange(16) % 2))
+
+
 def test_tiny_inputs_provide_every_need():
     assert tiny_inputs().available() == frozenset(NEEDS)
 
@@ -67,7 +79,7 @@ def test_group_writes_its_declared_keys_deterministically(name):
     ctx = MetricContext(seed=0, command="test command", suffix="@tiny")
     runs = []
     for _ in range(2):
-        inputs = tiny_inputs()
+        inputs = tiny_inputs() if 2 in group.spatial_dims else tiny_volume_inputs()
         with deterministic(0, num_threads=1):
             runs.append(run_metric_groups([name], inputs, ctx))
         assert name in inputs.timings
@@ -77,6 +89,15 @@ def test_group_writes_its_declared_keys_deterministically(name):
         assert all(entry.get(f) is not None for f in CONTRACT_FIELDS), entry
         assert entry["direction"] in ("lower", "higher") and entry["seed"] == 0
     assert json.dumps(first) == json.dumps(second)  # same seed, same entries (NaN-safe comparison)
+
+
+@pytest.mark.parametrize("name,key", [("fid", "FID"), ("kid", "KID"), ("realism", "realism_AUC"),
+                                      ("realism_cv", "realism_cv_AUC"), ("membership", "membership_inference.AUC")])
+def test_interval_metrics_store_their_bootstrap_interval(name, key):
+    with deterministic(0, num_threads=1):
+        entry = run_metric_groups([name], tiny_inputs(), MetricContext(seed=0, command="c"))[0]
+    assert entry["name"] == key and entry["num_resamples"] > 1 and entry["ci_level"] == 0.95
+    assert entry["ci_low"] <= entry["ci_high"]
 
 
 def test_registry_refuses_unknown_needs_and_clashes(monkeypatch):

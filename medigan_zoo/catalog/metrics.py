@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, Mapping, Tuple
 
-__all__ = ["DIRECTIONS", "metric_direction", "walk_metric_tree", "flatten_metrics", "unflatten_metrics"]
+__all__ = ["DIRECTIONS", "metric_direction", "walk_metric_tree", "flatten_metrics", "unflatten_metrics",
+           "metric_text"]
 
 DIRECTIONS: Tuple[str, str] = ("lower", "higher")
 
@@ -29,7 +30,9 @@ _HIGHER_NAMES = frozenset({
 })
 _LOWER_PREFIXES = ("fid", "kid", "fvd", "fad", "lpips")
 #: scores of someone telling synthetic from real (human readers, a realism classifier): lower = more realistic
-_DETECTION_GROUPS = frozenset({"turing_test", "realism"})
+_DETECTION_GROUPS = frozenset({"turing_test", "realism", "membership_inference"})
+#: pairwise similarity among samples (MS-SSIM diversity): lower = more varied samples
+_SIMILARITY_GROUPS = frozenset({"diversity"})
 #: nearest-neighbour distances of samples to the training images (memorization, privacy): larger = less copying
 _MEMORIZATION_GROUPS = frozenset({"nn_l1", "nn_l2", "nn_distance", "dcr"})
 
@@ -43,8 +46,10 @@ def metric_direction(name: str) -> str:
        distances from the samples to the training images (and the ratio to held-out real images' distances): the
        larger, the less the model copies its training data. ``NN_L2.real_test_to_train`` is the real-image
        reference of that comparison and follows the same rule.
-    2. Detection scores, ``turing_test.*`` and ``realism_AUC``: **lower**. Readers (or a classifier) who cannot
-       tell real from synthetic mean realistic images.
+    2. Detection scores, ``turing_test.*``, ``realism_AUC`` (``realism_cv_AUC``) and ``membership_inference.*``:
+       **lower**. Readers (or a classifier) who cannot tell real from synthetic mean realistic images; an attacker
+       who cannot tell training images from held-out ones means no leakage. Within-model similarity,
+       ``diversity.*`` (pairwise MS-SSIM among samples): **lower** (more varied); ``diversity_ratio`` follows 3.
     3. The last dotted part (``CLF.trained_on_fake.accuracy`` -> accuracy): ``*_loss`` lower; ``*_ratio``,
        ``*_delta`` (FID_ratio, CLF_delta) higher; SSIM/PSNR/IS/accuracy/AUROC/dice/precision/coverage/... higher;
        FID/KID-like names (FID_RADIMAGENET), MSE/NSME and distances lower; then its first ``_``-separated word
@@ -57,6 +62,8 @@ def metric_direction(name: str) -> str:
     first = parts[0]
     if first in _MEMORIZATION_GROUPS or any(first.startswith(g + "_") for g in _MEMORIZATION_GROUPS):
         return "higher"
+    if first in _SIMILARITY_GROUPS and len(parts) > 1:
+        return "lower"
     if first in _DETECTION_GROUPS and len(parts) > 1 and (leaf in _HIGHER_NAMES or head in _HIGHER_NAMES):
         return "lower"
     if len(parts) == 1 and head in _DETECTION_GROUPS and leaf.endswith("_auc"):
@@ -74,6 +81,19 @@ def metric_direction(name: str) -> str:
     if head in _LOWER_NAMES:
         return "lower"
     return "lower"
+
+
+def metric_text(entry: Any, pattern: str = "{:.3g}") -> str:
+    """A stored metric object as table text: its value with ``pattern``, followed by its bootstrap interval
+    ``[ci_low, ci_high]`` when it has one (``"1.70 [1.62, 1.91]"``); ``"–"`` when there is no numeric value."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), (int, float)) or \
+            isinstance(entry.get("value"), bool):
+        return "–"
+    text = pattern.format(float(entry["value"]))
+    low, high = entry.get("ci_low"), entry.get("ci_high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        text += f" [{pattern.format(float(low))}, {pattern.format(float(high))}]"
+    return text
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio
+from medigan_zoo.evaluation.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci, ci_fields
+from medigan_zoo.evaluation.fid import fid_from_features, fid_ratio, frechet_distance_eigh
 from medigan_zoo.evaluation.metrics_registry import EvaluationInputs, MetricContext, register_metric_group
 from medigan_zoo.evaluation.prdc import precision_recall_density_coverage
 
@@ -39,7 +40,11 @@ def memorization_distances(synthetic: torch.Tensor, train: torch.Tensor, test: t
                        summary="Frechet distance of feature means/covariances, synthetic vs the real reference split")
 def _fid(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
     f_real, f_syn = inputs.features()
-    return [ctx.entry("FID", fid_from_features(f_syn, f_real), num_samples=len(f_syn), **inputs.feature_fields())]
+    ci = bootstrap_ci(frechet_distance_eigh, [f_syn, f_real], DEFAULT_RESAMPLES, ctx.seed + 101)
+    return [ctx.entry("FID", fid_from_features(f_syn, f_real), num_samples=len(f_syn), **inputs.feature_fields(),
+                      **ci_fields(ci), note="ci: percentile bootstrap, synthetic and real features resampled "
+                                            "separately (resampling duplicates rows: the interval sits above the "
+                                            "value; read it as the spread)")]
 
 
 @register_metric_group("fid_ratio", needs=("real_features", "synthetic_features"), keys=("FID_ratio",),
@@ -77,8 +82,9 @@ def _realism(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any
     return [ctx.entry("realism_AUC", res["auc"], num_samples=res["n_train"] // 2 + res["n_test"] // 2,
                       feature_extractor="SmallCNN real-vs-synthetic classifier trained per run",
                       normalization=classifier_normalization(inputs.classifier.size, inputs.spatial_dims),
-                      reference_split=inputs.train.name,
-                      note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable")]
+                      reference_split=inputs.train.name, **ci_fields(res),
+                      note=f"held-out AUC on {res['n_test']} balanced images; 0.5 = indistinguishable; ci: percentile "
+                           "bootstrap of the held-out scores (classifier not retrained)")]
 
 
 @register_metric_group("downstream", needs=("train_images", "test_images", "labels", "classifier"),

@@ -58,6 +58,7 @@ class TrainConfig:
     width: int = 16
     size: Optional[int] = 32
     flip: bool = True  # random horizontal flips
+    max_shift: int = 0  # random whole-pixel shifts of up to this many pixels per axis (0: none)
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int = 0,
@@ -79,7 +80,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int
             idx = order[start:start + config.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            xb = inputs[idx]
+            xb = random_shift(inputs[idx], config.max_shift, gen) if config.max_shift else inputs[idx]
             if config.flip:
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 xb = torch.where(flip.view(-1, *([1] * (xb.ndim - 1))), xb.flip(-1), xb)
@@ -143,3 +144,20 @@ def evaluate_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, size
     """Accuracy and (macro one-vs-rest) AUROC on a test set."""
     probs = predict_proba(model, x, size)
     return {"accuracy": accuracy(probs, y), "AUROC": macro_auc(probs, y)}
+
+
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Each image moved by its own random whole-pixel offset in [-max_shift, max_shift] per spatial axis
+    (reflection padding, then a crop back to the input size)."""
+    if max_shift <= 0:
+        return x
+    spatial = x.shape[2:]
+    pad = [max_shift] * (2 * len(spatial))
+    padded = F.pad(x, pad, mode="reflect")
+    offsets = torch.randint(0, 2 * max_shift + 1, (x.shape[0], len(spatial)), generator=gen)
+    out = torch.empty_like(x)
+    for i, off in enumerate(offsets.tolist()):
+        index = (i, slice(None)) + tuple(slice(o, o + s) for o, s in zip(off, spatial))
+        out[i] = padded[index]
+    return out
+

@@ -174,6 +174,13 @@ def _match_channels(real: RealData, channels: int) -> RealData:
     return real
 
 
+def _held_out(test: RealData, train: Optional[RealData]) -> RealData:
+    """The real test split without its near copies of training images (``evaluation.dedup``, the one rule)."""
+    from medigan_zoo.evaluation.dedup import deduplicated
+
+    return deduplicated(test, train) if train is not None else test
+
+
 def build_command(model_id: str, options: Mapping[str, Any]) -> str:
     """The ``medigan-zoo evaluate`` command line reproducing a run (options left at their defaults omitted)."""
     parts = [f"medigan-zoo evaluate {model_id}"]
@@ -294,13 +301,14 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         inputs = EvaluationInputs(
             synthetic=synthetic, reference=reference, train=train,
             labelled_synthetic=(pool[:n_labelled], labels[:n_labelled]) if n_labelled and labels is not None else None,
+            synthetic_labels=labels[:num_samples] if labels is not None else None,
             num_classes=num_classes, k=k,
             classifier=TrainConfig(epochs=int(classifier_epochs), size=16 if len(shape) == 3 else 32),
             realism_max_per_class=realism_max_per_class, details=details, timings=timings,
             loaders={"extractor": lambda: load_feature_extractor(feature_extractor, device or "cpu", normalization,
                                                                  feature_weights, trusted=trusted),
-                     "test": lambda: _match_channels(load_reference(names, "test", data_dir, shape),
-                                                     sampler.num_channels)})
+                     "test": lambda: _held_out(_match_channels(load_reference(names, "test", data_dir, shape),
+                                                               sampler.num_channels), train)})
         entries = run_metric_groups([g.name for g in selected], inputs, ctx)
     timings["total"] = time.perf_counter() - t_start
     report = EvaluationReport(model_id=model_id, metrics=entries, details=details, timings=timings,

@@ -45,7 +45,7 @@ NEEDS: Dict[str, str] = {
 }
 FEATURE_NEEDS = frozenset({"real_features", "synthetic_features"})
 #: modules whose import registers metric groups (the built-in ones); add yours here
-GROUP_MODULES: Tuple[str, ...] = ("medigan_zoo.evaluation.builtin_metrics",)
+GROUP_MODULES: Tuple[str, ...] = ("medigan_zoo.evaluation.builtin_metrics", "medigan_zoo.evaluation.extended_metrics")
 
 
 @dataclass
@@ -73,6 +73,7 @@ class EvaluationInputs:
         reference: the real reference split (FID, PRDC compare against it).
         train, test: the real training / test splits (RealData; labels needed by "labels" groups).
         labelled_synthetic: (images, labels) of synthetic samples made with real class proportions ("labels").
+        synthetic_labels: the requested condition value of each of ``synthetic`` (class-conditional models), or None.
         num_classes: classes of the model's class condition ("labels").
         extractor: the feature extractor ("real_features", "synthetic_features").
         classifier: training settings of classifier-based groups.
@@ -87,6 +88,7 @@ class EvaluationInputs:
     train: Optional[RealData] = None
     test: Optional[RealData] = None
     labelled_synthetic: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+    synthetic_labels: Optional[torch.Tensor] = None
     num_classes: Optional[int] = None
     extractor: Optional[FeatureExtractor] = None
     classifier: TrainConfig = field(default_factory=TrainConfig)
@@ -160,14 +162,16 @@ class MetricGroup:
     compute: Callable[[EvaluationInputs, MetricContext], List[Dict[str, Any]]]
     aliases: Tuple[str, ...] = ()
     summary: str = ""
+    spatial_dims: Tuple[int, ...] = (2, 3)  # image dimensionalities the group applies to (others: not run)
 
 
 _REGISTRY: Dict[str, MetricGroup] = {}
 
 
 def register_metric_group(name: str, needs: Iterable[str], keys: Sequence[str], aliases: Sequence[str] = (),
-                          summary: str = "") -> Callable:
-    """Decorator registering ``compute(inputs, ctx) -> metric objects`` as metric group ``name``.
+                          summary: str = "", spatial_dims: Sequence[int] = (2, 3)) -> Callable:
+    """Decorator registering ``compute(inputs, ctx) -> metric objects`` as metric group ``name`` (run only on
+    images of ``spatial_dims`` dimensions: a 3D-only group is skipped for 2D models).
 
     Raises:
         ValueError: an unknown need, or a name / alias / key another group already uses.
@@ -183,7 +187,8 @@ def register_metric_group(name: str, needs: Iterable[str], keys: Sequence[str], 
                          "keys must be unique)")
 
     def register(compute: Callable[[EvaluationInputs, MetricContext], List[Dict[str, Any]]]) -> Callable:
-        _REGISTRY[name] = MetricGroup(name, frozenset(needs), tuple(keys), compute, tuple(aliases), summary)
+        _REGISTRY[name] = MetricGroup(name, frozenset(needs), tuple(keys), compute, tuple(aliases), summary,
+                                      tuple(int(d) for d in spatial_dims))
         return compute
 
     return register
@@ -219,13 +224,14 @@ def parse_metrics(metrics: Union[None, str, Sequence[str]]) -> Tuple[str, ...]:
 
 
 def run_metric_groups(names: Sequence[str], inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
-    """Run the groups ``names`` in run order; their metric objects, in that order (timings in ``inputs``)."""
+    """Run the groups ``names`` in run order; their metric objects, in that order (timings in ``inputs``). Groups
+    that do not apply to the images' dimensionality (``MetricGroup.spatial_dims``) are skipped."""
     unknown = sorted(set(names) - {g.name for g in metric_groups()})
     if unknown:
         raise ZooError(f"Unknown metric group(s) {unknown}; choose from {', '.join(g.name for g in metric_groups())}.")
     entries: List[Dict[str, Any]] = []
     for group in metric_groups():
-        if group.name not in names:
+        if group.name not in names or inputs.spatial_dims not in group.spatial_dims:
             continue
         inputs.prepare(group)
         t0 = time.perf_counter()

@@ -7,12 +7,19 @@ held-out ROC AUC (0.5: indistinguishable; 1.0: trivially told apart).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from medigan_zoo.core.errors import ZooError
-from medigan_zoo.evaluation.classifiers import TrainConfig, evaluate_classifier, fit_classifier
+from medigan_zoo.evaluation.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci
+from medigan_zoo.evaluation.classifiers import (
+    TrainConfig,
+    accuracy,
+    fit_classifier,
+    predict_proba,
+    roc_auc,
+)
 
 REAL, GENERATED = 0, 1
 
@@ -80,7 +87,8 @@ def realism_auc(real: torch.Tensor, generated: torch.Tensor, seed: int = 0, test
                 max_per_class: Optional[int] = None, config: TrainConfig = TrainConfig()) -> Dict[str, float]:
     """Held-out AUC of a CNN trained to tell ``generated`` from ``real`` on a balanced mix.
 
-    Returns ``auc``, ``accuracy``, ``n_train`` and ``n_test``. ``max_per_class`` caps the images per side.
+    Returns ``auc``, ``accuracy``, ``n_train``, ``n_test`` and the AUC's bootstrap interval over the held-out
+    images (``ci_low``, ``ci_high``, ``num_resamples``). ``max_per_class`` caps the images per side.
     """
     n = min(len(real), len(generated))
     if max_per_class:
@@ -90,6 +98,77 @@ def realism_auc(real: torch.Tensor, generated: torch.Tensor, seed: int = 0, test
     data = prepare_classifier_data(real, generated, 50.0, total=2 * n, seed=seed)
     train, test = stratified_split(data.labels, test_fraction, seed + 1)
     model = fit_classifier(data.images[train], data.labels[train], 2, seed=seed + 2, config=config)
-    scores = evaluate_classifier(model, data.images[test], data.labels[test], config.size)
-    return {"auc": scores["AUROC"], "accuracy": scores["accuracy"], "n_train": int(len(train)),
-            "n_test": int(len(test))}
+    probs = predict_proba(model, data.images[test], config.size)
+    labels = data.labels[test]
+    out: Dict[str, float] = {"auc": roc_auc(probs[:, 1], labels == GENERATED), "accuracy": accuracy(probs, labels),
+                             "n_train": int(len(train)), "n_test": int(len(test))}
+    out.update(auc_interval(probs[:, 1], labels, seed + 3))
+    return out
+
+
+def auc_interval(scores: torch.Tensor, labels: torch.Tensor, seed: int,
+                 num_resamples: int = DEFAULT_RESAMPLES) -> Dict[str, float]:
+    """Bootstrap interval of a real-vs-generated AUC: real and generated scores resampled separately."""
+    fake, real = scores[labels == GENERATED].double(), scores[labels == REAL].double()
+
+    def auc(f: torch.Tensor, r: torch.Tensor) -> float:
+        return roc_auc(torch.cat([f, r]), torch.cat([torch.ones(len(f)), torch.zeros(len(r))]).bool())
+
+    return bootstrap_ci(auc, [fake, real], num_resamples, seed)
+
+
+@dataclass(frozen=True)
+class StrongC2ST:
+    """The cross-validated realism test (``realism_auc_cv``): folds, and the classifier's capacity, schedule and input
+    size relative to the evaluation's classifier settings (width x ``width_factor``, epochs x ``epoch_factor`` of
+    Adam with a one-cycle schedule, random flips and shifts of ``max_shift`` px; 2D images of at most
+    ``native_up_to`` px per side are seen at their own resolution, not resized)."""
+
+    folds: int = 3
+    width_factor: int = 2
+    epoch_factor: int = 2
+    max_shift: int = 1
+    native_up_to: int = 64
+
+
+def realism_auc_cv(real: torch.Tensor, generated: torch.Tensor, seed: int = 0, max_per_class: Optional[int] = None,
+                   config: TrainConfig = TrainConfig(), strong: StrongC2ST = StrongC2ST()) -> Dict[str, Any]:
+    """The stronger classifier two-sample test: k-fold cross-validated CNN (every image is scored once, by the
+    classifier of the fold that did not train on it), twice as wide and trained twice as long as
+    ``realism_auc``'s, with flips and random shifts, on small 2D images at their own resolution.
+
+    Returns ``auc`` (over all out-of-fold scores), ``accuracy``, ``n_scored``, ``epochs``, ``size`` (None = native)
+    and the AUC's bootstrap interval.
+    """
+    n = min(len(real), len(generated))
+    if max_per_class:
+        n = min(n, int(max_per_class))
+    if n < 4 * strong.folds:
+        raise ZooError(f"The cross-validated realism test needs at least {4 * strong.folds} real and generated images, "
+                       f"got {n}.")
+    data = prepare_classifier_data(real, generated, 50.0, total=2 * n, seed=seed)
+    spatial = data.images.shape[2:]
+    native = len(spatial) == 2 and max(spatial) <= strong.native_up_to
+    cfg = TrainConfig(epochs=config.epochs * strong.epoch_factor, batch_size=config.batch_size, lr=config.lr,
+                      weight_decay=config.weight_decay, width=config.width * strong.width_factor,
+                      size=None if native else config.size, flip=True, max_shift=strong.max_shift)
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    fold_of = torch.empty(len(data.labels), dtype=torch.long)
+    for value in (REAL, GENERATED):  # stratified folds
+        idx = torch.nonzero(data.labels == value).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        fold_of[idx] = torch.arange(len(idx)) % strong.folds
+    scores = torch.empty(len(data.labels), dtype=torch.float64)
+    probs_all = torch.empty(len(data.labels), 2)
+    for fold in range(strong.folds):
+        test = torch.nonzero(fold_of == fold).flatten()
+        train = torch.nonzero(fold_of != fold).flatten()
+        model = fit_classifier(data.images[train], data.labels[train], 2, seed=seed + 20 + fold, config=cfg)
+        probs = predict_proba(model, data.images[test], cfg.size)
+        probs_all[test] = probs
+        scores[test] = probs[:, 1].double()
+    out: Dict[str, Any] = {"auc": roc_auc(scores, data.labels == GENERATED),
+                           "accuracy": accuracy(probs_all, data.labels), "n_scored": int(len(data.labels)),
+                           "epochs": cfg.epochs, "size": cfg.size, "width": cfg.width}
+    out.update(auc_interval(scores, data.labels, seed + 3))
+    return out

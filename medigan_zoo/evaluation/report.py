@@ -157,9 +157,11 @@ def metrics_markdown(entries: Sequence[Mapping[str, Any]]) -> str:
     header = "| metric | value | better | samples | feature extractor | normalization | reference | seed |"
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for m in entries:
-        lines.append("| " + " | ".join(_cell(m.get(k)) for k in (
-            "name", "value", "direction", "num_samples", "feature_extractor", "normalization", "reference_split",
-            "seed")) + " |")
+        value = _cell(m.get("value"))
+        if _finite(m.get("ci_low")) and _finite(m.get("ci_high")):  # the bootstrap interval, with its resamples
+            value += f" [{_cell(m['ci_low'])}, {_cell(m['ci_high'])}; {m.get('num_resamples', '?')} resamples]"
+        lines.append("| " + " | ".join([_cell(m.get("name")), value] + [_cell(m.get(k)) for k in (
+            "direction", "num_samples", "feature_extractor", "normalization", "reference_split", "seed")]) + " |")
     commands = list(dict.fromkeys(str(m["command"]) for m in entries if m.get("command")))
     versions = sorted({str(m["zoo_version"]) for m in entries if m.get("zoo_version")})
     lines.append("")

@@ -25,16 +25,20 @@ class GANSampler(nn.Module):
         latent_distribution: "normal" or "uniform".
         output_range: the generator's raw output range, mapped to [0, 1]; None when it already is [0, 1].
         condition_names: keyword conditions passed to the network, positionally after the latent, in this order.
+        binarize_threshold: mask models: outputs (in [0, 1]) at or above it become 1, the rest 0, so the model
+            outputs masks like those it was trained on; None (default) keeps the values.
     """
 
     def __init__(self, network: nn.Module, latent_shape: Sequence[int], latent_distribution: str = "normal",
-                 output_range: Optional[Sequence[float]] = (-1.0, 1.0), condition_names: Sequence[str] = ()):
+                 output_range: Optional[Sequence[float]] = (-1.0, 1.0), condition_names: Sequence[str] = (),
+                 binarize_threshold: Optional[float] = None):
         super().__init__()
         self.network = network
         self.latent_shape: Tuple[int, ...] = tuple(int(s) for s in latent_shape)
         self.latent_distribution = latent_distribution
         self.output_range = None if output_range is None else (float(output_range[0]), float(output_range[1]))
         self.condition_names = tuple(condition_names)
+        self.binarize_threshold = None if binarize_threshold is None else float(binarize_threshold)
 
     def _device(self) -> torch.device:
         param = next(self.network.parameters(), None)
@@ -59,7 +63,10 @@ class GANSampler(nn.Module):
         if self.output_range is not None:
             low, high = self.output_range
             out = (out - low) / (high - low)
-        return out.clamp(0.0, 1.0)
+        out = out.clamp(0.0, 1.0)
+        if self.binarize_threshold is not None:
+            out = (out >= self.binarize_threshold).float()
+        return out
 
 
 def seed_records(seed: int, num_samples: int, conditions: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
