@@ -552,3 +552,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except KeyboardInterrupt:
         print("medigan-zoo: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m medigan_zoo.cli, like python -m medigan_zoo
+    main()
