@@ -241,3 +241,24 @@ def test_monai_bundle_run_inferring_of_both_bundles(bundles, tmp_path):
     made = engine.generate(pairs, 3, save_images=False)
     monai_mask = np.array(Image.open(tmp_path / "p" / "sample_000002_mask.png"))
     assert np.array_equal(monai_mask, made[2][1][..., 0].astype(np.uint8))
+
+
+def test_validate_covers_inputs_and_outputs(bundles, tmp_path):
+    import shutil
+
+    from medigan_zoo.runtime.validate import validate
+
+    translator, pairs = bundles
+    for bundle in bundles:
+        assert not validate(bundle).errors, [str(p) for p in validate(bundle).errors]
+    broken = shutil.copytree(pairs, tmp_path / "broken")
+    meta = json.loads((broken / "configs" / "metadata.json").read_text())
+    meta["medigan_zoo"]["outputs"] = [{"name": "picture", "kind": "image"}, {"name": "mask", "kind": "mask"},
+                                      {"name": "mask", "kind": "mask", "labels": {"0": "bg"}},
+                                      {"name": "x", "kind": "volume"}]
+    meta["medigan_zoo"]["inputs"] = [{"name": "t1", "kind": "image", "spatial_shape": [4, 4, 4], "num_channels": 1}]
+    (broken / "configs" / "metadata.json").write_text(json.dumps(meta))
+    text = "\n".join(str(p) for p in validate(broken).errors)
+    for expected in ("no output is named 'image'", "a mask output without labels", "'mask' is used twice",
+                     "3-D input for a 2-D model", "outputs[3].kind", "declares no input_dir"):
+        assert expected in text, (expected, text)
