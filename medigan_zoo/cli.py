@@ -218,11 +218,12 @@ class ZooCLI:
                   f" (manifest: {getattr(result, 'manifest', '')})")
 
     def visualize(self, model_id: str, output_path: str = "samples.png", num_per_row: int = 8, seed: int = 0,
-                  device: Optional[str] = None) -> None:
-        """Write a sample grid image (one row per condition value)."""
+                  device: Optional[str] = None, input_path: Optional[str] = None) -> None:
+        """Write a sample grid image (one row per condition value; masks as overlays; models with image inputs:
+        --input_path, a row of inputs above their outputs)."""
         num_per_row, seed = check_int("num_per_row", num_per_row, 1), check_int("seed", seed, 0)
         path = self._gen.visualize(model_id, output_path=output_path, num_per_row=num_per_row, seed=seed,
-                                   device=device)
+                                   device=device, input_path=_input_paths(input_path) if input_path else None)
         print(f"sample grid written to {path}")
 
     def validate(self, *bundle_paths: str, run: bool = False, foreign: bool = False,

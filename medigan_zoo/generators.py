@@ -451,9 +451,10 @@ class Generators:
                           **dataloader_kwargs)
 
     def visualize(self, model_id: ModelId, output_path: Union[str, Path] = "samples.png", num_per_row: int = 8,
-                  seed: int = 0, device: Optional[str] = None) -> Path:
+                  seed: int = 0, device: Optional[str] = None, input_path: Any = None) -> Path:
         """Write a grid of samples as one PNG: one row per condition value (the same seeds in every row), 3D
-        models as orthogonal slices.
+        models as orthogonal slices, masks as coloured overlays; models with image inputs: a row of inputs from
+        ``input_path`` above the row of their outputs.
 
         Args:
             model_id: a model id or medigan's short id.
@@ -474,7 +475,7 @@ class Generators:
         bundle = self.bundle_dir(model_id)
         check_config_json(bundle)
         try:
-            return write_sample_grid(bundle, path, num_per_row=num_per_row,
-                                     seed=seed, device=device or self.device, trusted=self.trust_bundles)
+            return write_sample_grid(bundle, path, num_per_row=num_per_row, seed=seed, device=device or self.device,
+                                     trusted=self.trust_bundles, input_path=input_path)
         except OSError as err:
             raise as_generation_error(err, path) from None

@@ -262,3 +262,23 @@ def test_validate_covers_inputs_and_outputs(bundles, tmp_path):
     for expected in ("no output is named 'image'", "a mask output without labels", "'mask' is used twice",
                      "3-D input for a 2-D model", "outputs[3].kind", "declares no input_dir"):
         assert expected in text, (expected, text)
+
+
+def test_grids_show_masks_as_overlays_and_inputs_above_outputs(bundles, tmp_path):
+    from medigan_zoo.engine.preview import LABEL_COLOURS
+    from medigan_zoo.engine.visualize import write_sample_grid
+
+    translator, pairs = bundles
+    grid = np.array(Image.open(write_sample_grid(pairs, tmp_path / "pairs.png", num_per_row=3, scale=1)))
+    made = engine.generate(pairs, 3, save_images=False)
+    mask = made[0][1][..., 0] > 0
+    tile = grid[2:18, 2:18].astype(int)  # first tile (padding 2, 16x16)
+    red = tile[..., 0] - tile[..., 1]
+    assert mask.any() and (red[mask] > 40).all() and (np.abs(red[~mask]) <= 1).all()  # label 1 tinted red
+    assert LABEL_COLOURS[0][0] > LABEL_COLOURS[0][1]
+    inputs = _pngs(tmp_path / "in", count=2)
+    grid = np.array(Image.open(write_sample_grid(translator, tmp_path / "t.png", num_per_row=4, scale=1,
+                                                 input_path=inputs)))
+    assert grid.shape[0] == 2 * (32 + 2) + 2  # a row of inputs, a row of outputs
+    with pytest.raises(GenerationError, match="give input_path"):
+        write_sample_grid(translator, tmp_path / "x.png")
