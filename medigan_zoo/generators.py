@@ -430,7 +430,8 @@ class Generators:
 
         Args:
             model_id: a model id or medigan's short id.
-            num_samples, seed, conditions, device, options: as in ``get_as_torch_dataset``.
+            num_samples, seed, conditions, device, options, inputs, samples_per_input: as in
+                ``get_as_torch_dataset``.
             batch_size, shuffle, num_workers: passed to ``DataLoader`` (keep ``shuffle=False``: samples are i.i.d.).
             **kwargs: keywords naming one of the model's conditions or sampling options (``class_label=1``) go to
                 the dataset, the others to ``DataLoader`` (``pin_memory=True``).
@@ -462,6 +463,7 @@ class Generators:
             num_per_row: samples per row.
             seed: base seed of the samples.
             device: where the model runs.
+            input_path: models with image inputs: the inputs to show (a file or folder, as in ``generate``).
 
         Returns:
             the path of the written PNG.

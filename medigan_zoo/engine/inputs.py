@@ -247,7 +247,7 @@ def _read_one(path: Path, dims: int, channels: int) -> _Raw:
 def input_files(path: PathLike) -> List[Path]:
     """The input sources under ``path``: the file itself, a DICOM series folder, or a folder's files in name order
     (each sub-folder of .dcm files one series). Raises GenerationError when there is nothing to read."""
-    path = Path(path).expanduser()
+    path = Path(path).expanduser().absolute()  # manifests record where each input came from
     if not path.exists():
         raise GenerationError(f"input_path {path} does not exist; give a file or a folder of PNG, NIfTI, npy or "
                               "DICOM files.")
