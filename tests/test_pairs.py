@@ -282,3 +282,36 @@ def test_grids_show_masks_as_overlays_and_inputs_above_outputs(bundles, tmp_path
     assert grid.shape[0] == 2 * (32 + 2) + 2  # a row of inputs, a row of outputs
     with pytest.raises(GenerationError, match="give input_path"):
         write_sample_grid(translator, tmp_path / "x.png")
+
+
+def test_sharding_is_by_input(bundles, tmp_path):
+    from medigan_zoo.engine.distributed import Shard
+    from medigan_zoo.engine.runner import read_model, shard_indices
+
+    translator, _ = bundles
+    from medigan_zoo.engine.inputs import read_inputs
+
+    inputs = read_inputs(read_model(translator), _pngs(tmp_path / "in", count=3), samples_per_input=2)
+    ranks = [list(shard_indices(range(0, 6), Shard(world_size=2, rank=r), inputs)) for r in (0, 1)]
+    assert ranks == [[0, 1, 4, 5], [2, 3]]  # inputs 0 and 2 on rank 0, input 1 on rank 1
+    assert list(shard_indices(range(1, 6), Shard(world_size=2, rank=1))) == [1, 3, 5]  # noise models: by sample
+
+
+@pytest.mark.slow
+def test_torchrun_with_inputs_equals_one_process(bundles, tmp_path):
+    translator, _ = bundles
+    inputs = _pngs(tmp_path / "in", count=3)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "dist"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "medigan_zoo", "--trust", str(translator), "--bundle_dirs", str(translator.parent),
+                           "--include_builtin", "False", "generate", translator.name, "--input_path", str(inputs),
+                           "--samples_per_input", "2", "--output_path", str(out), "--quiet"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = engine.generate(translator, None, tmp_path / "single", input_path=inputs, samples_per_input=2,
+                             quiet=True, num_workers=0)
+    assert sorted(p.name for p in out.glob("sample_*")) == sorted(p.name for p in single.files)
+    assert all((out / p.name).read_bytes() == p.read_bytes() for p in single.files)
+    strip = [{k: v for k, v in rec.items() if k != "inputs"} for rec in _lines(out)]
+    assert strip == [{k: v for k, v in rec.items() if k != "inputs"} for rec in _lines(tmp_path / "single")]

@@ -349,18 +349,21 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range,
     return header
 
 
+def shard_indices(indices: range, shard: Any, inputs: Any = None) -> Sequence[int]:
+    """The samples of ``indices`` this process makes: ``i % world_size == rank``, or for models with image inputs
+    every sample of the inputs ``k`` with ``k % world_size == rank`` (an input is read on one rank only)."""
+    if inputs is not None and shard.world_size > 1:
+        return [i for i in indices if inputs.input_of(i) % shard.world_size == shard.rank]
+    return range(indices.start + (shard.rank - indices.start) % shard.world_size, indices.stop, shard.world_size)
+
+
 def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indices: range, batch_size: int,
          workers: int, quiet: bool, shard: Any, inputs: Any = None) -> GenerationResult:
     from tqdm.auto import tqdm
 
     header = ensure_header(folder, _header(sampler, layout, bits, seed, indices, inputs))
     done = finished(folder)
-    mine: Sequence[int]
-    if inputs is not None and shard.world_size > 1:  # shard by input: all samples of an input on one rank
-        mine = [i for i in indices if inputs.input_of(i) % shard.world_size == shard.rank]
-    else:
-        mine = range(indices.start + (shard.rank - indices.start) % shard.world_size, indices.stop,
-                     shard.world_size)
+    mine = shard_indices(indices, shard, inputs)
     pending = (i for i in mine if i not in done)
     mine_set = mine if isinstance(mine, range) else set(mine)
     num_pending = len(mine) - sum(1 for i in done if i in mine_set)
