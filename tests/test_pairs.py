@@ -315,3 +315,34 @@ def test_torchrun_with_inputs_equals_one_process(bundles, tmp_path):
     assert all((out / p.name).read_bytes() == p.read_bytes() for p in single.files)
     strip = [{k: v for k, v in rec.items() if k != "inputs"} for rec in _lines(out)]
     assert strip == [{k: v for k, v in rec.items() if k != "inputs"} for rec in _lines(tmp_path / "single")]
+
+
+def test_seg_writer_hook_gets_the_image_and_the_label_map(bundles, tmp_path):
+    """The hook the deploy package's highdicom ``write_seg`` plugs into: called with the written image's dataset,
+    the (H, W) uint8 label map and the label names; what it returns is the mask file (marked synthetic)."""
+    import pydicom
+
+    from medigan_zoo.engine import formats
+
+    _, pairs = bundles
+    calls = []
+
+    def write_seg(sources, mask, labels):
+        calls.append((sources, mask, labels))
+        seg = pydicom.Dataset()
+        seg.file_meta = sources[0].file_meta
+        seg.SOPClassUID, seg.SOPInstanceUID = sources[0].SOPClassUID, pydicom.uid.generate_uid()
+        seg.SeriesDescription = "SEG of " + sources[0].SOPInstanceUID
+        return seg
+
+    formats.register_seg_writer(write_seg)
+    try:
+        engine.generate(pairs, 1, tmp_path / "dcm", output_format="dcm", quiet=True, num_workers=0)
+    finally:
+        formats.SEG_WRITERS.clear()
+    image = pydicom.dcmread(str(tmp_path / "dcm" / "sample_000000_image.dcm"))
+    (sources, mask, labels), = calls
+    assert sources[0].SOPInstanceUID == image.SOPInstanceUID and labels == {0: "background", 1: "tumor"}
+    assert mask.dtype == np.uint8 and mask.shape == (16, 16)
+    seg = pydicom.dcmread(str(tmp_path / "dcm" / "sample_000000_mask.dcm"))
+    assert seg.SeriesDescription == f"SEG of {image.SOPInstanceUID}" and seg.SyntheticData == "YES"
