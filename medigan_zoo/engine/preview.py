@@ -7,32 +7,50 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+#: overlay colours of mask labels 1, 2, 3, ... (RGB in [0, 1]); label 0 is not drawn
+LABEL_COLOURS = ((1.0, 0.15, 0.15), (0.15, 0.85, 0.15), (0.2, 0.4, 1.0), (1.0, 0.85, 0.1), (0.9, 0.2, 0.9))
+OVERLAY_ALPHA = 0.45
 
-def _tile(image: torch.Tensor) -> np.ndarray:
-    """(C, H, W) or (C, D, H, W) in [0, 1] -> (h, w, 3) uint8; a volume becomes its 3 middle slices side by side."""
-    x = image.detach().float().cpu().clamp(0, 1)
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) as is; (C, D, H, W) -> its 3 middle slices side by side (axial, coronal, sagittal)."""
     if x.ndim == 4:
         c, d, h, w = x.shape
         side = max(d, h, w)
         slices = [x[:, d // 2], x[:, :, h // 2], x[:, :, :, w // 2]]  # axial, coronal, sagittal
         padded = [torch.nn.functional.pad(s, (0, side - s.shape[-1], 0, side - s.shape[-2])) for s in slices]
         x = torch.cat(padded, dim=-1)
+    return x
+
+
+def _tile(image: torch.Tensor, mask: Optional[torch.Tensor] = None) -> np.ndarray:
+    """(C, H, W) or (C, D, H, W) in [0, 1] -> (h, w, 3) uint8; a volume becomes its 3 middle slices side by side.
+    ``mask`` (1, *spatial) label values is drawn over it, one colour per label (:data:`LABEL_COLOURS`)."""
+    x = _flat(image.detach().float().cpu().clamp(0, 1))
     if x.shape[0] == 1:
         x = x.repeat(3, 1, 1)
     elif x.shape[0] != 3:
         x = x[:1].repeat(3, 1, 1)
+    if mask is not None:
+        labels = _flat(mask.detach().cpu().round().long())[0]
+        for k, colour in enumerate(LABEL_COLOURS):  # label v gets colour (v - 1) mod the number of colours
+            where = (labels > 0) & ((labels - 1) % len(LABEL_COLOURS) == k)
+            for ch in range(3):
+                x[ch][where] = (1 - OVERLAY_ALPHA) * x[ch][where] + OVERLAY_ALPHA * colour[ch]
     return (x.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 def sample_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, row_labels: Optional[Sequence[str]] = None,
-                scale: int = 1):
+                scale: int = 1, masks: Optional[Sequence[Optional[torch.Tensor]]] = None):
     """A PIL image tiling ``images`` (N, C, *spatial) in [0, 1], ``nrow`` per row (3D: orthogonal mid-slices).
 
-    ``row_labels`` (one per row) are drawn at the left; ``scale`` enlarges small images (nearest neighbour).
+    ``row_labels`` (one per row) are drawn at the left; ``scale`` enlarges small images (nearest neighbour);
+    ``masks`` (one label map or None per image) are drawn over their images as coloured overlays.
     """
     from PIL import Image, ImageDraw
 
-    tiles = [_tile(img) for img in images]
+    overlays = list(masks) if masks is not None else [None] * len(images)
+    tiles = [_tile(img, overlay) for img, overlay in zip(images, overlays)]
     if not tiles:
         raise ValueError("sample_grid needs at least one image")
     th, tw = tiles[0].shape[:2]
@@ -59,11 +77,13 @@ def sample_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, row_label
 
 
 def save_sample_grid(images: torch.Tensor, path: Union[str, Path], nrow: int = 8,
-                     row_labels: Optional[Sequence[str]] = None, scale: int = 1) -> Path:
+                     row_labels: Optional[Sequence[str]] = None, scale: int = 1,
+                     masks: Optional[Sequence[Optional[torch.Tensor]]] = None) -> Path:
     """Write ``sample_grid(...)`` as PNG, marked synthetic in its metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample_grid(images, nrow=nrow, row_labels=row_labels, scale=scale).save(path, pnginfo=synthetic_png_info())
+    grid = sample_grid(images, nrow=nrow, row_labels=row_labels, scale=scale, masks=masks)
+    grid.save(path, pnginfo=synthetic_png_info())
     return path
 
 

@@ -217,6 +217,38 @@ def _check_metadata(metadata: Dict[str, Any]) -> List[Problem]:
             out.append(Problem(rel, f"$.{ZOO_KEY}.spatial_shape",
                                f"{zoo['spatial_shape']} differs from network_data_format.outputs.pred.spatial_shape "
                                f"{pred['spatial_shape']}", "make them agree"))
+        out += _check_inputs_outputs(zoo)
+    return out
+
+
+def _check_inputs_outputs(zoo: Dict[str, Any]) -> List[Problem]:
+    """What the schema cannot say about ``inputs`` / ``outputs`` (docs/bundle_contract.md section 5): unique names
+    that are not condition ids, an ``image`` output, labels for every mask, inputs of the model's dimensions."""
+    rel, out = "configs/metadata.json", []
+    conditions = set(zoo.get("condition") or {}) | set(zoo.get("options") or {})
+    dims = len(zoo.get("spatial_shape") or []) or None
+    for key in ("inputs", "outputs"):
+        entries = [e for e in zoo.get(key) or [] if isinstance(e, dict)]
+        names = [str(e.get("name")) for e in entries]
+        for k, entry in enumerate(entries):
+            where = f"$.{ZOO_KEY}.{key}[{k}]"
+            name = str(entry.get("name"))
+            if names.count(name) > 1:
+                out.append(Problem(rel, f"{where}.name", f"{key[:-1]} name {name!r} is used twice",
+                                   "give each a unique name (file names and the sampler's dict keys use it)"))
+            if name in conditions:
+                out.append(Problem(rel, f"{where}.name", f"{key[:-1]} name {name!r} is also a condition or option id",
+                                   "rename one of them"))
+            if entry.get("kind") == "mask" and key == "outputs" and not entry.get("labels"):
+                out.append(Problem(rel, f"{where}.labels", "a mask output without labels",
+                                   'add "labels": {"0": "background", "1": "..."}'))
+            shape = entry.get("spatial_shape")
+            if key == "inputs" and dims and isinstance(shape, list) and len(shape) != dims:
+                out.append(Problem(rel, f"{where}.spatial_shape", f"{len(shape)}-D input for a {dims}-D model",
+                                   "give the shape the network takes, in display order"))
+        if key == "outputs" and entries and "image" not in names:
+            out.append(Problem(rel, f"$.{ZOO_KEY}.outputs", "no output is named 'image'",
+                               "name the main output image (grids, evaluation and medigan's tuples start with it)"))
     return out
 
 
@@ -247,6 +279,9 @@ def _check_ids(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem]:
         if key not in parser:
             out.append(Problem(rel, f"$.{key}", "standard id is missing",
                                "declare it (docs/bundle_contract.md section 3)"))
+    if zoo.get("inputs") and "input_dir" not in parser:
+        out.append(Problem(rel, "$.input_dir", "a model with image inputs declares no input_dir",
+                           "add input_dir (read by inferring; docs/bundle_contract.md section 5)"))
     for key, spec in (zoo.get("options") or {}).items():
         if key not in parser:
             out.append(Problem(rel, f"$.{key}", f"sampling option {key!r} of the zoo block is not an id here",
