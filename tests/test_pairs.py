@@ -346,3 +346,27 @@ def test_seg_writer_hook_gets_the_image_and_the_label_map(bundles, tmp_path):
     assert mask.dtype == np.uint8 and mask.shape == (16, 16)
     seg = pydicom.dcmread(str(tmp_path / "dcm" / "sample_000000_mask.dcm"))
     assert seg.SeriesDescription == f"SEG of {image.SOPInstanceUID}" and seg.SyntheticData == "YES"
+
+
+def test_dicom_runs_write_masks_as_highdicom_segs_of_their_images(bundles, tmp_path):
+    """With highdicom installed (deploy extra) and no other writer registered, the mask of a DICOM run is a real
+    DICOM SEG: highdicom reads it back, it references the sample's image, its segment pixels equal the mask the npy
+    run writes for the same seed, and it is marked synthetic."""
+    hd = pytest.importorskip("highdicom", reason="highdicom (the deploy extra) is not installed")
+    import pydicom
+
+    from medigan_zoo.engine import formats
+
+    _, pairs = bundles
+    formats.SEG_WRITERS.clear()
+    engine.generate(pairs, 2, tmp_path / "dcm", output_format="dcm", quiet=True, num_workers=0)
+    engine.generate(pairs, 2, tmp_path / "npy", output_format="npy", quiet=True, num_workers=0)
+    for index in range(2):
+        image = pydicom.dcmread(str(tmp_path / "dcm" / f"sample_{index:06d}_image.dcm"))
+        seg = hd.seg.segread(str(tmp_path / "dcm" / f"sample_{index:06d}_mask.dcm"))
+        assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and seg.SyntheticData == "YES"
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == image.SeriesInstanceUID
+        assert [s.SegmentLabel for s in seg.SegmentSequence] == ["tumor"]
+        expected = np.load(tmp_path / "npy" / f"sample_{index:06d}_mask.npy").squeeze()
+        got = seg.get_pixels_by_source_instance([image.SOPInstanceUID], combine_segments=True).squeeze()
+        assert np.array_equal(got, expected.astype(got.dtype))

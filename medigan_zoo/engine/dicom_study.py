@@ -325,8 +325,15 @@ def segmentation_dataset(source: Sequence[Any], mask: np.ndarray, label_names: S
                                           algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
                                           algorithm_identification=algorithm)
                 for k, name in enumerate(label_names)]
+    # pixel measures stated in full (highdicom's reader needs Slice Thickness, which a 2D Secondary Capture source
+    # lacks); a source without Pixel Spacing is on the zoo's unit grid (1 mm, the ModelInfo spacing default)
+    first = source[0]
+    measures = hd.PixelMeasuresSequence(
+        pixel_spacing=[float(v) for v in first.get("PixelSpacing", [1.0, 1.0])],
+        slice_thickness=float(first.get("SliceThickness", None) or 1.0))
     seg = hd.seg.Segmentation(
         source_images=list(source), pixel_array=labels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        pixel_measures=measures,
         segment_descriptions=segments, series_instance_uid=generate_uid(), series_number=series_number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="medigan_zoo",
         manufacturer_model_name=(model_id or "medigan_zoo")[:64], software_versions=__version__,
@@ -335,6 +342,19 @@ def segmentation_dataset(source: Sequence[Any], mask: np.ndarray, label_names: S
     seg.SyntheticData = "YES"
     seg.SeriesDescription = f"SYNTHETIC SEG {model_id} v{version}"[:64]
     return seg
+
+
+def seg_from_label_map(source: Sequence[Any], mask: np.ndarray, label_names: Mapping[int, str]) -> Any:
+    """The engine's DICOM SEG hook (``formats.SegWriter``): a label map whose values are ``label_names``' keys
+    (0 = background, left out) as a SEG referencing ``source``; segments numbered in the order of the values."""
+    named = {int(value): str(name) for value, name in label_names.items() if int(value) != 0}
+    labels = np.asarray(mask)
+    ordered = np.zeros(labels.shape, dtype=np.uint8)
+    for number, value in enumerate(sorted(named), start=1):
+        ordered[labels == value] = number
+    first = source[0] if source else None
+    return segmentation_dataset(source, ordered, [named[v] for v in sorted(named)] or ["mask"],
+                                model_id=str(getattr(first, "ManufacturerModelName", "") or ""))
 
 
 def write_segmentation(folder: Path, source: Sequence[Any], mask: np.ndarray, label_names: Sequence[str],

@@ -471,6 +471,20 @@ SegWriter = Callable[[Sequence[Any], np.ndarray, Mapping[int, str]], Any]
 SEG_WRITERS: List[SegWriter] = []
 
 
+def seg_writer() -> Optional[SegWriter]:
+    """The SEG writer of DICOM runs: the registered one, else highdicom's (``engine.dicom_study``) where highdicom
+    is installed (the ``deploy`` extra), else None (masks then go out as Secondary Capture label maps)."""
+    if not SEG_WRITERS:
+        try:
+            import highdicom  # noqa: F401
+        except ImportError:
+            return None
+        from medigan_zoo.engine.dicom_study import seg_from_label_map
+
+        SEG_WRITERS.append(seg_from_label_map)
+    return SEG_WRITERS[0]
+
+
 def register_seg_writer(writer: SegWriter) -> SegWriter:
     """Make ``writer`` (e.g. the deploy package's highdicom ``write_seg``) write the masks of DICOM runs."""
     SEG_WRITERS[:] = [writer]
@@ -484,7 +498,10 @@ def write_seg_file(path: Path, image_path: Path, mask: np.ndarray, info: SampleI
 
     labels = mask[..., 0] if mask.ndim >= 3 and mask.shape[-1] == 1 else mask
     source = pydicom.dcmread(str(image_path))
-    seg = SEG_WRITERS[0]([source], np.asarray(labels, dtype=np.uint8), dict(info.label_names) or {1: "mask"})
+    writer = seg_writer()
+    if writer is None:
+        raise GenerationError("No DICOM SEG writer: install highdicom (pip install 'medigan_zoo[deploy]').")
+    seg = writer([source], np.asarray(labels, dtype=np.uint8), dict(info.label_names) or {1: "mask"})
     seg.SyntheticData = "YES"
     atomic_write(path, lambda tmp: seg.save_as(str(tmp), enforce_file_format=True), suffix=".dcm")
 

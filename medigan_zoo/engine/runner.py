@@ -454,7 +454,7 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
                                   label_names=_labels_of(sampler.info, name),
                                   **{**info_base, **geometry, **({"bit_depth": 8} if name in masks else {})})
                 path = folder / layout.relative(index, name)
-                if name in masks and layout.fmt == "dcm" and formats.SEG_WRITERS and "image" in written:
+                if name in masks and layout.fmt == "dcm" and "image" in written and formats.seg_writer():
                     formats.write_seg_file(path, written["image"], arrays[name][b], info)
                 else:
                     _write_sample(layout.fmt, path, arrays[name][b], info)
