@@ -91,7 +91,8 @@ def test_card_header_every_field():
         for metric in result["metrics"]:
             assert metric["type"] == metric["name"] and metric["verified"] is False
             published[metric["name"]] = (metric["value"], result["dataset"]["split"], metric["config"])
-    expected = {m["name"]: (m["value"], m["reference_split"].split(":")[1], f"direction={m['direction']}")
+    expected = {m["name"]: (m["value"], " vs ".join(p.split(":")[1] for p in m["reference_split"].split(" vs ")),
+                            f"direction={m['direction']}")
                 for m in zoo["metrics"]}
     assert published == expected and len(published) == len(zoo["metrics"]) > 10
     assert all(cfg == f"direction={metric_direction(name)}" for name, (_, _, cfg) in published.items())

@@ -107,8 +107,10 @@ def card_tags(zoo: Dict[str, Any]) -> List[str]:
 
 
 def _split(reference: Any) -> Optional[str]:
-    text = str(reference or "")
-    return text.rsplit(":", 1)[1] if ":" in text else None
+    """The split(s) of a ``reference_split``: ``a.npz:test`` -> ``test``; ``a.npz:train vs a.npz:test`` (two
+    splits compared, e.g. membership inference) -> ``train vs test``; no split named -> None."""
+    parts = [p.rsplit(":", 1)[1] for p in str(reference or "").split(" vs ") if ":" in p]
+    return " vs ".join(parts) or None
 
 
 def card_header(metadata: Dict[str, Any], model_id: str):
