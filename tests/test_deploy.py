@@ -329,3 +329,36 @@ def test_cli_as_the_sdk_documents(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 2, log
     _check_cli_outputs(out, [ln for ln in log.splitlines() if "[ERROR] (medigan_zoo.deploy)" in ln])
+
+
+def test_image_and_mask_model_gets_a_seg_per_sample(tmp_path):
+    """An image+mask model (the toy two-head bundle of tests/pair_bundles.py): its study holds the image series and,
+    per sample, a DICOM SEG that references the sample's image, carries the declared label, equals the model's mask
+    and passes dciodvfy."""
+    _sdk()
+    hd = pytest.importorskip("highdicom", reason="highdicom (deploy extra) is not installed")
+    from pair_bundles import make_pair_bundle
+
+    from medigan_zoo.deploy.app import SyntheticStudyApp
+    from medigan_zoo.engine import formats
+
+    models = tmp_path / "models"
+    make_pair_bundle(models)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "pairs.json").write_text(json.dumps({"model": "toy_brain_tumor_pairs", "num_samples": 2, "seed": 3}))
+    formats.SEG_WRITERS.clear()
+    app = SyntheticStudyApp(["python", "app.py", "-i", str(inputs), "-o", str(out), "-m", str(models)], device="cpu")
+    app.run()
+    study = out / "pairs"
+    segs = sorted((study / "seg").glob("*.dcm"))
+    assert [p.name for p in segs] == ["sample_000000_mask.dcm", "sample_000001_mask.dcm"]
+    images = {ds.SOPInstanceUID: ds for ds in _instances(study / "dicom")}
+    for path in segs:
+        assert dciodvfy_problems(path) == []
+        seg = hd.seg.segread(str(path))
+        assert seg.SyntheticData == "YES" and [s.SegmentLabel for s in seg.SegmentSequence] == ["tumor"]
+        (ref,) = [r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+        assert ref in images and seg.StudyInstanceUID == images[ref].StudyInstanceUID
+        mask = seg.get_pixels_by_source_instance([ref], combine_segments=True).squeeze()
+        assert 0 < int(mask.sum()) < mask.size

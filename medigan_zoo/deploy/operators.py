@@ -41,6 +41,7 @@ class Job:
     seeds: List[int] = field(default_factory=list)
     conditions: List[Dict[str, Any]] = field(default_factory=list)
     images: List[Any] = field(default_factory=list)  # (C, *spatial) float32 numpy, the model's value range
+    masks: Dict[str, List[Any]] = field(default_factory=dict)  # mask output -> (1, *spatial) label maps per sample
     written: Dict[str, Any] = field(default_factory=dict)  # output -> what was written
 
     @property
@@ -134,11 +135,14 @@ class BundleGeneratorOperator(Operator):
             self._samplers[key] = load_bundle_sampler(bundle, device=self.device, options=options, trusted=trusted)
         sampler = self._samplers[key]
         job.sampler, job.plan = sampler, plan
+        mask_outputs = [o.name for o in info.outputs if o.is_mask] if info.declares_outputs else []
         for batch in sample_all(sampler, range(request.num_samples), plan, request.seed, self.batch_size):
             job.indices += list(batch.indices)
             job.seeds += batch.seeds
             job.conditions += batch.conditions
             job.images += [batch.outputs["image"][b].numpy() for b in range(len(batch.indices))]
+            for name in mask_outputs:
+                job.masks.setdefault(name, []).extend(batch.outputs[name][b].numpy() for b in range(len(batch.indices)))
         logger.info("request %s: %d sample(s) of %s v%s made (seed %d)", job.name, len(job.images),
                     sampler.model_id, sampler.version, request.seed)
 
@@ -162,9 +166,38 @@ class DicomStudyWriterOperator(Operator):
                                      conditions_plan=job.plan.to_json())
                 job.written["dicom"] = {"study_uid": result.study_uid, "series": result.series_uids,
                                         "files": len(result.files)}
+                if job.masks:
+                    job.written["seg"] = _write_segs(job, job.staging)
             except Exception as err:  # noqa: BLE001 - reported on one line by the publisher
                 job.fail(err)
         op_output.emit(job, JOB)
+
+
+def _write_segs(job: Job, folder: Path) -> List[str]:
+    """A DICOM SEG per sample and mask output (image+mask models), referencing the sample's synthetic image series
+    (``seg/sample_<i>_<output>.dcm``, highdicom); returns the written paths relative to ``folder``."""
+    import numpy as np
+    import pydicom
+
+    from medigan_zoo.engine import formats
+    from medigan_zoo.engine.dicom_study import DICOM_FOLDER, read_series, seg_from_label_map
+
+    labels_of = {o.name: dict(o.labels) for o in job.sampler.info.outputs}
+    written = []
+    for name, masks in job.masks.items():
+        for n, (index, mask) in enumerate(zip(job.indices, masks)):
+            label_map = np.rint(np.asarray(mask)[0]).astype(np.uint8)
+            if label_map.ndim == 3:  # a volume: its own series, one instance per slice
+                source = read_series(folder / DICOM_FOLDER / f"sample_{index:06d}")
+            else:
+                source = [pydicom.dcmread(str(folder / DICOM_FOLDER / "series_1" / f"sample_{index:06d}.dcm"))]
+            seg = seg_from_label_map(source, label_map, labels_of.get(name) or {1: name})
+            relative = f"seg/sample_{index:06d}_{name}.dcm"
+            (folder / "seg").mkdir(parents=True, exist_ok=True)
+            formats.atomic_write(folder / relative, lambda tmp: seg.save_as(str(tmp), enforce_file_format=True),
+                                 suffix=".dcm")
+            written.append(relative)
+    return written
 
 
 class NiftiWriterOperator(Operator):
