@@ -107,11 +107,13 @@ class TumorPairGenerator(nn.Module):
                                                         start_size=start_size, out_channels=1,
                                                         convs_per_block=convs_per_block)
 
+    @torch.jit.export
     def soft_mask(self, mask_latent: torch.Tensor) -> torch.Tensor:
         """The mask generator's output in [-1, 1] (training; the discriminator sees this)."""
         labels = torch.zeros(mask_latent.shape[0], dtype=torch.long, device=mask_latent.device)
         return self.mask_generator(mask_latent, labels)
 
+    @torch.jit.export
     def image_from_mask(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """An image in [-1, 1] for ``mask`` (B, 1, H, W) in {0, 1}; ``latent`` (B, L) or (B, 2 L) (then its second
         half, as in ``forward``)."""
