@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA_DIR, require
 
 torch = pytest.importorskip("torch")

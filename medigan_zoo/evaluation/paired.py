@@ -35,9 +35,9 @@ def translation_scores(translated: torch.Tensor, target: torch.Tensor) -> Dict[s
     if translated.shape != target.shape:
         raise ZooError(f"translations {tuple(translated.shape)} and targets {tuple(target.shape)} differ in shape")
     x, y = translated.float().clamp(0, 1), target.float().clamp(0, 1)
-    ssim = SSIMMetric(spatial_dims=2, data_range=1.0)(x, y)
-    psnr = PSNRMetric(max_val=1.0)(x, y)
-    mae = MAEMetric()(x, y)
+    ssim = torch.as_tensor(SSIMMetric(spatial_dims=2, data_range=1.0)(x, y))
+    psnr = torch.as_tensor(PSNRMetric(max_val=1.0)(x, y))
+    mae = torch.as_tensor(MAEMetric()(x, y))
     return {"SSIM": float(ssim.mean()), "PSNR": float(psnr.mean()), "MAE": float(mae.mean())}
 
 
@@ -53,7 +53,8 @@ class SegConfig:
     tumor_fraction: float = 0.5
 
 
-def fit_segmenter(images: torch.Tensor, masks: torch.Tensor, seed: int = 0, config: SegConfig = SegConfig()) -> nn.Module:
+def fit_segmenter(images: torch.Tensor, masks: torch.Tensor, seed: int = 0,
+                  config: SegConfig = SegConfig()) -> nn.Module:
     """A MONAI ``UNet`` (1 -> 2 classes) trained on ``images`` (N, 1, H, W) in [0, 1] and ``masks`` {0, 1}, with
     tumor slices drawn with probability ``tumor_fraction`` and random horizontal flips; seeded."""
     from monai.losses import DiceCELoss
@@ -223,9 +224,11 @@ def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None
             f"mean of {len(seg_seeds)} seeds")
     entries = []
     for key in ("trained_on_real", "trained_on_synthetic", "trained_on_real_and_synthetic"):
+        spread = f"; std over seeds {gain[f'SEG.{key}.dice_std']:.3f}"
         entries.append(metric_entry(f"SEG.{key}.dice", gain[f"SEG.{key}.dice"], "higher",
-                                    **_common(command, seed, n, split, note=note + f"; std {gain[f'SEG.{key}.dice_std']:.3f}")))
-    entries.append(metric_entry("SEG_delta", gain["SEG_delta"], "higher", **_common(command, seed, n, split, note=note)))
+                                    **_common(command, seed, n, split, note=note + spread)))
+    entries.append(metric_entry("SEG_delta", gain["SEG_delta"], "higher",
+                                **_common(command, seed, n, split, note=note)))
     report = evaluate_images(real_train[0], synthetic[0], metrics=("fid", "realism"), seed=seed,
                              reference_name=f"{path.name}:T1post train slices", command=command)
     entries += [dict(e) for e in report.metrics]

@@ -48,7 +48,7 @@ class MaskPairSampler(nn.Module):
             if mask.shape[0] != latent.shape[0]:
                 raise ValueError(f"{mask.shape[0]} masks for {latent.shape[0]} seeds; give one seed per mask")
             mask = (torch.as_tensor(mask).float().to(device) > 0.5).float()
-            image = self.network.image_from_mask(latent, mask)
+            image = getattr(self.network, "image_from_mask")(latent, mask)
         else:
             image, mask = self.network(latent)
         low, high = self.output_range

@@ -86,7 +86,8 @@ class TumorPairDiscriminator(nn.Module):
     """The two discriminators of the tumor model in one module (one optimizer): ``pair`` scores (image, mask)
     stacked as 2 channels, ``mask`` scores masks alone."""
 
-    def __init__(self, pair_channels: Sequence[int] = (32, 64, 128, 256), mask_channels: Sequence[int] = (16, 32, 64, 128)):
+    def __init__(self, pair_channels: Sequence[int] = (32, 64, 128, 256),
+                 mask_channels: Sequence[int] = (16, 32, 64, 128)):
         super().__init__()
         self.pair = ProjectionDiscriminator(in_channels=2, num_classes=1, channels=pair_channels)
         self.mask = ProjectionDiscriminator(in_channels=1, num_classes=1, channels=mask_channels)
@@ -204,7 +205,7 @@ class TumorPreview:
         was = self.generator.training
         self.generator.eval()
         image, mask = self.generator(self.z)
-        from_mask = self.generator.image_from_mask(self.z, self.masks)
+        from_mask = getattr(self.generator, "image_from_mask")(self.z, self.masks)
         self.generator.train(was)
         grid = torch.cat([(image + 1) / 2, mask, (from_mask + 1) / 2, self.masks]).clamp(0, 1)
         save_sample_grid(grid, self.output_dir / f"samples_iter_{engine.state.iteration:06d}.png",
