@@ -98,6 +98,16 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+
+def _input_paths(value: str) -> Any:
+    """``--input_path``: one path, or ``name=PATH,name=PATH`` for models with several inputs."""
+    parts = [p for p in value.split(",") if p]
+    if len(parts) > 1 or ("=" in value and not Path(value).exists()):
+        pairs = [p.split("=", 1) for p in parts]
+        if all(len(pair) == 2 for pair in pairs):
+            return {name.strip(): path for name, path in pairs}
+    return value
+
 class ZooCLI:
     """Find, compare, validate and run the generative models of medigan_zoo."""
 
@@ -186,13 +196,20 @@ class ZooCLI:
             return
         _table([(r["model_id"], r[metric]) for r in ranked], ("id", metric))
 
-    def generate(self, model_id: str, num_samples: int = 10, output_path: str = "outputs", seed: int = 0,
+    def generate(self, model_id: str, num_samples: Optional[int] = None, output_path: str = "outputs", seed: int = 0,
                  batch_size: int = 64, output_format: str = "png", split_by_condition: bool = False,
-                 device: Optional[str] = None, quiet: bool = False, **model_args: Any) -> None:
-        """Generate samples into --output_path; conditions and sampling options as flags, e.g. --class_label 1
-        --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes); --mapping FILE names a foreign
-        bundle's ids (docs/foreign_bundles.md)."""
+                 device: Optional[str] = None, quiet: bool = False, input_path: Optional[str] = None,
+                 samples_per_input: int = 1, **model_args: Any) -> None:
+        """Generate samples into --output_path (--num_samples, default 10); conditions and sampling options as
+        flags, e.g. --class_label 1 --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes);
+        --mapping FILE names a foreign bundle's ids (docs/foreign_bundles.md). Models with image inputs:
+        --input_path FILE_OR_FOLDER (PNG, NIfTI, npy, DICOM series; several inputs: name=PATH,name=PATH) and
+        --samples_per_input N; one sample per input by default."""
         quiet, split_by_condition = flag("quiet", quiet), flag("split_by_condition", split_by_condition)
+        if input_path is None and num_samples is None:
+            num_samples = 10
+        if input_path is not None:
+            model_args.update(input_path=_input_paths(str(input_path)), samples_per_input=samples_per_input)
         result = self._gen.generate(model_id, num_samples=num_samples, output_path=output_path, seed=seed,
                                     batch_size=batch_size, output_format=output_format,
                                     split_by_condition=split_by_condition, device=device, quiet=quiet, **model_args)

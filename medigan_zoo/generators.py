@@ -322,11 +322,13 @@ class Generators:
         extra_conditions, extra_options = split_conditions_and_options(self.index.get(model_id), kwargs)
         return ({**(conditions or {}), **extra_conditions} or None), ({**(options or {}), **extra_options} or None)
 
-    def generate(self, model_id: ModelId, num_samples: int = 30, output_path: Optional[Union[str, Path]] = None,
+    def generate(self, model_id: ModelId, num_samples: Optional[int] = None,
+                 output_path: Optional[Union[str, Path]] = None,
                  save_images: bool = True, seed: int = 0, batch_size: int = 64, output_format: str = "png",
                  conditions: Optional[Mapping[str, Any]] = None, split_by_condition: bool = False,
                  device: Optional[str] = None, quiet: bool = False, options: Optional[Mapping[str, Any]] = None,
-                 mapping: Optional[Union[str, Path]] = None, **kwargs: Any):
+                 mapping: Optional[Union[str, Path]] = None, input_path: Any = None, samples_per_input: int = 1,
+                 **kwargs: Any):
         """Generate ``num_samples`` synthetic samples with one model.
 
         Sample ``i`` comes from seed ``sample_seed(seed, i)``: the same arguments give the same files whatever
@@ -334,7 +336,7 @@ class Generators:
 
         Args:
             model_id: a model id or medigan's short id.
-            num_samples: how many samples.
+            num_samples: how many samples (None: 30, or one per input for models with image inputs).
             output_path: folder for the files and ``manifest.jsonl`` (default: a fresh folder under the zoo cache).
             save_images: False returns the samples as channel-last numpy arrays instead of writing files.
             seed: base seed of the run.
@@ -347,19 +349,25 @@ class Generators:
             options: the model's sampling options (``{"num_inference_steps": 20}``).
             mapping: a mapping file naming a foreign bundle's ids (default: its ``medigan_zoo.json``;
                 docs/foreign_bundles.md).
+            input_path: models with image inputs: a file or folder (PNG, NIfTI, npy, DICOM series) or a mapping
+                input name -> path (docs/bundle_contract.md section 5).
+            samples_per_input: samples made from each input, each with its own seed.
             **kwargs: conditions and sampling options as keywords (``class_label=1``); ``medigan-zoo info MODEL``
                 lists both. An unknown keyword raises ``ZooError`` listing the model's conditions and options.
 
         Returns:
             a ``GenerationResult`` (``output_path``, ``files``, ``manifest``, ``num_written``, ``num_skipped``);
-            with ``save_images=False`` the list of numpy arrays.
+            with ``save_images=False`` the list of numpy arrays (``(image, mask)`` tuples for image+mask models).
         """
         from medigan_zoo import engine
 
         resolved = self.index.resolve_id(model_id)
         merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
+        if num_samples is None and input_path is None:
+            num_samples = 30
         return engine.generate(
-            self.bundle_dir(resolved), num_samples=num_samples,
+            self.bundle_dir(resolved), num_samples=num_samples, input_path=input_path,
+            samples_per_input=samples_per_input,
             output_path=self._output_path(resolved, output_path) if save_images else output_path,
             seed=seed, batch_size=batch_size, output_format=output_format, conditions=merged,
             split_by_condition=split_by_condition, device=device or self.device, quiet=quiet,
@@ -385,7 +393,8 @@ class Generators:
 
     def get_as_torch_dataset(self, model_id: ModelId, num_samples: int = 1000, seed: int = 0,
                              conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
-                             batch_size: int = 64, options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
+                             batch_size: int = 64, options: Optional[Mapping[str, Any]] = None,
+                             inputs: Any = None, samples_per_input: int = 1, **kwargs: Any):
         """A lazy torch ``Dataset`` of synthetic samples: sample ``i`` is generated when read, reproducibly.
 
         Args:
@@ -395,9 +404,13 @@ class Generators:
             conditions, options, **kwargs: conditions and sampling options, as in ``generate``.
             device: where the model runs.
             batch_size: samples made per forward pass (blocks are cached; read in order).
+            inputs: models with image inputs: a path (or name -> path); the dataset then has one item per input and
+                sample (``num_samples`` is capped at that), each item naming its ``input_path``.
+            samples_per_input: samples made from each input.
 
         Returns:
-            a ``SyntheticDataset``; item ``i`` is ``{"image": (C, *spatial) float32 tensor, "seed", "index", ...}``.
+            a ``SyntheticDataset``; item ``i`` is ``{"image": (C, *spatial) float32 tensor, "seed", "index", ...}``
+            (plus ``"mask"`` etc. for models with several outputs).
         """
         from medigan_zoo import engine
 
@@ -405,12 +418,14 @@ class Generators:
         merged, opts = self._conditions_and_options(resolved, conditions, options, kwargs)
         return engine.SyntheticDataset(self.bundle_dir(resolved), num_samples=num_samples, seed=seed,
                                        conditions=merged, device=device or self.device, batch_size=batch_size,
-                                       options=opts, trusted=self.trust_bundles)
+                                       options=opts, trusted=self.trust_bundles, inputs=inputs,
+                                       samples_per_input=samples_per_input)
 
     def get_as_torch_dataloader(self, model_id: ModelId, num_samples: int = 1000, batch_size: int = 16,
                                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
                                 conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None,
-                                options: Optional[Mapping[str, Any]] = None, **kwargs: Any):
+                                options: Optional[Mapping[str, Any]] = None, inputs: Any = None,
+                                samples_per_input: int = 1, **kwargs: Any):
         """A torch ``DataLoader`` over ``get_as_torch_dataset``.
 
         Args:
@@ -430,6 +445,7 @@ class Generators:
         dataloader_kwargs = {k: v for k, v in kwargs.items() if k not in model_args}
         dataset = self.get_as_torch_dataset(model_id, num_samples=num_samples, seed=seed, conditions=conditions,
                                             device=device, batch_size=max(batch_size, 1), options=options,
+                                            inputs=inputs, samples_per_input=samples_per_input,
                                             **{k: v for k, v in kwargs.items() if k in model_args})
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                           **dataloader_kwargs)

@@ -94,6 +94,12 @@ ZOO_BLOCK_FIELDS: Tuple[ZooField, ...] = (
              description="condition id (an inference.json id) -> specification; {} for unconditional models"),
     ZooField("options", ("object",), OPTIONAL,
              description="sampling options (inference.json ids the zoo overrides, e.g. num_inference_steps)"),
+    ZooField("inputs", ("array",), OPTIONAL,
+             description="image inputs the model takes (name, kind image/mask, modality, spatial_shape, num_channels, "
+                         "value_range, normalization, labels); absent: it generates from noise"),
+    ZooField("outputs", ("array",), OPTIONAL,
+             description="what each sample is made of (name, kind image/mask, num_channels, value_range, labels); "
+                         "absent: one image"),
     ZooField("dataset", ("array",), SHIPPED, ("dataset",), _search("dataset", 3.0),
              description="training data sets"),
     ZooField("dataset_type", ("string",), SHIPPED, ("dataset_type",), _search("dataset_type", 1.0, EXACT),

@@ -69,6 +69,78 @@ class OptionSpec:
     description: str = ""
 
 
+def _range(value: Any, default: Tuple[float, float] = (0.0, 1.0)) -> Tuple[float, float]:
+    """``[low, high]`` of a zoo-block or MONAI description as two floats; ``default`` when absent or malformed."""
+    try:
+        low, high = float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return default
+    return (low, high) if high > low else default
+
+
+def _labels(value: Any) -> Dict[int, str]:
+    """A ``labels`` block (``{"0": "background", "1": "tumor"}``) as int -> name, in value order."""
+    out: Dict[int, str] = {}
+    for key, name in dict(value or {}).items():
+        try:
+            out[int(key)] = str(name)
+        except (TypeError, ValueError):
+            continue
+    return dict(sorted(out.items()))
+
+
+#: the kinds of inputs and outputs: intensities, or a label map
+IMAGE, MASK = "image", "mask"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """An image input the model takes (zoo block ``inputs``; docs/bundle_contract.md section 5).
+
+    The sampler receives it as ``inputs[name]``: (B, num_channels, *spatial_shape) float32 in display order, in
+    ``value_range`` (images) or label values (masks). ``normalization`` says how a file's values get there:
+    "none" (integer PNG/JPEG scaled from their type's range, other files used as read and checked to lie in the
+    range), "minmax" (each input's min..max) or "percentile" (each input's min..99.5th percentile, clipped)."""
+
+    name: str
+    kind: str = IMAGE
+    modality: Optional[str] = None
+    spatial_shape: Tuple[int, ...] = ()
+    num_channels: int = 1
+    value_range: Tuple[float, float] = (0.0, 1.0)
+    normalization: str = "none"
+    labels: Mapping[int, str] = field(default_factory=dict)
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
+        return cls(name=str(data.get("name") or "image"), kind=str(data.get("kind") or IMAGE),
+                   modality=data.get("modality"),
+                   spatial_shape=tuple(int(s) for s in data.get("spatial_shape") or ()),
+                   num_channels=int(data.get("num_channels") or 1), value_range=_range(data.get("value_range")),
+                   normalization=str(data.get("normalization") or "none"), labels=_labels(data.get("labels")),
+                   description=str(data.get("description") or ""))
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output of each sample (zoo block ``outputs``; default: one ``image``, network_data_format's ``pred``).
+
+    The sampler returns it as ``outputs[name]``: (B, num_channels, *spatial) float32 in display order, in
+    ``value_range`` (images) or integer label values of ``labels`` (masks, saved as uint8 label maps, unscaled)."""
+
+    name: str
+    kind: str = IMAGE
+    num_channels: int = 1
+    value_range: Tuple[float, float] = (0.0, 1.0)
+    labels: Mapping[int, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def is_mask(self) -> bool:
+        return self.kind == MASK
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Everything the zoo knows about one model, without importing torch or monai."""
@@ -144,6 +216,38 @@ class ModelInfo:
                            minimum=spec.get("minimum"), maximum=spec.get("maximum"),
                            choices=tuple(spec.get("choices") or ()), description=str(spec.get("description", "")))
                 for name, spec in (self.zoo.get("options") or {}).items()]
+
+    @property
+    def inputs(self) -> List[InputSpec]:
+        """The image inputs the model takes (zoo block ``inputs``); [] for noise-to-image models."""
+        return [InputSpec.from_dict(d) for d in self.zoo.get("inputs") or [] if isinstance(d, Mapping)]
+
+    @property
+    def declares_outputs(self) -> bool:
+        """True when the zoo block lists ``outputs`` (files are then named ``sample_<i>_<output><ext>``)."""
+        return bool(self.zoo.get("outputs"))
+
+    @property
+    def outputs(self) -> List[OutputSpec]:
+        """What each sample is made of: the zoo block's ``outputs``, else one ``image`` described by
+        network_data_format's ``pred`` (its channels and value range)."""
+        nd = self.monai_metadata.get("network_data_format") or {}
+        outs = nd.get("outputs") if isinstance(nd, Mapping) else None
+        pred = (outs.get("pred") or next(iter(outs.values()), {})) if isinstance(outs, Mapping) and outs else {}
+        pred = pred if isinstance(pred, Mapping) else {}
+        channels = int(self.zoo.get("num_channels") or pred.get("num_channels") or 1)
+        declared = [d for d in self.zoo.get("outputs") or [] if isinstance(d, Mapping)]
+        if not declared:
+            return [OutputSpec(name="image", num_channels=channels, value_range=_range(pred.get("value_range")))]
+        specs = []
+        for d in declared:
+            kind = str(d.get("kind") or IMAGE)
+            default = _range(pred.get("value_range")) if d.get("name") == "image" else (0.0, 1.0)
+            specs.append(OutputSpec(name=str(d.get("name")), kind=kind,
+                                    num_channels=int(d.get("num_channels") or (1 if kind == MASK else channels)),
+                                    value_range=_range(d.get("value_range"), default), labels=_labels(d.get("labels")),
+                                    description=str(d.get("description") or "")))
+        return specs
 
     def metric(self, name: str) -> Optional[Metric]:
         """The metric called ``name`` (case-insensitive), or None."""

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from medigan_zoo.catalog.trust import check_trusted
 from medigan_zoo.engine.conditions import resolve_conditions, resolve_options, split_conditions_and_options
-from medigan_zoo.engine.runner import MAX_SEED, _check_int, generate, read_model
+from medigan_zoo.engine.runner import MAX_SEED, _check_int, _run_inputs, generate, read_model
 
 if TYPE_CHECKING:  # torch-heavy; loaded on first use
     from medigan_zoo.runtime.sampler import BundleSampler
@@ -32,12 +32,18 @@ class SyntheticDataset(Dataset):
     read a cache miss; keep ``shuffle=False``.
     """
 
-    def __init__(self, bundle_dir: PathLike, num_samples: int, seed: int = 0,
+    def __init__(self, bundle_dir: PathLike, num_samples: Optional[int], seed: int = 0,
                  conditions: Optional[Mapping[str, Any]] = None, device: Optional[str] = None, batch_size: int = 64,
                  cache_blocks: int = 2, start_index: int = 0, options: Optional[Mapping[str, Any]] = None,
-                 trusted: Any = None):
+                 trusted: Any = None, inputs: Any = None, samples_per_input: int = 1):
         self.trusted = trusted  # extra trust for the bundle's config code (medigan_zoo.catalog.trust)
         self.bundle_dir = Path(bundle_dir).expanduser().resolve()
+        info = read_model(self.bundle_dir)
+        #: models with image inputs (docs/bundle_contract.md section 5): read and checked now, before any work
+        self.inputs = _run_inputs(info, inputs, samples_per_input, None)
+        if self.inputs is not None:
+            available = self.inputs.num_samples - int(start_index or 0)
+            num_samples = available if num_samples is None else min(int(num_samples), available)
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.seed = _check_int("seed", seed, 0, MAX_SEED)
         self.batch_size = _check_int("batch_size", batch_size, 1)
@@ -49,7 +55,6 @@ class SyntheticDataset(Dataset):
 
             resolve_device(device)  # a bad device fails here, not in the first worker
         check_trusted(self.bundle_dir, trusted)  # fail here, not at the first sample
-        info = read_model(self.bundle_dir)
         self.plan = resolve_conditions(info.conditions, conditions, info.id)
         self.options = resolve_options(info.options, options, info.id)
         self._sampler: Optional[BundleSampler] = None
@@ -85,7 +90,7 @@ class SyntheticDataset(Dataset):
         last = min(first + self.batch_size, self.start_index + self.num_samples)
         from medigan_zoo.runtime.sample import sample
 
-        made = sample(self.sampler, range(first, last), self.plan, self.seed)
+        made = sample(self.sampler, range(first, last), self.plan, self.seed, self.inputs)
         entry = {"outs": made.outputs, "seeds": made.seeds, "conds": made.conditions, "first": first}
         self._cache[block] = entry
         while len(self._cache) > self.cache_blocks:
@@ -105,6 +110,9 @@ class SyntheticDataset(Dataset):
         # clone: an item must not keep the whole block's storage alive (nor ship it to the main process)
         item: Dict[str, Any] = {name: t[b].clone() for name, t in entry["outs"].items()}
         item.update(seed=entry["seeds"][b], index=self.start_index + i, **entry["conds"][b])
+        if self.inputs is not None:
+            for name, source in self.inputs.record(self.start_index + i).items():
+                item[f"{name}_path"] = source["path"]
         return item
 
 

@@ -147,6 +147,15 @@ def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], n
     return bit_depth
 
 
+def mask_arrays(fmt: str, x: Any) -> np.ndarray:
+    """A (B, C, *spatial) batch of label values as uint8 label maps, unscaled: channel-last for raster formats,
+    (C, *spatial) for npy/nii.gz (docs/bundle_contract.md section 5)."""
+    labels = x.round().clamp(0, 255).to(dtype=__import__("torch").uint8)
+    if FORMATS[fmt].raster:
+        labels = labels.permute((0,) + tuple(range(2, labels.ndim)) + (1,))
+    return labels.contiguous().numpy()
+
+
 def batch_arrays(fmt: str, x: Any, normalized: Any, bit_depth: int) -> np.ndarray:
     """A (B, C, *spatial) output batch in display order (``runtime.sampler``) as the arrays the encoders take.
 
@@ -180,6 +189,12 @@ class SampleInfo:
     modality: str = "OT"
     dicom_uids: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # sampling options of the run
+    output: str = "image"  # which output of the sample (docs/bundle_contract.md section 5)
+    label_names: Mapping[int, str] = field(default_factory=dict)  # masks: label value -> name
+    #: outputs of an input read from NIfTI: its affine (MONAI's (x, y, z) order); the file keeps that layout
+    affine: Optional[Tuple[Tuple[float, ...], ...]] = None
+    #: outputs of an input read from DICOM: the source slice's geometry attributes (ImagePositionPatient ...)
+    dicom_geometry: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def description(self) -> str:
@@ -251,10 +266,17 @@ def write_nifti(path: Path, arr: np.ndarray, info: SampleInfo) -> None:
     """NIfTI-1 (gzipped): float32 in ``nifti_layout``, the model's spacing as qform/sform (mm), descrip marked."""
     import nibabel as nib
 
-    data = np.ascontiguousarray(nifti_layout(np.asarray(arr, dtype=np.float32)))
-    affine = affine_for(info.spacing or (1.0,) * (arr.ndim - 1))
+    dtype = np.uint8 if arr.dtype == np.uint8 else np.float32  # masks stay label maps
+    if info.affine is not None:  # an output of a NIfTI input: its layout (MONAI's (x, y[, z])) and affine
+        arr = np.transpose(np.asarray(arr), (0,) + tuple(range(arr.ndim - 1, 0, -1)))
+        if arr.ndim == 3:  # a slice of a volume: one z plane at the slice's position
+            arr = arr[..., None]
+        affine = np.asarray(info.affine, dtype=float)
+    else:
+        affine = affine_for(info.spacing or (1.0,) * (arr.ndim - 1))
+    data = np.ascontiguousarray(nifti_layout(np.asarray(arr, dtype=dtype)))
     header = nib.Nifti1Header()
-    header.set_data_dtype(np.float32)
+    header.set_data_dtype(dtype)
     header.set_xyzt_units("mm")
     header["descrip"] = f"SYNTHETIC {info.model_id} v{info.version} seed {info.seed}".encode()[:79]
     header["aux_file"] = b"medigan_zoo synthetic"[:23]
@@ -303,7 +325,8 @@ def dicom_dataset(arr: np.ndarray, info: SampleInfo):
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = info.dicom_uids.get("study") or generate_uid()
-    ds.SeriesInstanceUID = info.dicom_uids.get("series") or generate_uid()
+    series_key = "series" if info.output == "image" else f"series_{info.output}"
+    ds.SeriesInstanceUID = info.dicom_uids.get(series_key) or generate_uid()
     ds.SyntheticData = "YES"
     ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.BurnedInAnnotation = "NO"
@@ -345,6 +368,26 @@ def dicom_dataset(arr: np.ndarray, info: SampleInfo):
         ds.SliceThickness = f"{step:g}"
         if channels == 1:
             ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
+    if info.label_names:  # a mask written without a SEG writer: a label map, say which value is what
+        ds.ImageType = ["DERIVED", "SECONDARY", "LABELMAP"]
+        ds.ImageComments = (f"label map ({', '.join(f'{k}={v}' for k, v in info.label_names.items())}); "
+                            + info.description)[:10240]
+    geo = info.dicom_geometry
+    if geo and not volume:  # an output of a DICOM input keeps the source slice's geometry
+        for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness"):
+            if keyword in geo:
+                value = geo[keyword]
+                setattr(ds, keyword, [f"{v:g}" for v in value] if isinstance(value, list) else f"{value:g}")
+        if "FrameOfReferenceUID" in geo:
+            ds.FrameOfReferenceUID = geo["FrameOfReferenceUID"]
+        if "SOPInstanceUID" in geo and "SOPClassUID" in geo:
+            from pydicom.dataset import Dataset as _Item
+            from pydicom.sequence import Sequence as _Seq
+
+            source = _Item()
+            source.ReferencedSOPClassUID = geo["SOPClassUID"]
+            source.ReferencedSOPInstanceUID = geo["SOPInstanceUID"]
+            ds.SourceImageSequence = _Seq([source])
     ds.PixelData = np.ascontiguousarray(arr).tobytes()
     return ds
 
@@ -403,6 +446,33 @@ register(OutputFormat(name="npy", extension=".npy", encoder=write_npy, reader=re
                       aliases=("numpy",)))
 register(OutputFormat(name="dcm", extension=".dcm", encoder=write_dcm, reader=read_dcm, raster=True,
                       aliases=("dicom",), channels=(1, 3), bit_depths=(8, 16), label="DICOM"))
+
+
+# --- DICOM SEG: the hook for a mask next to a DICOM image --------------------------------------------
+
+#: A SEG writer takes ``(source_datasets, mask, label_names)``: the pydicom datasets of the image it segments, the
+#: mask as an (H, W) / (D, H, W) uint8 label map, label value -> name; it returns a pydicom Dataset (a DICOM SEG
+#: referencing the sources). None registered: masks are written as Secondary Capture label maps.
+SegWriter = Callable[[Sequence[Any], np.ndarray, Mapping[int, str]], Any]
+SEG_WRITERS: List[SegWriter] = []
+
+
+def register_seg_writer(writer: SegWriter) -> SegWriter:
+    """Make ``writer`` (e.g. the deploy package's highdicom ``write_seg``) write the masks of DICOM runs."""
+    SEG_WRITERS[:] = [writer]
+    return writer
+
+
+def write_seg_file(path: Path, image_path: Path, mask: np.ndarray, info: SampleInfo) -> None:
+    """The mask of a sample as a DICOM SEG referencing its image file ``image_path`` (written just before), through
+    the registered SEG writer, atomically; the SEG is marked synthetic like every file."""
+    import pydicom
+
+    labels = mask[..., 0] if mask.ndim >= 3 and mask.shape[-1] == 1 else mask
+    source = pydicom.dcmread(str(image_path))
+    seg = SEG_WRITERS[0]([source], np.asarray(labels, dtype=np.uint8), dict(info.label_names) or {1: "mask"})
+    seg.SyntheticData = "YES"
+    atomic_write(path, lambda tmp: seg.save_as(str(tmp), enforce_file_format=True), suffix=".dcm")
 
 
 # --- atomic writes -----------------------------------------------------------------------------------

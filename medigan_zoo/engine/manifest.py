@@ -34,9 +34,9 @@ LOCK = ".manifest.lock"
 
 # header keys that must match for a second run to add to (or resume) the files of a first one
 RUN_KEYS = ("model_id", "version", "weights_sha256", "seed", "output_format", "bit_depth", "conditions",
-            "options", "split_by_condition", "file_pattern")
+            "options", "split_by_condition", "file_pattern", "inputs")
 #: values of run keys that headers written before the key existed stand for
-RUN_KEY_DEFAULTS: Dict[str, Any] = {"options": {}}
+RUN_KEY_DEFAULTS: Dict[str, Any] = {"options": {}, "inputs": None}
 
 
 #: names the zoo itself leaves while a run starts (write probes, the header being written, temporary files)

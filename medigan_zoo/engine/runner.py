@@ -113,8 +113,16 @@ def read_model(bundle_dir: PathLike) -> ModelInfo:
 
 
 def output_names(info: ModelInfo) -> Tuple[str, ...]:
-    """Outputs a model makes: "image" (the bundle's ``pred``) plus e.g. "mask" when the metadata declares one."""
+    """Outputs a model makes: the zoo block's ``outputs`` when declared, else "image" (the bundle's ``pred``) plus
+    e.g. "mask" when network_data_format declares one (those go into ``image/`` and ``mask/`` folders)."""
+    if info.declares_outputs:
+        return tuple(o.name for o in info.outputs)
     return ("image",) + tuple(k for k in output_formats(info.monai_metadata) if k not in ("pred", "image"))
+
+
+def mask_outputs(info: ModelInfo) -> Tuple[str, ...]:
+    """The declared outputs of kind mask (written as uint8 label maps, never intensity-scaled)."""
+    return tuple(o.name for o in info.outputs if o.is_mask) if info.declares_outputs else ()
 
 
 def _native_16bit(info: ModelInfo) -> bool:
@@ -131,21 +139,25 @@ class Layout:
     plan: ConditionPlan
     split_by_condition: bool
     outputs: Tuple[str, ...]
+    #: declared outputs (zoo block ``outputs``): side by side, ``sample_<i>_<output><ext>``
+    paired: bool = False
 
     def relative(self, index: int, output: str = "image") -> str:
-        parts = [output] if len(self.outputs) > 1 else []
+        parts = [output] if len(self.outputs) > 1 and not self.paired else []
         if self.split_by_condition and self.plan.specs:
             parts.append(self.plan.folder(self.plan.at(index)))
-        parts.append(f"{FILE_PREFIX}{index:06d}{EXTENSIONS[self.fmt]}")
+        suffix = f"_{output}" if self.paired else ""
+        parts.append(f"{FILE_PREFIX}{index:06d}{suffix}{EXTENSIONS[self.fmt]}")
         return "/".join(parts)
 
     @property
     def pattern(self) -> str:
         """The layout as a pattern, e.g. ``class_label_{class_label}/sample_{index:06d}.png``."""
-        parts = ["{output}"] if len(self.outputs) > 1 else []
+        parts = ["{output}"] if len(self.outputs) > 1 and not self.paired else []
         if self.split_by_condition and self.plan.specs:
             parts.append("/".join(f"{name}_{{{name}}}" for name in self.plan.names))
-        parts.append(f"{FILE_PREFIX}{{index:06d}}{EXTENSIONS[self.fmt]}")
+        suffix = "_{output}" if self.paired else ""
+        parts.append(f"{FILE_PREFIX}{{index:06d}}{suffix}{EXTENSIONS[self.fmt]}")
         return "/".join(parts)
 
 
@@ -186,12 +198,13 @@ def _single_threaded_torch(enabled: bool):
             torch.set_num_threads(before)
 
 
-def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathLike] = None, seed: int = 0,
+def generate(bundle_dir: PathLike, num_samples: Optional[int], output_path: Optional[PathLike] = None, seed: int = 0,
              batch_size: int = 64, output_format: str = "png", conditions: Optional[Mapping[str, Any]] = None,
              split_by_condition: bool = False, device: Optional[str] = None, quiet: bool = False,
              save_images: bool = True, num_workers: Optional[int] = None, *, bit_depth: Optional[int] = None,
              start_index: int = 0, sampler: Any = None, options: Optional[Mapping[str, Any]] = None,
-             trusted: Any = None, mapping: Optional[PathLike] = None):
+             trusted: Any = None, mapping: Optional[PathLike] = None, input_path: Any = None,
+             samples_per_input: int = 1, inputs: Any = None):
     """Generate samples ``start_index .. start_index + num_samples - 1`` of a bundle.
 
     Sample ``i`` is made from seed ``medigan_zoo.core.seeding.sample_seed(seed, i)`` and condition ``i`` of the
@@ -216,22 +229,36 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         trusted: extra trust for the bundle's config code (paths or True; medigan_zoo.catalog.trust).
         mapping: a mapping file of a foreign bundle's ids (default: its ``medigan_zoo.json``;
             docs/foreign_bundles.md).
+        input_path: models with image inputs (docs/bundle_contract.md section 5): a file or folder (PNG, NIfTI,
+            npy, DICOM series), or a mapping input name -> path; every input is read and checked before any work.
+            ``num_samples`` (None: all) counts from input ``start_index // samples_per_input``.
+        samples_per_input: samples made from each input (each with its own seed).
+        inputs: an :class:`~medigan_zoo.engine.inputs.InputSet` already read (instead of ``input_path``).
     Raises:
         GenerationError: bad arguments (checked before any work), unwritable folder, full disk.
     """
+    info = sampler.info if sampler is not None else read_model(bundle_dir)
+    inputs = _run_inputs(info, input_path, samples_per_input, inputs)
+    if num_samples is None and inputs is not None:
+        num_samples = inputs.num_samples - int(start_index or 0)
     num_samples = _check_int("num_samples", num_samples, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0, MAX_SEED)
     start_index = _check_int("start_index", start_index, 0)
     workers = None if num_workers is None else _check_int("num_workers", num_workers, 0)
     fmt = formats.normalize_format(output_format)
-    info = sampler.info if sampler is not None else read_model(bundle_dir)
+    if inputs is not None and start_index + num_samples > inputs.num_samples:
+        raise GenerationError(f"{len(inputs)} input(s) x samples_per_input {inputs.samples_per_input} make "
+                              f"{inputs.num_samples} samples, but samples {start_index} .. "
+                              f"{start_index + num_samples - 1} were asked for; leave num_samples out to make one "
+                              "per input, or raise samples_per_input.")
     plan = resolve_conditions(info.conditions, conditions, info.id)
     opts = resolve_options(info.options, options, info.id)
     if sampler is not None and dict(sampler.options) != opts:
         raise GenerationError(f"The sampler passed in was loaded with options {dict(sampler.options)}, not {opts}; "
                               "load it with load_bundle_sampler(..., options=...) or leave sampler out.")
-    layout = Layout(fmt=fmt, plan=plan, split_by_condition=bool(split_by_condition), outputs=output_names(info))
+    layout = Layout(fmt=fmt, plan=plan, split_by_condition=bool(split_by_condition), outputs=output_names(info),
+                    paired=info.declares_outputs)
     dims = len(info.spatial_shape)
     channels = int(info.zoo.get("num_channels") or 1)
     bits = formats.check_format(fmt, dims, channels, bit_depth, _native_16bit(info)) if save_images else 32
@@ -251,7 +278,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
     if not save_images:
         if sampler is None:
             sampler = load_bundle_sampler(bundle_dir, device=device, options=opts, trusted=trusted, mapping=mapping)
-        return _arrays(sampler, plan, seed, indices, batch_size)
+        return _arrays(sampler, plan, seed, indices, batch_size, inputs)
     assert folder is not None  # set above whenever save_images
     empty = not any(True for _ in folder.iterdir())  # output_folder made it, or it was empty
     try:
@@ -262,7 +289,7 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
             workers = _default_lanes(sampler.device)
         shard = join(sampler.device)
         try:
-            return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard)
+            return _run(sampler, folder, layout, bits, seed, indices, batch_size, workers, quiet, shard, inputs)
         finally:
             shard.close()
     except BaseException:
@@ -271,7 +298,25 @@ def generate(bundle_dir: PathLike, num_samples: int, output_path: Optional[PathL
         raise
 
 
-def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) -> Dict[str, Any]:
+def _run_inputs(info: ModelInfo, input_path: Any, samples_per_input: Any, inputs: Any) -> Any:
+    """The run's :class:`~medigan_zoo.engine.inputs.InputSet` (None for models without inputs), read and checked."""
+    per_input = _check_int("samples_per_input", samples_per_input, 1)
+    if inputs is not None:
+        return replace(inputs, samples_per_input=per_input) if inputs.samples_per_input != per_input else inputs
+    if input_path is None:
+        if info.inputs:
+            names = ", ".join(s.name for s in info.inputs)
+            raise GenerationError(f"Model {info.id!r} makes its samples from image inputs ({names}); give input_path "
+                                  "(a file or folder of PNG, NIfTI, npy or DICOM files; `medigan-zoo info "
+                                  f"{info.id}` shows what it takes).")
+        return None
+    from medigan_zoo.engine.inputs import read_inputs
+
+    return read_inputs(info, input_path, per_input)
+
+
+def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range,
+            inputs: Any = None) -> Dict[str, Any]:
     import monai
     import torch
 
@@ -288,6 +333,7 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
         "outputs": list(layout.outputs), "spatial_shape": list(sampler.spatial_shape),
         "num_channels": sampler.num_channels, "value_range": list(sampler.value_range),
         "spacing": list(sampler.spacing), "spatial_order": "display",
+        "inputs": inputs.to_json() if inputs is not None else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": str(sampler.device),
         "torch_version": torch.__version__, "monai_version": monai.__version__,
         "regenerate": (f"medigan_zoo.engine.generate({str(sampler.bundle_dir)!r}, num_samples={len(indices)}, "
@@ -298,19 +344,26 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range) 
     if layout.fmt == "dcm":
         from pydicom.uid import generate_uid
 
-        header["dicom"] = {"study": generate_uid(), "series": generate_uid()}
+        header["dicom"] = {"study": generate_uid(), "series": generate_uid(),
+                           **{f"series_{name}": generate_uid() for name in layout.outputs[1:] if layout.paired}}
     return header
 
 
 def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indices: range, batch_size: int,
-         workers: int, quiet: bool, shard: Any) -> GenerationResult:
+         workers: int, quiet: bool, shard: Any, inputs: Any = None) -> GenerationResult:
     from tqdm.auto import tqdm
 
-    header = ensure_header(folder, _header(sampler, layout, bits, seed, indices))
+    header = ensure_header(folder, _header(sampler, layout, bits, seed, indices, inputs))
     done = finished(folder)
-    mine = range(indices.start + (shard.rank - indices.start) % shard.world_size, indices.stop, shard.world_size)
+    mine: Sequence[int]
+    if inputs is not None and shard.world_size > 1:  # shard by input: all samples of an input on one rank
+        mine = [i for i in indices if inputs.input_of(i) % shard.world_size == shard.rank]
+    else:
+        mine = range(indices.start + (shard.rank - indices.start) % shard.world_size, indices.stop,
+                     shard.world_size)
     pending = (i for i in mine if i not in done)
-    num_pending = len(mine) - sum(1 for i in done if i in mine)
+    mine_set = mine if isinstance(mine, range) else set(mine)
+    num_pending = len(mine) - sum(1 for i in done if i in mine_set)
     dirs = {(folder / layout.relative(i, out)).parent for i in indices[: len(layout.plan.combos)]
             for out in layout.outputs}
     for d in dirs:
@@ -320,7 +373,7 @@ def _run(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, indic
     base = dict(model_id=sampler.model_id, model_name=sampler.name, version=sampler.version,
                 weights_sha256=sampler.weights_sha256, zoo_version=__version__, bit_depth=bits,
                 spacing=sampler.spacing, modality=modality, dicom_uids=header.get("dicom") or {},
-                options=dict(sampler.options))
+                options=dict(sampler.options), masks=mask_outputs(sampler.info), inputs=inputs)
     bar = tqdm(total=len(mine), initial=len(mine) - num_pending, unit="img", desc=sampler.model_id,
                disable=quiet or shard.rank != 0, dynamic_ncols=True)
     part = ManifestPart(folder, tag=f"r{shard.rank}-" if shard.distributed else "")
@@ -365,6 +418,8 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
     import queue
 
     plan = layout.plan
+    inputs, masks = base["inputs"], base["masks"]
+    info_base = {k: v for k, v in base.items() if k not in ("inputs", "masks")}
     batches = index_batches(pending, batch_size)
     cuda = getattr(sampler.device, "type", "cpu") == "cuda"
     free: "queue.Queue[Any]" = queue.Queue()  # the samplers not in use; one per lane on CPU
@@ -374,7 +429,7 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
     def make_and_write(batch: Sequence[int], done: List[bool]) -> List[Dict[str, Any]]:
         lane = free.get()
         try:
-            made = sample(lane, batch, plan, seed)
+            made = sample(lane, batch, plan, seed, inputs)
         finally:
             free.put(lane)
         outs, seeds, conds = made.outputs, made.seeds, made.conditions
@@ -382,13 +437,23 @@ def _pipeline(sampler: Any, folder: Path, layout: Layout, bits: int, seed: int, 
         if missing:
             raise GenerationError(f"The sampler of {sampler.model_id} returned {sorted(outs)} but its metadata "
                                   f"declares the outputs {list(layout.outputs)}.")
-        arrays = {name: formats.batch_arrays(layout.fmt, outs[name], sampler.normalized(name, outs[name])
-                                             if layout.fmt in RASTER else None, bits)
+        arrays = {name: formats.mask_arrays(layout.fmt, outs[name]) if name in masks else
+                  formats.batch_arrays(layout.fmt, outs[name], sampler.normalized(name, outs[name])
+                                       if layout.fmt in RASTER else None, bits)
                   for name in layout.outputs}
         for b, index in enumerate(batch):
+            geometry = _geometry(inputs, index)
+            written: Dict[str, Any] = {}
             for name in layout.outputs:
-                _write_sample(layout.fmt, folder / layout.relative(index, name), arrays[name][b],
-                              SampleInfo(index=index, seed=seeds[b], condition=conds[b], **base))
+                info = SampleInfo(index=index, seed=seeds[b], condition=conds[b], output=name,
+                                  label_names=_labels_of(sampler.info, name),
+                                  **{**info_base, **geometry, **({"bit_depth": 8} if name in masks else {})})
+                path = folder / layout.relative(index, name)
+                if name in masks and layout.fmt == "dcm" and formats.SEG_WRITERS and "image" in written:
+                    formats.write_seg_file(path, written["image"], arrays[name][b], info)
+                else:
+                    _write_sample(layout.fmt, path, arrays[name][b], info)
+                written[name] = path
             done[b] = True
         return [_manifest_record(index, layout, seed, base, folder) for index in batch]
 
@@ -437,7 +502,29 @@ def _manifest_record(index: int, layout: Layout, seed: int, base: Mapping[str, A
                zoo_version=__version__, synthetic=True)
     if base["options"]:
         rec["options"] = base["options"]
+    if base.get("inputs") is not None:
+        rec["inputs"] = base["inputs"].record(index)
     return rec
+
+
+def _geometry(inputs: Any, index: int) -> Dict[str, Any]:
+    """SampleInfo fields that make an output keep its input's geometry (none for models without inputs)."""
+    if inputs is None:
+        return {}
+    geo = inputs.geometry(index)
+    out: Dict[str, Any] = {}
+    if geo.affine is not None:
+        out["affine"] = geo.affine
+    if geo.dicom:
+        out["dicom_geometry"] = dict(geo.dicom)
+    if geo.spacing:
+        out["spacing"] = tuple(geo.spacing)
+    return out
+
+
+def _labels_of(info: ModelInfo, name: str) -> Dict[int, str]:
+    spec = next((o for o in info.outputs if o.name == name), None) if info.declares_outputs else None
+    return dict(spec.labels) if spec is not None else {}
 
 
 def _record_written(part: ManifestPart, batch: Sequence[int], done: Sequence[bool], layout: Layout, seed: int,
@@ -449,12 +536,15 @@ def _record_written(part: ManifestPart, batch: Sequence[int], done: Sequence[boo
             part.append(records)
 
 
-def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int) -> List[Any]:
-    """The samples as channel-last numpy arrays in the model's value range (``(image, mask)`` tuples with masks)."""
+def _arrays(sampler: Any, plan: ConditionPlan, seed: int, indices: range, batch_size: int,
+            inputs: Any = None) -> List[Any]:
+    """The samples as channel-last numpy arrays in the model's value range (``(image, mask)`` tuples with masks,
+    in the order of the declared outputs)."""
     samples: List[Any] = []
+    names = output_names(sampler.info) if sampler.info.declares_outputs else ("image", "mask")
     for batch in index_batches(indices, batch_size):
-        outs = sample(sampler, batch, plan, seed).outputs
-        per_output = [outs[k].movedim(1, -1).numpy() for k in ("image", "mask") if k in outs]
+        outs = sample(sampler, batch, plan, seed, inputs).outputs
+        per_output = [outs[k].movedim(1, -1).numpy() for k in names if k in outs]
         for b in range(len(batch)):
             items = [arr[b].copy() for arr in per_output]
             samples.append(items[0] if len(items) == 1 else tuple(items))

@@ -32,13 +32,16 @@ class SampleBatch:
         return self.sampler.normalized(name, self.outputs[name])
 
 
-def sample(sampler: Any, indices: Sequence[int], plan: Any, seed: int) -> SampleBatch:
+def sample(sampler: Any, indices: Sequence[int], plan: Any, seed: int, inputs: Any = None) -> SampleBatch:
     """Samples ``indices`` of ``sampler`` (a :class:`~medigan_zoo.runtime.sampler.BundleSampler`) for base ``seed``
-    and the conditions ``plan`` (a :class:`~medigan_zoo.engine.conditions.ConditionPlan`), in one forward pass."""
+    and the conditions ``plan`` (a :class:`~medigan_zoo.engine.conditions.ConditionPlan`), in one forward pass.
+    ``inputs`` (an :class:`~medigan_zoo.engine.inputs.InputSet`, models with image inputs): sample ``i`` is made
+    from input ``inputs.input_of(i)``."""
     indices = list(indices)
     seeds = [sample_seed(seed, i) for i in indices]
     conditions = [plan.at(i) for i in indices]
-    outputs = sampler(seeds, plan.tensors(conditions, sampler.device) if plan.specs else None)
+    conds = plan.tensors(conditions, sampler.device) if plan.specs else None
+    outputs = sampler(seeds, conds, inputs.batch(indices)) if inputs is not None else sampler(seeds, conds)
     return SampleBatch(indices=indices, seeds=seeds, conditions=conditions, outputs=outputs, sampler=sampler)
 
 
@@ -52,10 +55,11 @@ def index_batches(indices: Iterable[int], batch_size: int) -> Iterator[List[int]
         yield batch
 
 
-def sample_all(sampler: Any, indices: Iterable[int], plan: Any, seed: int, batch_size: int) -> Iterator[SampleBatch]:
+def sample_all(sampler: Any, indices: Iterable[int], plan: Any, seed: int, batch_size: int,
+               inputs: Any = None) -> Iterator[SampleBatch]:
     """:func:`sample` over ``indices`` in batches of ``batch_size`` (lazy)."""
     for batch in index_batches(indices, batch_size):
-        yield sample(sampler, batch, plan, seed)
+        yield sample(sampler, batch, plan, seed, inputs)
 
 
 def condition_plan(sampler: Any, conditions: Mapping[str, Any] | None = None) -> Any:

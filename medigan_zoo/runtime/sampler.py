@@ -203,7 +203,11 @@ class BundleSampler:
         return value_range(self._pred)
 
     def output_range(self, name: str) -> Tuple[float, float]:
-        """Value range of output ``name`` ("image" is the bundle's ``pred``)."""
+        """Value range of output ``name`` ("image" is the bundle's ``pred``; declared outputs: their value_range)."""
+        if self.info.declares_outputs:
+            spec = next((o for o in self.info.outputs if o.name == name), None)
+            if spec is not None:
+                return spec.value_range
         return self.value_range if name == "image" else value_range(self.outputs.get(name) or {})
 
     @property
@@ -216,7 +220,10 @@ class BundleSampler:
                     return tuple(float(v) for v in values)
         return (1.0,) * len(self.spatial_shape)
 
-    def __call__(self, seeds: Sequence[int], conditions: Optional[Mapping[str, Any]] = None) -> Dict[str, torch.Tensor]:
+    def __call__(self, seeds: Sequence[int], conditions: Optional[Mapping[str, Any]] = None,
+                 inputs: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
+        """Outputs of samples ``seeds``; ``inputs`` (models declaring image inputs) are name -> (B, C, *spatial)
+        tensors in display order, passed to the module as ``inputs=`` (docs/bundle_contract.md section 5)."""
         seeds = list(seeds)
         conditions = dict(conditions or {})
         count = len(seeds)
@@ -225,8 +232,13 @@ class BundleSampler:
             seeds = [seeds[k] for k in take]
             conditions = {name: value[torch.as_tensor(take, device=value.device)] if isinstance(value, torch.Tensor)
                           else [value[k] for k in take] for name, value in conditions.items()}
+            if inputs:
+                inputs = {name: value[torch.as_tensor(take)] for name, value in inputs.items()}
+        kwargs: Dict[str, Any] = dict(conditions)
+        if inputs:
+            kwargs["inputs"] = {name: value.to(self.device) for name, value in inputs.items()}
         with torch.inference_mode():
-            out = self.module(torch.as_tensor(seeds, dtype=torch.long), **conditions)
+            out = self.module(torch.as_tensor(seeds, dtype=torch.long), **kwargs)
         if isinstance(out, Mapping):
             named = dict(out)
         elif isinstance(out, (tuple, list)):
