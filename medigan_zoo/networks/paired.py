@@ -100,6 +100,7 @@ class TumorPairGenerator(nn.Module):
                  convs_per_block: int = 2):
         super().__init__()
         self.latent_size = int(latent_size)
+        self.latent_input_size = 2 * self.latent_size  # forward's latent: mask half + image half
         self.mask_generator = CondDCGANGenerator(latent_size=self.latent_size, num_classes=1, start_size=start_size,
                                                  channels=mask_channels, out_channels=1, embed_size=1,
                                                  upsample_mode="bilinear", convs_per_block=convs_per_block)
