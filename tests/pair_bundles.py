@@ -46,9 +46,10 @@ PAIR_MODULE = textwrap.dedent('''
             return {"image": image, "mask": (logits > 0).float()}
 ''')
 
-LOGGING = "[loggers]\nkeys=root\n[handlers]\nkeys=console\n[formatters]\nkeys=plain\n[logger_root]\nlevel=WARNING\n" \
-          "handlers=console\n[handler_console]\nclass=StreamHandler\nlevel=WARNING\nformatter=plain\nargs=(sys.stdout,)\n" \
-          "[formatter_plain]\nformat=%(message)s\n"
+LOGGING = ("[loggers]\nkeys=root\n[handlers]\nkeys=console\n[formatters]\nkeys=plain\n"
+           "[logger_root]\nlevel=WARNING\nhandlers=console\n"
+           "[handler_console]\nclass=StreamHandler\nlevel=WARNING\nformatter=plain\nargs=(sys.stdout,)\n"
+           "[formatter_plain]\nformat=%(message)s\n")
 
 
 def _common(bundle: Path, zoo: dict, name: str, spatial: list, config: dict) -> Path:
@@ -94,13 +95,14 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
     (bundle / "models").mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), bundle / "models" / "model.pt")
     zoo = copy.deepcopy(ZOO_BLOCK)
-    zoo.update(modality=["MR"], anatomy=["brain"], generates=["T2-weighted MRI"], condition={}, spatial_shape=[32, 32],
+    zoo.update(alias=911, modality=["MR"], anatomy=["brain"], generates=["T2-weighted MRI"], condition={}, spatial_shape=[32, 32],
                architecture="pix2pix", function=["image to image translation"],
                inputs=[{"name": "t1", "kind": "image", "modality": "MR", "spatial_shape": [32, 32], "num_channels": 1,
                         "value_range": [0, 1], "normalization": "none", "description": "T1 slice"}],
                outputs=[{"name": "image", "kind": "image", "num_channels": 1, "value_range": [0, 1]}])
     config = {
-        "imports": ["$import torch", "$import numpy as np", "$import medigan_zoo.samplers.io"],
+        "imports": ["$import torch", "$import numpy as np", "$from medigan_zoo.samplers.io import input_records",
+                    "$from medigan_zoo.samplers.io import prepare_input_batch"],
         "bundle_root": ".", "device": "$torch.device('cpu')", "num_samples": 4, "batch_size": 2, "seed": 0,
         "input_dir": "$@bundle_root + '/docs/example_inputs'",
         "output_dir": "$@bundle_root + '/outputs'", "output_ext": ".png",
@@ -116,9 +118,9 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
             {"_target_": "ScaleIntensityRanged", "keys": "t1", "a_min": 0, "a_max": 255, "b_min": 0, "b_max": 1},
             {"_target_": "medigan_zoo.samplers.io.DisplayOrderd", "keys": "t1"}]},
         "dataset": {"_target_": "Dataset",
-                    "data": "$medigan_zoo.samplers.io.input_records(@input_dir, ['t1'], @seed)",
+                    "data": "$input_records(@input_dir, ['t1'], @seed)",
                     "transform": "@preprocessing"},
-        **_evaluator("$medigan_zoo.samplers.io.prepare_input_batch",
+        **_evaluator("$prepare_input_batch",
                      [{"_target_": "medigan_zoo.samplers.io.SplitOutputsd", "names": ["image"], "meta_from": "t1"},
                       _save("image", mask=False)]),
     }
@@ -136,13 +138,13 @@ def make_pair_bundle(root: Path, name: str = "toy_brain_tumor_pairs") -> Path:
     (bundle / "models").mkdir(parents=True, exist_ok=True)
     torch.save(state, bundle / "models" / "model.pt")
     zoo = copy.deepcopy(ZOO_BLOCK)
-    zoo.update(modality=["MR"], anatomy=["brain"], generates=["MRI slice", "tumor mask"], condition={},
+    zoo.update(alias=912, modality=["MR"], anatomy=["brain"], generates=["MRI slice", "tumor mask"], condition={},
                spatial_shape=[16, 16], architecture="two-head GAN", function=["noise to image and mask"],
                outputs=[{"name": "image", "kind": "image", "num_channels": 1, "value_range": [0, 1]},
                         {"name": "mask", "kind": "mask", "labels": {"0": "background", "1": "tumor"}}])
     config = {
-        "imports": ["$import torch", "$import numpy as np", "$import medigan_zoo.samplers.io",
-                    "$from medigan_zoo.sampling import seed_records, prepare_seed_batch"],
+        "imports": ["$import torch", "$import numpy as np", "$from medigan_zoo.sampling import seed_records",
+                    "$from medigan_zoo.sampling import prepare_seed_batch"],
         "bundle_root": ".", "device": "$torch.device('cpu')", "num_samples": 3, "batch_size": 2, "seed": 0,
         "output_dir": "$@bundle_root + '/outputs'", "output_ext": ".png",
         "network_def": {"_target_": "pair_sampler.TwoHeadNet"},

@@ -161,19 +161,21 @@ def test_image_mask_pairs_in_every_format(bundles, tmp_path, fmt):
     result = engine.generate(pairs, 3, tmp_path / fmt, output_format=fmt, quiet=True, num_workers=0)
     ext = {"png": ".png", "npy": ".npy", "nii.gz": ".nii.gz", "dcm": ".dcm"}[fmt]
     names = sorted(p.name for p in (tmp_path / fmt).glob("sample_*"))
+    assert result.mask_files[2] == tmp_path / fmt / f"sample_000002_mask{ext}"
     assert names == sorted(f"sample_00000{i}_{o}{ext}" for i in range(3) for o in ("image", "mask"))
     rec = _lines(tmp_path / fmt)[0]
     assert rec["file"] == f"sample_000000_image{ext}" and rec["mask_file"] == f"sample_000000_mask{ext}"
     made = engine.generate(pairs, 3, save_images=False)
     reader = engine.formats.FORMATS[fmt].reader
     mask = reader(tmp_path / fmt / f"sample_000000_mask{ext}")
-    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}  # a label map, not scaled
+    assert set(np.unique(mask)) <= {0, 1} and (fmt == "nii.gz" or mask.dtype == np.uint8)  # a label map, unscaled
     assert np.array_equal(mask.reshape(-1), made[0][1].reshape(-1).astype(np.uint8))
     if fmt == "nii.gz":
         import nibabel as nib
 
         image, label = (nib.load(str(tmp_path / fmt / f"sample_000000_{o}.nii.gz")) for o in ("image", "mask"))
         assert np.array_equal(image.affine, label.affine) and image.shape == label.shape
+        assert label.get_data_dtype() == np.uint8
 
 
 def test_pair_dataset_and_tuples(bundles):
@@ -199,7 +201,7 @@ def test_cli_generate_with_input_path(bundles, tmp_path):
     translator, _ = bundles
     inputs = _pngs(tmp_path / "in", count=2)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "medigan_zoo.cli", "--trust", str(translator), "--bundle_dirs",
+    run = subprocess.run([sys.executable, "-m", "medigan_zoo", "--trust", str(translator), "--bundle_dirs",
                           str(translator.parent), "generate", translator.name, "--input_path", str(inputs),
                           "--output_path", str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
@@ -208,7 +210,7 @@ def test_cli_generate_with_input_path(bundles, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(bad / "x.png")
-    run = subprocess.run([sys.executable, "-m", "medigan_zoo.cli", "--trust", str(translator), "--bundle_dirs",
+    run = subprocess.run([sys.executable, "-m", "medigan_zoo", "--trust", str(translator), "--bundle_dirs",
                           str(translator.parent), "generate", translator.name, "--input_path", str(bad),
                           "--output_path", str(tmp_path / "out2")], capture_output=True, text=True, env=env)
     assert run.returncode == 2 and "resize" in run.stderr and len(run.stderr.strip().splitlines()) == 1

@@ -233,8 +233,8 @@ class ModelInfo:
         network_data_format's ``pred`` (its channels and value range)."""
         nd = self.monai_metadata.get("network_data_format") or {}
         outs = nd.get("outputs") if isinstance(nd, Mapping) else None
-        pred = (outs.get("pred") or next(iter(outs.values()), {})) if isinstance(outs, Mapping) and outs else {}
-        pred = pred if isinstance(pred, Mapping) else {}
+        raw: Any = (outs.get("pred") or next(iter(outs.values()), {})) if isinstance(outs, Mapping) and outs else {}
+        pred: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         channels = int(self.zoo.get("num_channels") or pred.get("num_channels") or 1)
         declared = [d for d in self.zoo.get("outputs") or [] if isinstance(d, Mapping)]
         if not declared:

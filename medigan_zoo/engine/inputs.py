@@ -120,7 +120,8 @@ class _Raw:
 def _read_raster(path: Path) -> _Raw:
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(path) as opened:
+        image: Any = opened
         if image.mode in ("P", "CMYK", "RGBA", "LA"):
             image = image.convert("RGB" if image.mode != "LA" else "L")
         arr = np.array(image)

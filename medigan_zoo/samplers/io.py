@@ -53,8 +53,9 @@ def input_records(input_dir: str, names: Sequence[str], seed: int = 0) -> List[D
 
 def prepare_input_batch(batchdata: Mapping[str, Any], device: Any = None, non_blocking: bool = False,
                         input_names: Sequence[str] = (), **_: Any) -> Tuple[torch.Tensor, None, tuple, Dict[str, Any]]:
-    """``prepare_batch`` for SupervisedEvaluator: seeds as the network's input, the image inputs as ``inputs=``
-    (every tensor key of the batch that is not seed/index; ``input_names`` to name them), conditions as keywords."""
+    """``prepare_batch`` for SupervisedEvaluator: seeds as the network's input, the image inputs (every tensor key
+    of the batch that is not seed/index; ``input_names`` to name them) as the sampler's second argument ``inputs``,
+    conditions as keywords."""
     seeds = torch.as_tensor(batchdata["seed"], dtype=torch.long)
     inputs, conditions = {}, {}
     for key, value in batchdata.items():
@@ -65,7 +66,8 @@ def prepare_input_batch(batchdata: Mapping[str, Any], device: Any = None, non_bl
             inputs[key] = plain.to(device=device, dtype=torch.float32, non_blocking=non_blocking)
         elif not isinstance(value, (str, list)):
             conditions[key] = torch.as_tensor(value)
-    return seeds, None, (), {"inputs": inputs, **conditions} if inputs else conditions
+    # the inputs go second, positionally: SimpleInferer's own first parameter is called `inputs`
+    return seeds, None, (inputs,) if inputs else (), conditions
 
 
 def _reverse_spatial(x: torch.Tensor) -> torch.Tensor:
