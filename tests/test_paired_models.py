@@ -225,3 +225,44 @@ def test_translation_scores_and_dice():
                          "SEG.trained_on_real_and_synthetic.dice", "SEG_delta"}
     assert gain["SEG_delta"] == pytest.approx(gain["SEG.trained_on_real_and_synthetic.dice"]
                                               - gain["SEG.trained_on_real.dice"])
+
+
+TRANSLATOR = Path(__file__).resolve().parents[1] / "drafts" / "brain_mri_t1_to_t2_pix2pix"
+
+
+def test_translation_bundle_generates_from_png_folder_and_nifti_volume_with_geometry(tmp_path):
+    """The real T1 -> T2 bundle through the engine: a folder of its example PNGs (one output per input, the
+    manifest records each input's sha256) and a NIfTI volume of 64x64 slices (outputs keep the slice geometry)."""
+    import hashlib
+
+    import nibabel as nib
+
+    from medigan_zoo.engine import generate
+
+    require(TRANSLATOR / "models" / "model.pt", "trained weights of the translation draft")
+    examples = sorted((TRANSLATOR / "docs" / "example_inputs").glob("*.png"))
+    result = generate(TRANSLATOR, None, tmp_path / "png", input_path=TRANSLATOR / "docs" / "example_inputs",
+                      quiet=True, num_workers=0, trusted=True)
+    assert len(result.files) == len(examples) == 4
+    lines = [json.loads(line) for line in (tmp_path / "png" / "manifest.jsonl").read_text().splitlines()[1:]]
+    assert [ln["inputs"]["t1"]["sha256"] for ln in lines] == \
+        [hashlib.sha256(p.read_bytes()).hexdigest() for p in examples]
+    volume = np.random.default_rng(0).random((64, 64, 2)).astype(np.float32)  # (x, y, z)
+    affine = np.diag([0.9, 0.9, 5.0, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "t1.nii.gz"))
+    result = generate(TRANSLATOR, None, tmp_path / "nii", input_path=tmp_path / "t1.nii.gz", output_format="nii.gz",
+                      quiet=True, num_workers=0, trusted=True)
+    second = nib.load(str(result.files[1]))
+    assert second.shape[:2] == (64, 64)
+    assert np.allclose(second.affine, affine @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]]))
+
+
+def test_translation_bundle_refuses_a_dicom_series_of_another_size_before_any_work(tmp_path):
+    from medigan_zoo.core.errors import ZooError
+    from medigan_zoo.engine import generate
+
+    require(TRANSLATOR / "models" / "model.pt", "trained weights of the translation draft")
+    series = require(DATA_DIR / "dicom_mri_series", "the TCIA DICOM series")
+    with pytest.raises(ZooError, match="64, 64"):
+        generate(TRANSLATOR, None, tmp_path / "out", input_path=series, quiet=True, num_workers=0, trusted=True)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.png"))
