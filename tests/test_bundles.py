@@ -70,8 +70,23 @@ def _sampler(bundle: Path):
     return _SAMPLERS[bundle.name]
 
 
+def _inputs(bundle: Path, seeds) -> dict:
+    """name -> (n, C, *spatial) images for bundles that declare image inputs: input b is uniform noise in the declared
+    value range drawn from seeds[b] (so a sample still depends on its own seed only); {} for the others."""
+    out = {}
+    for spec in _zoo(bundle).get("inputs") or []:
+        low, high = spec.get("value_range") or (0.0, 1.0)
+        shape = (int(spec.get("num_channels") or 1), *spec["spatial_shape"])
+        rows = [torch.rand(shape, generator=torch.Generator().manual_seed(int(s) + 1)) for s in seeds]
+        out[spec["name"]] = torch.stack(rows) * (high - low) + low
+    return out
+
+
 def _generate(bundle: Path, seeds, value=None) -> torch.Tensor:
     torch.manual_seed(123)  # the global RNG must not matter: every draw comes from the per-sample seeds
+    inputs = _inputs(bundle, seeds)
+    if inputs:
+        return _sampler(bundle)(list(seeds), _conditions(bundle, len(seeds), value), inputs=inputs)["image"]
     return _sampler(bundle)(list(seeds), _conditions(bundle, len(seeds), value))["image"]
 
 
@@ -195,7 +210,13 @@ def test_the_model_card_inferring_command_works_as_written(bundle, tmp_path):
     parser.read_config(str(bundle / "configs" / "inference.json"))
     ext = parser.get("output_ext")
     files = sorted(p for p in tmp_path.rglob("*") if p.name.endswith(ext))
-    assert len(files) == 2, sorted(p.name for p in tmp_path.rglob("*"))
+    names = [o["name"] for o in _zoo(bundle).get("outputs") or [{"name": "image"}]]
+    if _zoo(bundle).get("inputs"):  # one sample per file of the card's default input_dir (docs/example_inputs)
+        expected = len([p for p in (bundle / "docs" / "example_inputs").iterdir() if p.is_file()])
+        files = [p for p in files if p.name.endswith(f"_{names[0]}{ext}")]
+    else:
+        expected = 2
+    assert len(files) == expected, sorted(p.name for p in tmp_path.rglob("*"))
     shape = tuple(_meta(bundle)["network_data_format"]["outputs"]["pred"]["spatial_shape"])
     if ext == ".nii.gz":
         import nibabel as nib

@@ -57,9 +57,17 @@ def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, 
     if _is_unet(network):
         shape = (2, int(zoo.get("num_channels", 1))) + tuple(int(s) for s in zoo["spatial_shape"])
         return torch.randn(shape, generator=gen), torch.tensor([10, 600]), labels
-    # latent_size is a plain int attribute of the GAN generators; nn.Module's typed __getattr__ only knows
-    # parameters, buffers and submodules
-    latent = torch.randn(2, int(getattr(network, "latent_size")), generator=gen)
+    if zoo.get("inputs"):  # image-to-image models: one image per declared input, in its value range
+        images = []
+        for spec in zoo["inputs"]:
+            low, high = (float(v) for v in spec.get("value_range") or (0.0, 1.0))
+            shape = (2, int(spec.get("num_channels") or 1), *(int(s) for s in spec["spatial_shape"]))
+            images.append(torch.rand(shape, generator=gen) * (high - low) + low)
+        return tuple(images)
+    # latent_size is a plain int attribute of the GAN generators (latent_input_size where the latent is longer,
+    # e.g. split between two generators); nn.Module's typed __getattr__ only knows parameters, buffers and submodules
+    size = getattr(network, "latent_input_size", None) or getattr(network, "latent_size")
+    latent = torch.randn(2, int(size), generator=gen)
     return (latent, labels) if zoo.get("condition") else (latent,)
 
 
@@ -80,7 +88,9 @@ def torchscript_difference(bundle: PathLike, ts_path: Optional[PathLike] = None,
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.* deprecation notes
         scripted = torch.jit.load(str(ts_path or bundle / "models" / "model.ts"), map_location="cpu").eval()
     with torch.no_grad():
-        return float((scripted(*inputs) - _reference(network)(*inputs)).abs().max())
+        got, want = scripted(*inputs), _reference(network)(*inputs)
+    pairs = zip(got, want) if isinstance(want, (tuple, list)) else [(got, want)]  # several outputs: each one
+    return max(float((a - b).abs().max()) for a, b in pairs)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,129 @@
+"""Networks of the zoo's paired 2D models: image-to-image translation and tumor image + mask generation.
+
+* :class:`UNetTranslator`: pix2pix-style generator, MONAI's ``UNet`` followed by ``tanh``:
+  image (B, C, H, W) in [-1, 1] -> translated image (B, C', H, W) in [-1, 1]. Trained with MONAI's
+  ``PatchDiscriminator`` (:func:`patch_scores` reads its last output).
+* :class:`MaskConditionedGenerator`: (latent (B, L), mask (B, 1, H, W) in {0, 1}) -> image (B, 1, H, W) in
+  [-1, 1]: a DCGAN-style upsampling stack that concatenates the mask, resized to each scale, to the features
+  before every convolution (a light form of SPADE's spatially adaptive conditioning).
+* :class:`TumorPairGenerator`: a mask generator (:class:`medigan_zoo.networks.gan2d.CondDCGANGenerator`, one
+  class) and a :class:`MaskConditionedGenerator`. ``forward(latent)`` -> (image, mask) from noise;
+  ``image_from_mask(latent, mask)`` -> image for a given mask. Both TorchScript-scriptable.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from monai.networks.blocks import Convolution
+from torch import nn
+
+from medigan_zoo.networks.gan2d import CondDCGANGenerator
+
+
+class UNetTranslator(nn.Module):
+    """MONAI ``UNet`` (2D, residual units, instance norm) + ``tanh``: (B, C, H, W) -> (B, C', H, W) in [-1, 1]."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: Sequence[int] = (32, 64, 128, 256),
+                 strides: Sequence[int] = (2, 2, 2), num_res_units: int = 1, norm: str = "INSTANCE",
+                 dropout: float = 0.0):
+        super().__init__()
+        from monai.networks.nets import UNet
+
+        self.unet = UNet(spatial_dims=2, in_channels=int(in_channels), out_channels=int(out_channels),
+                         channels=tuple(int(c) for c in channels), strides=tuple(int(s) for s in strides),
+                         num_res_units=int(num_res_units), norm=norm, dropout=float(dropout))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.unet(image))
+
+
+def patch_scores(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The patch logits of MONAI's ``PatchDiscriminator`` (its last output; it returns every layer's features)."""
+    out = discriminator(x)
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
+class MaskConditionedGenerator(nn.Module):
+    """(latent (B, latent_size), mask (B, 1, H, W)) -> image (B, out_channels, H, W) in [-1, 1].
+
+    Args:
+        latent_size: latent length; it is projected to a ``start_size`` x ``start_size`` map.
+        channels: features at the start and after each x2 upsampling; H = start_size * 2 ** (len(channels) - 1).
+        out_channels: image channels.
+        mask_channels: channels of the mask input.
+        convs_per_block: 3x3 conv + batch norm + ReLU blocks per scale, each fed the features and the mask.
+    """
+
+    def __init__(self, latent_size: int = 128, channels: Sequence[int] = (256, 128, 64, 32, 16), start_size: int = 4,
+                 out_channels: int = 1, mask_channels: int = 1, convs_per_block: int = 2):
+        super().__init__()
+        if len(channels) < 2:
+            raise ValueError(f"channels needs at least 2 entries (one upsampling), got {list(channels)}")
+        self.latent_size = int(latent_size)
+        self.start_size = int(start_size)
+        self.start_channels = int(channels[0])
+        self.mask_channels = int(mask_channels)
+        numel = self.start_channels * self.start_size * self.start_size
+        self.project = nn.Sequential(nn.Linear(self.latent_size, numel, bias=False), nn.BatchNorm1d(numel), nn.ReLU())
+        convs: List[nn.Module] = []
+        for cin, cout in zip(channels[:-1], channels[1:]):
+            for k in range(max(1, int(convs_per_block))):
+                convs.append(Convolution(2, (int(cin) if k == 0 else int(cout)) + self.mask_channels, int(cout),
+                                         kernel_size=3, act="RELU", norm="BATCH", bias=False))
+        self.convs = nn.ModuleList(convs)
+        self.convs_per_block = max(1, int(convs_per_block))
+        self.head = Convolution(2, int(channels[-1]) + self.mask_channels, int(out_channels), kernel_size=3,
+                                conv_only=True)
+
+    def forward(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        z = latent.reshape(latent.shape[0], -1)
+        x = self.project(z).reshape(z.shape[0], self.start_channels, self.start_size, self.start_size)
+        for i, conv in enumerate(self.convs):
+            if i % self.convs_per_block == 0:
+                x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            m = F.interpolate(mask, size=(x.shape[2], x.shape[3]), mode="area")
+            x = conv(torch.cat([x, m], dim=1))
+        return torch.tanh(self.head(torch.cat([x, mask], dim=1)))
+
+
+class TumorPairGenerator(nn.Module):
+    """Noise -> (image, mask) and (noise, mask) -> image for 2D tumor slices.
+
+    The latent (B, 2 * latent_size) is split: the first half drives the mask generator, the second the image
+    generator. Masks are {0, 1} (the mask generator's ``tanh`` output thresholded at 0); images are in [-1, 1].
+    """
+
+    def __init__(self, latent_size: int = 128, mask_channels: Sequence[int] = (128, 64, 32, 16, 8),
+                 image_channels: Sequence[int] = (256, 128, 64, 32, 16), start_size: int = 4,
+                 convs_per_block: int = 2):
+        super().__init__()
+        self.latent_size = int(latent_size)
+        self.latent_input_size = 2 * self.latent_size  # forward's latent: mask half + image half
+        self.mask_generator = CondDCGANGenerator(latent_size=self.latent_size, num_classes=1, start_size=start_size,
+                                                 channels=mask_channels, out_channels=1, embed_size=1,
+                                                 upsample_mode="bilinear", convs_per_block=convs_per_block)
+        self.image_generator = MaskConditionedGenerator(latent_size=self.latent_size, channels=image_channels,
+                                                        start_size=start_size, out_channels=1,
+                                                        convs_per_block=convs_per_block)
+
+    @torch.jit.export
+    def soft_mask(self, mask_latent: torch.Tensor) -> torch.Tensor:
+        """The mask generator's output in [-1, 1] (training; the discriminator sees this)."""
+        labels = torch.zeros(mask_latent.shape[0], dtype=torch.long, device=mask_latent.device)
+        return self.mask_generator(mask_latent, labels)
+
+    @torch.jit.export
+    def image_from_mask(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """An image in [-1, 1] for ``mask`` (B, 1, H, W) in {0, 1}; ``latent`` (B, L) or (B, 2 L) (then its second
+        half, as in ``forward``)."""
+        z = latent.reshape(latent.shape[0], -1)
+        if z.shape[1] == 2 * self.latent_size:
+            z = z[:, self.latent_size:]
+        return self.image_generator(z, mask)
+
+    def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        z = latent.reshape(latent.shape[0], -1)
+        mask = (self.soft_mask(z[:, :self.latent_size]) > 0).float()
+        return self.image_generator(z[:, self.latent_size:], mask), mask
