@@ -1,7 +1,7 @@
 """Tiny bundles with image inputs and several outputs (docs/bundle_contract.md section 5), weights made here:
 
 * ``make_translation_bundle``: a 32x32 "T1 -> T2" translator: one 3x3 convolution whose weights are the identity,
-  so output == input (in [0, 1]); its sampler is medigan_zoo.samplers.io.TranslationSampler.
+  so output == input (in [0, 1]); its sampler is medigan_zoo.samplers.image_inputs.TranslationSampler.
 * ``make_pair_bundle``: noise -> (image, mask) 16x16: a linear layer with two heads (image in [0, 1], binary mask).
 
 Both declare ``inputs``/``outputs`` in their zoo block and an ``inferring`` that ``python -m monai.bundle run``
@@ -102,8 +102,8 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
                         "value_range": [0, 1], "normalization": "none", "description": "T1 slice"}],
                outputs=[{"name": "image", "kind": "image", "num_channels": 1, "value_range": [0, 1]}])
     config = {
-        "imports": ["$import torch", "$import numpy as np", "$from medigan_zoo.samplers.io import input_records",
-                    "$from medigan_zoo.samplers.io import prepare_input_batch"],
+        "imports": ["$import torch", "$import numpy as np", "$from medigan_zoo.samplers.image_inputs import input_records",
+                    "$from medigan_zoo.samplers.image_inputs import prepare_input_batch"],
         "bundle_root": ".", "device": "$torch.device('cpu')", "num_samples": 4, "batch_size": 2, "seed": 0,
         "input_dir": "$@bundle_root + '/docs/example_inputs'",
         "output_dir": "$@bundle_root + '/outputs'", "output_ext": ".png",
@@ -111,18 +111,18 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
                         "padding": 1},
         "network": "$@network_def.to(@device)",
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
-        "sampler": {"_target_": "medigan_zoo.samplers.io.TranslationSampler", "network": "@network",
+        "sampler": {"_target_": "medigan_zoo.samplers.image_inputs.TranslationSampler", "network": "@network",
                     "input_name": "t1", "output_range": [0, 1]},
         "load_weights": "$@network.load_state_dict(torch.load(@ckpt_path, weights_only=True))",
         "preprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "LoadImaged", "keys": "t1", "ensure_channel_first": True, "image_only": True},
             {"_target_": "ScaleIntensityRanged", "keys": "t1", "a_min": 0, "a_max": 255, "b_min": 0, "b_max": 1},
-            {"_target_": "medigan_zoo.samplers.io.DisplayOrderd", "keys": "t1"}]},
+            {"_target_": "medigan_zoo.samplers.image_inputs.DisplayOrderd", "keys": "t1"}]},
         "dataset": {"_target_": "Dataset",
                     "data": "$input_records(@input_dir, ['t1'], @seed)",
                     "transform": "@preprocessing"},
         **_evaluator("$prepare_input_batch",
-                     [{"_target_": "medigan_zoo.samplers.io.SplitOutputsd", "names": ["image"], "meta_from": "t1"},
+                     [{"_target_": "medigan_zoo.samplers.image_inputs.SplitOutputsd", "names": ["image"], "meta_from": "t1"},
                       _save("image", mask=False)]),
     }
     config["inferring"] = ["$@load_weights", "$@evaluator.run()"]
@@ -155,7 +155,7 @@ def make_pair_bundle(root: Path, name: str = "toy_brain_tumor_pairs") -> Path:
         "load_weights": "$@network.load_state_dict(torch.load(@ckpt_path, weights_only=True))",
         "dataset": {"_target_": "Dataset", "data": "$seed_records(@seed, @num_samples)"},
         **_evaluator("$prepare_seed_batch",
-                     [{"_target_": "medigan_zoo.samplers.io.SplitOutputsd", "names": ["image", "mask"]},
+                     [{"_target_": "medigan_zoo.samplers.image_inputs.SplitOutputsd", "names": ["image", "mask"]},
                       _save("image", mask=False), _save("mask", mask=True)]),
     }
     config["inferring"] = ["$@load_weights", "$@evaluator.run()"]
