@@ -102,7 +102,8 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
                         "value_range": [0, 1], "normalization": "none", "description": "T1 slice"}],
                outputs=[{"name": "image", "kind": "image", "num_channels": 1, "value_range": [0, 1]}])
     config = {
-        "imports": ["$import torch", "$import numpy as np", "$from medigan_zoo.samplers.image_inputs import input_records",
+        "imports": ["$import torch", "$import numpy as np",
+                    "$from medigan_zoo.samplers.image_inputs import input_records",
                     "$from medigan_zoo.samplers.image_inputs import prepare_input_batch"],
         "bundle_root": ".", "device": "$torch.device('cpu')", "num_samples": 4, "batch_size": 2, "seed": 0,
         "input_dir": "$@bundle_root + '/docs/example_inputs'",
@@ -122,7 +123,8 @@ def make_translation_bundle(root: Path, name: str = "toy_brain_t1_to_t2") -> Pat
                     "data": "$input_records(@input_dir, ['t1'], @seed)",
                     "transform": "@preprocessing"},
         **_evaluator("$prepare_input_batch",
-                     [{"_target_": "medigan_zoo.samplers.image_inputs.SplitOutputsd", "names": ["image"], "meta_from": "t1"},
+                     [{"_target_": "medigan_zoo.samplers.image_inputs.SplitOutputsd", "names": ["image"],
+                       "meta_from": "t1"},
                       _save("image", mask=False)]),
     }
     config["inferring"] = ["$@load_weights", "$@evaluator.run()"]
