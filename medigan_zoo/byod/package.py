@@ -92,17 +92,19 @@ def write_reproducible_zip(bundle: Path, files: List[Path], dest: Path, prefix: 
     return len(files)
 
 
-def _check_valid(bundle: Path) -> None:
+def check_valid(bundle: Path, verb: str = "package", before: str = "before packaging.") -> None:
+    """Refuse (one line, naming ``verb``) a folder that is not a bundle or does not pass ``validate``; ``before``
+    ends the message (what the fix comes before)."""
     from medigan_zoo.runtime.validate import validate
 
     if not is_bundle_dir(bundle):
-        raise ZooError(f"package: {bundle} is not a bundle folder (no configs/metadata.json); pass the folder that "
+        raise ZooError(f"{verb}: {bundle} is not a bundle folder (no configs/metadata.json); pass the folder that "
                        "holds configs/, models/ and docs/.")
     report = validate(bundle)
     if report.failed:
         errors = report.errors
-        raise ZooError(f"package: {bundle} does not pass validate ({len(errors)} error(s); first: {errors[0]}); run "
-                       f"`medigan-zoo validate {bundle}` and fix them before packaging.")
+        raise ZooError(f"{verb}: {bundle} does not pass validate ({len(errors)} error(s); first: {errors[0]}); run "
+                       f"`medigan-zoo validate {bundle}` and fix them {before}")
 
 
 def catalog_entry(metadata: Dict[str, Any], model_id: str, url: str, sha256: str, zip_bytes: int,
@@ -127,7 +129,7 @@ def package(bundle: PathLike, output: PathLike, url: Optional[str] = None,
     an invalid bundle or an unwritable output; an existing zip of the same name is replaced atomically.
     """
     bundle = Path(bundle).expanduser().resolve()
-    _check_valid(bundle)
+    check_valid(bundle)
     metadata = load_json(bundle / "configs" / "metadata.json", "bundle metadata")
     if not isinstance(metadata.get(ZOO_KEY), dict):
         raise ZooError(f"package: {bundle / 'configs' / 'metadata.json'} has no {ZOO_KEY!r} block, which the catalog "

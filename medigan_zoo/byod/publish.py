@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from medigan_zoo.byod.package import PathLike, bundle_files
+from medigan_zoo.byod.package import PathLike, bundle_files, check_valid
 from medigan_zoo.catalog.licenses import hub_license, license_id
 from medigan_zoo.catalog.model_info import ZOO_KEY
 from medigan_zoo.catalog.schema import CATALOG_SCHEMA, check_schema
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.core.jsonio import load_json
-from medigan_zoo.core.paths import is_bundle_dir
 
 #: a Hub repo id: owner/name (letters, digits, ``-``, ``_``, ``.``; at most 96 characters each)
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
@@ -185,18 +184,6 @@ def _token(token: Optional[str]) -> str:
     return found
 
 
-def _check_valid(bundle: Path) -> None:
-    from medigan_zoo.runtime.validate import validate
-
-    if not is_bundle_dir(bundle):
-        raise ZooError(f"publish: {bundle} is not a bundle folder (no configs/metadata.json); pass the folder that "
-                       "holds configs/, models/ and docs/.")
-    report = validate(bundle)
-    if report.failed:
-        raise ZooError(f"publish: {bundle} does not pass validate ({len(report.errors)} error(s); first: "
-                       f"{report.errors[0]}); run `medigan-zoo validate {bundle}` and fix them. Nothing was sent.")
-
-
 def publish(bundle: PathLike, repo: str, revision_tag: Optional[str] = None, private: bool = False,
             token: Optional[str] = None, model_id: Optional[str] = None, output: Optional[PathLike] = None,
             commit_message: Optional[str] = None) -> PublishResult:
@@ -211,7 +198,7 @@ def publish(bundle: PathLike, repo: str, revision_tag: Optional[str] = None, pri
         raise ZooError(f"publish: --repo {repo!r} is not a Hugging Face repo id; write owner/name "
                        "(e.g. my-lab/chest_xray_cdcgan).")
     path = Path(bundle).expanduser().resolve()
-    _check_valid(path)
+    check_valid(path, "publish", "first. Nothing was sent.")
     metadata = load_json(path / "configs" / "metadata.json", "bundle metadata")
     if not isinstance(metadata.get(ZOO_KEY), dict):
         raise ZooError(f"publish: {path / 'configs' / 'metadata.json'} has no {ZOO_KEY!r} block, which the model "
