@@ -1,12 +1,14 @@
 """End to end: the web UI in headless Debian Chromium (Playwright pointed at /usr/bin/chromium; nothing downloaded).
 
 One browser session walks what a user does: search, open a model, change a condition, generate, see the new
-images, download the zip and open it, and a bad value that shows the zoo's one-line error. Screenshots go to
-docs/images/ui_*.png (two of them are in the README).
+images, download the zip and open it, and a bad value that shows the zoo's one-line error. Screenshots go to the
+test's temporary folder; with MEDIGAN_ZOO_UPDATE_SCREENSHOTS=1 they refresh docs/images/ui_*.png (two of them are
+in the README), so a test run never changes the checkout.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -22,7 +24,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: Chromium flags: headless, no sandbox (containers), and nothing that reaches the network by itself
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = REPO / "docs" / "images"
+DOC_SCREENSHOTS = REPO / "docs" / "images"
 TIMEOUT_MS = 60_000
 
 
@@ -53,12 +55,13 @@ def _gallery_sources(page, elem_id: str):
 
 
 def test_browser_search_open_generate_download_and_error(ui_url, browser, tmp_path):
+    shots = DOC_SCREENSHOTS if os.environ.get("MEDIGAN_ZOO_UPDATE_SCREENSHOTS") == "1" else tmp_path
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page.set_default_timeout(TIMEOUT_MS)
     playwright_api.expect.set_options(timeout=TIMEOUT_MS)  # a shared CI machine can be slow
     url, service = ui_url
     page.goto(url)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
 
     # search: ranked cards with thumbnail, modality, shape, license and metrics
     query = "chest x-ray pneumonia"
@@ -74,7 +77,7 @@ def test_browser_search_open_generate_download_and_error(ui_url, browser, tmp_pa
     cards_text = cards.first.inner_text()
     assert "DX" in cards_text and "28x28" in cards_text and "CC-BY-4.0" in cards_text and "FID" in cards_text
     assert page.locator("#search-results .zoo-card img").first.get_attribute("src").startswith("data:image/png")
-    page.screenshot(path=str(SCREENSHOTS / "ui_search.png"), full_page=True)
+    page.screenshot(path=str(shots / "ui_search.png"), full_page=True)
 
     # open a model: the card, sample grid and metrics table of chest_xray_cdcgan
     page.locator("#open-choice input").click()
@@ -97,7 +100,7 @@ def test_browser_search_open_generate_download_and_error(ui_url, browser, tmp_pa
     playwright_api.expect(page.locator("#real-caption")).to_contain_text("REAL images from pneumoniamnist")
     page.click("#interp-button")  # latent interpolation: a row of 8 images between seeds 0 and 1
     playwright_api.expect(page.locator("#interp-gallery img")).to_have_count(8)
-    page.screenshot(path=str(SCREENSHOTS / "ui_model.png"), full_page=True)
+    page.screenshot(path=str(shots / "ui_model.png"), full_page=True)
 
     # download the batch and open the zip: 16 PNGs labelled synthetic, the manifest with this seed and condition
     with page.expect_download() as info:
@@ -128,5 +131,6 @@ def test_browser_search_open_generate_download_and_error(ui_url, browser, tmp_pa
     playwright_api.expect(toast.first).to_be_visible()
     text = page.inner_text("body")
     assert "Traceback" not in text and 'File "' not in text
-    page.screenshot(path=str(SCREENSHOTS / "ui_error.png"))
+    page.screenshot(path=str(shots / "ui_error.png"))
+    assert all((shots / f"ui_{name}.png").stat().st_size > 0 for name in ("search", "model", "error"))
     page.close()
