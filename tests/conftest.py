@@ -1,8 +1,13 @@
 """Shared test fixtures: repository paths and the read-only ../shared folder (skips when absent)."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -68,3 +73,37 @@ def _isolated_zoo_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("MEDIGAN_ZOO_HOME", str(tmp_path_factory.mktemp("zoo_home")))
     monkeypatch.setenv(TEST_TRUSTED_PATHS, os.pathsep.join([str(tmp_path_factory.getbasetemp()),
                                                             str(SHARED / "bundles")]))
+
+
+@contextlib.contextmanager
+def static_http_server(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 (a free port) while the block runs; yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """(folder, base URL): an empty folder served over HTTP on 127.0.0.1 for the test."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with static_http_server(www) as url:
+        yield www, url
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module (the CPU cores are shared by parallel jobs); restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,10 +3,7 @@ DICOM (pneumonia) files -> prepare -> init -> train (a few iterations, through m
 -> package -> catalog + download from a local HTTP server on 127.0.0.1 -> generate; every artifact is checked."""
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +46,6 @@ def _write_dicom(path: Path, pixels: np.ndarray, patient: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
 
-
-@pytest.fixture
-def http_root(tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.skipif(not PNEUMONIA.is_file(), reason=f"{PNEUMONIA} not found (../shared/data is absent)")

@@ -32,12 +32,8 @@ STEPS = 2
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread (the CPU cores are shared by parallel jobs); restored after the module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """One torch thread for this module (conftest.one_thread)."""
 
 
 @pytest.fixture(scope="module")

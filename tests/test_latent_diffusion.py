@@ -169,11 +169,8 @@ def _write_bundle(root: Path, name: str, config: dict, metadata: dict, weights: 
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """One torch thread for this module (conftest.one_thread)."""
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,10 @@ timestamps and a ``__pycache__``), an invalid bundle refused on one line, and th
 ``--catalogs``, ``download`` (local-zip and a local HTTP server on 127.0.0.1) and ``generate``."""
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -85,20 +82,6 @@ def test_download_local_zip_and_generate_from_the_copy(tmp_path, packaged, capsy
     from_copy = _samples(tmp_path / "from_copy")
     assert len(from_copy) == 2 and from_copy == _samples(tmp_path / "shipped")  # the same model, byte for byte
 
-
-@pytest.fixture
-def http_root(tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_download_over_http_with_url(tmp_path, http_root, capsys):
