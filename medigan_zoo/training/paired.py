@@ -112,14 +112,22 @@ class TumorPairIteration:
         image_key / mask_key: batch keys (image in [-1, 1], mask in {0, 1}).
         translation: DiffAugment translation ratio (0 disables), the same shift for an image and its mask.
         mask_weight: weight of the mask generator's adversarial loss.
+        straight_through: show the mask discriminator the generated masks binarised (``tanh`` output > 0 -> 1 else
+            -1, as the generator's ``forward`` outputs them) with the gradient of the soft mask passed straight
+            through; without it the discriminator tells soft masks from the real {-1, 1} ones by their values alone.
+        mode_seeking: weight of a mode-seeking term for the image generator (Mao et al. 2019, MSGAN): the two
+            halves of the minibatch share their masks and differ in latents, and the generator is pushed to give
+            them different images (0 disables).
     """
 
     def __init__(self, latent_size: int, image_key: str = "image", mask_key: str = "mask", translation: float = 0.0,
-                 mask_weight: float = 1.0):
+                 mask_weight: float = 1.0, straight_through: bool = False, mode_seeking: float = 0.0):
         self.latent_size = int(latent_size)
         self.image_key, self.mask_key = image_key, mask_key
         self.translation = float(translation)
         self.mask_weight = float(mask_weight)
+        self.straight_through = bool(straight_through)
+        self.mode_seeking = float(mode_seeking)
 
     def __call__(self, engine: Any, batchdata: Dict[str, Any]) -> Dict[str, float]:
         image, mask = _batch(engine, batchdata, self.image_key, self.mask_key)
@@ -127,8 +135,16 @@ class TumorPairIteration:
         device, n = image.device, image.shape[0]
         mask_pm1 = mask * 2.0 - 1.0
         tumor = mask_pm1[mask.flatten(1).amax(1) > 0]  # the non-empty real masks train the mask generator
-        fake = gen.image_from_mask(torch.randn(n, self.latent_size, device=device), mask)
+        half = n // 2 if self.mode_seeking > 0 and n >= 2 else 0
+        fmask = mask  # the masks the fakes are drawn for
+        if half:  # the second half repeats the first half's masks with other latents
+            fmask = torch.cat([mask[:half], mask[:half], mask[2 * half:]])
+        fmask_pm1 = fmask * 2.0 - 1.0
+        z = torch.randn(n, self.latent_size, device=device)
+        fake = gen.image_from_mask(z, fmask)
         fake_mask = gen.soft_mask(torch.randn(max(2, tumor.shape[0]), self.latent_size, device=device))
+        if self.straight_through:
+            fake_mask = fake_mask + (torch.where(fake_mask > 0, 1.0, -1.0) - fake_mask).detach()
 
         def pair(img: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             both = translate(torch.cat([img, m], 1), self.translation)
@@ -137,18 +153,22 @@ class TumorPairIteration:
         def masks(m: torch.Tensor) -> torch.Tensor:
             return disc.score_mask(translate(m, self.translation))
 
-        d_real, d_fake = pair(image, mask_pm1), pair(fake.detach(), mask_pm1)
+        d_real, d_fake = pair(image, mask_pm1), pair(fake.detach(), fmask_pm1)
         d_loss = engine.d_loss_function(d_real, d_fake)
         dm_loss = torch.zeros((), device=device)
         if tumor.shape[0] >= 2:
             dm_loss = engine.d_loss_function(masks(tumor), masks(fake_mask.detach()))
         _step(engine.d_optimizer, d_loss + dm_loss)
         with _FrozenDiscriminator(disc):
-            g_img = engine.g_loss_function(pair(fake, mask_pm1))
+            g_img = engine.g_loss_function(pair(fake, fmask_pm1))
             g_mask = engine.g_loss_function(masks(fake_mask))
-            _step(engine.g_optimizer, g_img + self.mask_weight * g_mask)
+            ms = torch.zeros((), device=device)
+            if half:
+                ms = (z[:half] - z[half:2 * half]).abs().mean() / (
+                    (fake[:half] - fake[half:2 * half]).abs().mean() + 1e-5)
+            _step(engine.g_optimizer, g_img + self.mask_weight * g_mask + self.mode_seeking * ms)
         return {"g_loss": g_img.item(), "g_mask": g_mask.item(), "d_loss": d_loss.item(), "dm_loss": dm_loss.item(),
-                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "ms": ms.item()}
 
 
 def tumor_oversampling_weights(records: Sequence[Dict[str, Any]], mask_key: str = "mask",
