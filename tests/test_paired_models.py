@@ -267,3 +267,31 @@ def test_translation_bundle_refuses_a_dicom_series_of_another_size_before_any_wo
     with pytest.raises(ZooError, match="64, 64"):
         generate(TRANSLATOR, None, tmp_path / "out", input_path=series, quiet=True, num_workers=0, trusted=True)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.png"))
+
+
+def test_tumor_iteration_shows_binary_masks_and_seeks_modes():
+    """straight_through: the mask discriminator sees the generated masks as {-1, 1} (what the generator outputs),
+    yet the mask generator still gets a gradient; mode_seeking: a positive term that reaches the image generator."""
+    from medigan_zoo.networks.paired import TumorPairGenerator
+    from medigan_zoo.training.paired import TumorPairDiscriminator, TumorPairIteration
+
+    torch.manual_seed(0)
+    gen = TumorPairGenerator(latent_size=8, mask_channels=(8, 4, 4), image_channels=(8, 4, 4))
+    disc = TumorPairDiscriminator(pair_channels=(4, 8), mask_channels=(4, 8))
+    seen = []
+    score_mask = disc.score_mask
+    disc.score_mask = lambda m: seen.append(m.detach().clone()) or score_mask(m)  # type: ignore[method-assign]
+    mask = torch.zeros(4, 1, 16, 16)
+    mask[:2, :, 4:8, 4:8] = 1
+    m_before = [p.detach().clone() for p in gen.mask_generator.parameters()]
+    i_before = [p.detach().clone() for p in gen.image_generator.parameters()]
+    iteration = TumorPairIteration(latent_size=8, straight_through=True, mode_seeking=1.0)
+    trainer = _trainer(gen, disc, iteration, {"image": torch.rand(4, 1, 16, 16) * 2 - 1, "mask": mask})
+    trainer.run()
+    fakes = [m for m in seen if not torch.equal(m, mask[:2] * 2 - 1)]
+    assert fakes and all(set(m.unique().tolist()) <= {-1.0, 1.0} for m in fakes)
+    assert trainer.state.output["ms"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(m_before, gen.mask_generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(i_before, gen.image_generator.parameters()))
+    soft = TumorPairIteration(latent_size=8)
+    assert soft.straight_through is False and soft.mode_seeking == 0.0
