@@ -248,15 +248,21 @@ def _env() -> dict:
             "OMP_NUM_THREADS": "1"}
 
 
-def test_maskgan_cli_generate_with_masks(maskgan, masks, tmp_path):
+def test_maskgan_cli_generate_with_the_example_masks(maskgan, tmp_path):
+    """The card's command: the bundle's example masks (real, held-out patient), two samples each."""
+    examples = sorted((maskgan / "docs" / "example_inputs").glob("*_mask.png"))
+    assert len(examples) == 3
     run = subprocess.run([sys.executable, "-m", "medigan_zoo", "--trust", str(maskgan.parent), "--bundle_dirs",
                           str(maskgan.parent), "--include_builtin", "False", "generate", maskgan.name,
-                          "--input_path", str(masks), "--samples_per_input", "2", "--output_path",
-                          str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, env=_env(), timeout=300)
+                          "--input_path", str(maskgan / "docs" / "example_inputs"), "--samples_per_input", "2",
+                          "--output_path", str(tmp_path / "out"), "--quiet"],
+                         capture_output=True, text=True, env=_env(), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "out").glob("sample_*")) == \
-        sorted(f"sample_00000{i}_{o}.png" for i in range(4) for o in ("image", "mask"))
-    assert np.array_equal(np.array(Image.open(tmp_path / "out" / "sample_000003_mask.png")), _given(masks, 1))
+        sorted(f"sample_00000{i}_{o}.png" for i in range(6) for o in ("image", "mask"))
+    for index in (0, 5):
+        mask = np.array(Image.open(tmp_path / "out" / f"sample_00000{index}_mask.png"))
+        assert mask.any() and np.array_equal(mask, np.array(Image.open(examples[index // 2])) > 0)
 
 
 def test_maskgan_monai_bundle_run_inferring_both_ways(maskgan, sampler, masks, tmp_path):
