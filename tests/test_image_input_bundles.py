@@ -266,23 +266,24 @@ def test_maskgan_cli_generate_with_the_example_masks(maskgan, tmp_path):
 
 
 def test_maskgan_monai_bundle_run_inferring_both_ways(maskgan, sampler, masks, tmp_path):
-    """The card's ``python -m monai.bundle run inferring``: from noise (``--num_samples``) and from masks
-    (``--input_dir``), the same pairs as the zoo's for the same seeds."""
-    def run(out: Path, *extra: str) -> None:
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "inferring", "--config_file",
-               str(maskgan / "configs" / "inference.json"), "--meta_file", str(maskgan / "configs" / "metadata.json"),
-               "--logging_file", str(maskgan / "configs" / "logging.conf"), "--bundle_root", str(maskgan),
-               "--output_dir", str(out), *extra]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-
-    run(tmp_path / "noise", "--num_samples", "2")
+    """``monai.bundle.run("inferring", ...)`` (what the card's ``python -m monai.bundle run inferring`` calls; both
+    runs in one process to start Python once): from noise (``num_samples``) and from masks (``input_dir``), the same
+    pairs as the zoo's for the same seeds."""
+    common = dict(config_file=str(maskgan / "configs" / "inference.json"),
+                  meta_file=str(maskgan / "configs" / "metadata.json"),
+                  logging_file=str(maskgan / "configs" / "logging.conf"), bundle_root=str(maskgan))
+    runs = [dict(common, output_dir=str(tmp_path / "noise"), num_samples=2),
+            dict(common, output_dir=str(tmp_path / "given"), input_dir=str(masks))]
+    code = ("import json, sys\nfrom monai.bundle import run\n"
+            "for kw in json.loads(sys.argv[1]):\n    run('inferring', **kw)")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, env=_env(),
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "noise").iterdir()) == \
         sorted(f"sample_00000{i}_{o}.png" for i in range(2) for o in ("image", "mask"))
     zoo = engine.generate(maskgan, 2, save_images=False, sampler=sampler)
     mask = np.array(Image.open(tmp_path / "noise" / "sample_000001_mask.png"))
     assert np.array_equal(mask, zoo[1][1][..., 0].astype(np.uint8))
-    run(tmp_path / "given", "--input_dir", str(masks))
     assert sorted(p.name for p in (tmp_path / "given").iterdir()) == \
         sorted(f"case{i}_{o}.png" for i in range(2) for o in ("image", "mask"))
     zoo = engine.generate(maskgan, None, save_images=False, sampler=sampler, input_path=masks)
