@@ -265,6 +265,17 @@ def test_maskgan_cli_generate_with_the_example_masks(maskgan, tmp_path):
         assert mask.any() and np.array_equal(mask, np.array(Image.open(examples[index // 2])) > 0)
 
 
+def test_maskgan_cli_generate_from_noise_in_process(maskgan, tmp_path, capsys):
+    """``medigan-zoo generate`` without --input_path: the mask input is optional, so pairs from noise."""
+    from medigan_zoo.cli import main
+
+    main(["--trust", str(maskgan.parent), "--bundle_dirs", str(maskgan.parent), "--include_builtin", "False",
+          "generate", maskgan.name, "--num_samples", "2", "--output_path", str(tmp_path / "out"), "--quiet"])
+    assert sorted(p.name for p in (tmp_path / "out").glob("sample_*")) == \
+        sorted(f"sample_00000{i}_{o}.png" for i in range(2) for o in ("image", "mask"))
+    assert all("inputs" not in rec for rec in _lines(tmp_path / "out"))
+
+
 def test_maskgan_monai_bundle_run_inferring_both_ways(maskgan, sampler, masks, tmp_path):
     """``monai.bundle.run("inferring", ...)`` (what the card's ``python -m monai.bundle run inferring`` calls; both
     runs in one process to start Python once): from noise (``num_samples``) and from masks (``input_dir``), the same
