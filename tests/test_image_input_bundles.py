@@ -45,9 +45,10 @@ def maskgan(tmp_path_factory) -> Path:
     require(MASKGAN / "configs" / "inference.json", "the brain_mri_tumor_maskgan bundle")
     bundle = shutil.copytree(MASKGAN, tmp_path_factory.mktemp("maskgan") / MASKGAN.name,
                              ignore=shutil.ignore_patterns("model.pt", "model.ts"))
-    net = json.loads((bundle / "configs" / "inference.json").read_text())["network_def"]
+    config = json.loads((bundle / "configs" / "inference.json").read_text())
+    net = config["network_def"]
     torch.manual_seed(0)
-    generator = TumorPairGenerator(latent_size=64, mask_channels=net["mask_channels"],
+    generator = TumorPairGenerator(latent_size=int(config["latent_size"]), mask_channels=net["mask_channels"],
                                    image_channels=net["image_channels"], start_size=net["start_size"],
                                    convs_per_block=net["convs_per_block"])
     (bundle / "models").mkdir(exist_ok=True)
