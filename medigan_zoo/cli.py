@@ -217,7 +217,8 @@ class ZooCLI:
         flags, e.g. --class_label 1 --num_inference_steps 20 (`medigan-zoo info MODEL` lists what a model takes);
         --mapping FILE names a foreign bundle's ids (docs/foreign_bundles.md). Models with image inputs:
         --input_path FILE_OR_FOLDER (PNG, NIfTI, npy, DICOM series; several inputs: name=PATH,name=PATH) and
-        --samples_per_input N; one sample per input by default."""
+        --samples_per_input N; one sample per input by default. A model whose inputs are optional (an image + mask
+        model given masks) generates from noise without --input_path."""
         quiet, split_by_condition = flag("quiet", quiet), flag("split_by_condition", split_by_condition)
         if input_path is None and num_samples is None:
             num_samples = 10

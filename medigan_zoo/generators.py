@@ -350,7 +350,8 @@ class Generators:
             mapping: a mapping file naming a foreign bundle's ids (default: its ``medigan_zoo.json``;
                 docs/foreign_bundles.md).
             input_path: models with image inputs: a file or folder (PNG, NIfTI, npy, DICOM series) or a mapping
-                input name -> path (docs/bundle_contract.md section 5).
+                input name -> path (docs/bundle_contract.md section 5); a model whose inputs are all ``optional``
+                (an image + mask model given masks) generates from noise without it.
             samples_per_input: samples made from each input, each with its own seed.
             **kwargs: conditions and sampling options as keywords (``class_label=1``); ``medigan-zoo info MODEL``
                 lists both. An unknown keyword raises ``ZooError`` listing the model's conditions and options.

@@ -22,6 +22,17 @@ MEDNIST_GAN = SHARED / "bundles" / "mednist_gan"
 BUNDLES = REPO / "bundles"
 
 
+#: where zoo bundles live: shipped ones in bundles/, work in progress in drafts/ (not indexed)
+BUNDLE_HOMES = (BUNDLES, REPO / "drafts")
+
+
+def zoo_bundle(name: str) -> Path:
+    """The folder of zoo bundle ``name``: bundles/ first, then drafts/ (so tests of a draft keep working once it is
+    moved to bundles/); bundles/ when it is in neither."""
+    return next((home / name for home in BUNDLE_HOMES if (home / name / "configs" / "metadata.json").is_file()),
+                BUNDLES / name)
+
+
 def shipped_bundles():
     """Bundle folders shipped in bundles/ (sorted)."""
     if not BUNDLES.is_dir():

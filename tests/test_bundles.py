@@ -70,11 +70,17 @@ def _sampler(bundle: Path):
     return _SAMPLERS[bundle.name]
 
 
+def _required_inputs(bundle: Path) -> list:
+    return [spec for spec in _zoo(bundle).get("inputs") or [] if spec.get("optional") is not True]
+
+
 def _inputs(bundle: Path, seeds) -> dict:
-    """name -> (n, C, *spatial) images for bundles that declare image inputs: input b is uniform noise in the declared
-    value range drawn from seeds[b] (so a sample still depends on its own seed only); {} for the others."""
+    """name -> (n, C, *spatial) images for bundles that declare required image inputs: input b is uniform noise in
+    the declared value range drawn from seeds[b] (so a sample still depends on its own seed only); {} for the others
+    (optional inputs are left out: those bundles are tested from noise here, tests/test_image_input_bundles.py
+    gives them inputs)."""
     out = {}
-    for spec in _zoo(bundle).get("inputs") or []:
+    for spec in _required_inputs(bundle):
         low, high = spec.get("value_range") or (0.0, 1.0)
         shape = (int(spec.get("num_channels") or 1), *spec["spatial_shape"])
         rows = [torch.rand(shape, generator=torch.Generator().manual_seed(int(s) + 1)) for s in seeds]
@@ -211,9 +217,10 @@ def test_the_model_card_inferring_command_works_as_written(bundle, tmp_path):
     ext = parser.get("output_ext")
     files = sorted(p for p in tmp_path.rglob("*") if p.name.endswith(ext))
     names = [o["name"] for o in _zoo(bundle).get("outputs") or [{"name": "image"}]]
-    if _zoo(bundle).get("inputs"):  # one sample per file of the card's default input_dir (docs/example_inputs)
-        expected = len([p for p in (bundle / "docs" / "example_inputs").iterdir() if p.is_file()])
+    if _zoo(bundle).get("outputs"):  # declared outputs: count the main output's files
         files = [p for p in files if p.name.endswith(f"_{names[0]}{ext}")]
+    if _required_inputs(bundle):  # one sample per file of the card's default input_dir (docs/example_inputs)
+        expected = len([p for p in (bundle / "docs" / "example_inputs").iterdir() if p.is_file()])
     else:
         expected = 2
     assert len(files) == expected, sorted(p.name for p in tmp_path.rglob("*"))

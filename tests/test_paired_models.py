@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, require
+from conftest import DATA_DIR, require, zoo_bundle
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
@@ -227,7 +227,7 @@ def test_translation_scores_and_dice():
                                               - gain["SEG.trained_on_real.dice"])
 
 
-TRANSLATOR = Path(__file__).resolve().parents[1] / "drafts" / "brain_mri_t1_to_t2_pix2pix"
+TRANSLATOR = zoo_bundle("brain_mri_t1_to_t2_pix2pix")
 
 
 def test_translation_bundle_generates_from_png_folder_and_nifti_volume_with_geometry(tmp_path):

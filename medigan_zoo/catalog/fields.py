@@ -96,7 +96,8 @@ ZOO_BLOCK_FIELDS: Tuple[ZooField, ...] = (
              description="sampling options (inference.json ids the zoo overrides, e.g. num_inference_steps)"),
     ZooField("inputs", ("array",), OPTIONAL,
              description="image inputs the model takes (name, kind image/mask, modality, spatial_shape, num_channels, "
-                         "value_range, normalization, labels); absent: it generates from noise"),
+                         "value_range, normalization, labels, optional); absent, or all optional and none given: it "
+                         "generates from noise"),
     ZooField("outputs", ("array",), OPTIONAL,
              description="what each sample is made of (name, kind image/mask, num_channels, value_range, labels); "
                          "absent: one image"),

@@ -100,7 +100,9 @@ class InputSpec:
     The sampler receives it as ``inputs[name]``: (B, num_channels, *spatial_shape) float32 in display order, in
     ``value_range`` (images) or label values (masks). ``normalization`` says how a file's values get there:
     "none" (integer PNG/JPEG scaled from their type's range, other files used as read and checked to lie in the
-    range), "minmax" (each input's min..max) or "percentile" (each input's min..99.5th percentile, clipped)."""
+    range), "minmax" (each input's min..max) or "percentile" (each input's min..99.5th percentile, clipped).
+    ``optional``: the model also runs without it (e.g. an image + mask model that draws the mask itself unless one
+    is given); a model whose inputs are all optional generates from noise when no input is given."""
 
     name: str
     kind: str = IMAGE
@@ -111,6 +113,7 @@ class InputSpec:
     normalization: str = "none"
     labels: Mapping[int, str] = field(default_factory=dict)
     description: str = ""
+    optional: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
@@ -119,7 +122,7 @@ class InputSpec:
                    spatial_shape=tuple(int(s) for s in data.get("spatial_shape") or ()),
                    num_channels=int(data.get("num_channels") or 1), value_range=_range(data.get("value_range")),
                    normalization=str(data.get("normalization") or "none"), labels=_labels(data.get("labels")),
-                   description=str(data.get("description") or ""))
+                   description=str(data.get("description") or ""), optional=data.get("optional") is True)
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,11 @@ class ModelInfo:
     def inputs(self) -> List[InputSpec]:
         """The image inputs the model takes (zoo block ``inputs``); [] for noise-to-image models."""
         return [InputSpec.from_dict(d) for d in self.zoo.get("inputs") or [] if isinstance(d, Mapping)]
+
+    @property
+    def required_inputs(self) -> List[InputSpec]:
+        """The inputs a run cannot do without (not ``optional``); [] when the model also generates from noise."""
+        return [spec for spec in self.inputs if not spec.optional]
 
     @property
     def declares_outputs(self) -> bool:

@@ -347,7 +347,8 @@ def dicom_dataset(arr: np.ndarray, info: SampleInfo):
         for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness"):
             if keyword in geo:
                 value = geo[keyword]
-                setattr(ds, keyword, [f"{v:g}" for v in value] if isinstance(value, list) else f"{value:g}")
+                # 10 significant digits fit a DS (16 characters); "%g" (6) would move a slice by up to ~1e-4 mm
+                setattr(ds, keyword, [f"{v:.10g}" for v in value] if isinstance(value, list) else f"{value:.10g}")
         if "FrameOfReferenceUID" in geo:
             ds.FrameOfReferenceUID = geo["FrameOfReferenceUID"]
         if "SOPInstanceUID" in geo and "SOPClassUID" in geo:

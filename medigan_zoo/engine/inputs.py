@@ -204,12 +204,35 @@ def _read_dicom_series(files: Sequence[Path]) -> _Raw:
                                                  "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
                      if getattr(ds, k, None) is not None}
             spacing = tuple(float(v) for v in attrs.get("PixelSpacing", ()))
-            geometry.append(Geometry(dicom=_plain_dicom(attrs), spacing=spacing))
+            geometry.append(Geometry(affine=_dicom_affine(attrs), dicom=_plain_dicom(attrs), spacing=spacing))
             paths.append(path)
         modality = modality or getattr(ds, "Modality", None)
     volume = np.stack(slices, axis=1)  # (C, D, H, W)
     return _Raw(volume, Path(files[0]).parent if len(files) > 1 else Path(files[0]), slice_geometry=geometry,
                 modality=modality, slice_paths=paths)
+
+
+def _dicom_affine(attrs: Mapping[str, Any]) -> Optional[Tuple[Tuple[float, ...], ...]]:
+    """The NIfTI affine (RAS, MONAI's ``(x, y, z)`` = (column, row, slice) order) of one DICOM slice, from its
+    ImagePositionPatient, ImageOrientationPatient and PixelSpacing (DICOM's LPS with x and y negated, as MONAI's
+    readers and dcm2niix do); None when the slice does not say where it lies."""
+    try:
+        position = np.array([float(v) for v in attrs["ImagePositionPatient"]], dtype=float)
+        orientation = np.array([float(v) for v in attrs["ImageOrientationPatient"]], dtype=float)
+        row_spacing, column_spacing = (float(v) for v in attrs["PixelSpacing"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if position.shape != (3,) or orientation.shape != (6,):
+        return None
+    along_row, along_column = orientation[:3], orientation[3:]  # direction of increasing column / row index
+    normal = np.cross(along_row, along_column)
+    thickness = float(attrs.get("SliceThickness") or 1.0)
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2] = along_row * column_spacing, along_column * row_spacing, \
+        normal * thickness
+    affine[:3, 3] = position
+    affine[:2] *= -1  # LPS -> RAS
+    return tuple(map(tuple, affine.tolist()))
 
 
 def _plain_dicom(attrs: Mapping[str, Any]) -> Dict[str, Any]:
@@ -359,35 +382,38 @@ def read_input_path(path: PathLike, spec: InputSpec, dims: int) -> List[InputIte
 
 
 def read_inputs(info: ModelInfo, input_path: Any, samples_per_input: int = 1) -> InputSet:
-    """The inputs of a run of model ``info``: ``input_path`` is a path (models with one input) or a mapping
-    input name -> path. Everything is read and checked here, before any work.
+    """The inputs of a run of model ``info``: ``input_path`` is a path (models with one input, or with one required
+    input) or a mapping input name -> path; an ``optional`` input may be left out (the sampler then does without
+    it). Everything is read and checked here, before any work.
 
     Raises:
-        GenerationError: the model takes no inputs, a declared input is not given (or an unknown one is), the
+        GenerationError: the model takes no inputs, a required input is not given (or an unknown one is), the
             inputs of several names differ in number, or a file is wrong (shape, channels, modality, values).
     """
     specs = info.inputs
     if not specs:
         raise GenerationError(f"Model {info.id!r} takes no image inputs (it generates from noise); leave input_path "
                               "out.")
+    required = [s for s in specs if not s.optional]
     if isinstance(input_path, Mapping):
-        given = {str(k): v for k, v in input_path.items()}
-    elif len(specs) == 1:
-        given = {specs[0].name: input_path}
+        given = {str(k): v for k, v in input_path.items() if v is not None}
+    elif len(specs) == 1 or len(required) == 1:
+        given = {(specs[0] if len(specs) == 1 else required[0]).name: input_path}
     else:
-        names = ", ".join(s.name for s in specs)
+        names = ", ".join(s.name + (" (optional)" if s.optional else "") for s in specs)
         raise GenerationError(f"Model {info.id!r} takes the inputs {names}; give input_path as a mapping name -> "
                               "path, e.g. {" + ", ".join(f"'{s.name}': ..." for s in specs) + "}.")
     unknown = sorted(set(given) - {s.name for s in specs})
-    missing = [s.name for s in specs if s.name not in given]
-    if unknown or missing:
-        raise GenerationError(f"Model {info.id!r} takes the inputs {[s.name for s in specs]}; "
-                              + (f"{unknown} are not among them" if unknown else f"{missing} not given") + ".")
+    missing = [s.name for s in required if s.name not in given]
+    if unknown or missing or not given:
+        why = f"{unknown} are not among them" if unknown else f"{missing} not given" if missing else "none given"
+        raise GenerationError(f"Model {info.id!r} takes the inputs {[s.name for s in specs]}; {why}.")
+    used = [s for s in specs if s.name in given]
     dims = len(specs[0].spatial_shape) or len(info.spatial_shape) or 2
-    items = {s.name: read_input_path(given[s.name], s, len(s.spatial_shape) or dims) for s in specs}
+    items = {s.name: read_input_path(given[s.name], s, len(s.spatial_shape) or dims) for s in used}
     counts = {name: len(v) for name, v in items.items()}
     if len(set(counts.values())) > 1:
         raise GenerationError(f"The inputs of model {info.id!r} differ in number ({counts}); inputs are paired by "
                               "their order, so give the same number of each.")
-    return InputSet(specs=specs, items=items, samples_per_input=samples_per_input,
+    return InputSet(specs=used, items=items, samples_per_input=samples_per_input,
                     sources={name: str(Path(str(given[name])).expanduser()) for name in given})

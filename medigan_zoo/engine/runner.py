@@ -299,13 +299,14 @@ def generate(bundle_dir: PathLike, num_samples: Optional[int], output_path: Opti
 
 
 def _run_inputs(info: ModelInfo, input_path: Any, samples_per_input: Any, inputs: Any) -> Any:
-    """The run's :class:`~medigan_zoo.engine.inputs.InputSet` (None for models without inputs), read and checked."""
+    """The run's :class:`~medigan_zoo.engine.inputs.InputSet`, read and checked: None for models without inputs,
+    and for models whose inputs are all optional when none is given (they generate from noise)."""
     per_input = _check_int("samples_per_input", samples_per_input, 1)
     if inputs is not None:
         return replace(inputs, samples_per_input=per_input) if inputs.samples_per_input != per_input else inputs
     if input_path is None:
-        if info.inputs:
-            names = ", ".join(s.name for s in info.inputs)
+        if info.required_inputs:
+            names = ", ".join(s.name for s in info.required_inputs)
             raise GenerationError(f"Model {info.id!r} makes its samples from image inputs ({names}); give input_path "
                                   "(a file or folder of PNG, NIfTI, npy or DICOM files; `medigan-zoo info "
                                   f"{info.id}` shows what it takes).")

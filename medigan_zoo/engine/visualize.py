@@ -26,7 +26,8 @@ def write_sample_grid(bundle_dir: Path, output_path: Path, num_per_row: int = 8,
     """Generate ``num_per_row`` samples per condition value (the same seeds in every row) and save a grid PNG.
 
     Masks (declared outputs of kind mask) are drawn over their images as coloured overlays. A model with image inputs
-    needs ``input_path``: its grid has a row of the first ``num_per_row`` inputs above the row of their outputs."""
+    needs ``input_path`` (unless its inputs are all optional): its grid then has a row of the first ``num_per_row``
+    inputs above the row of their outputs."""
     from medigan_zoo.engine.preview import synthetic_png_info
     from medigan_zoo.runtime.bundle import load_bundle_sampler
 
@@ -49,13 +50,13 @@ def sample_grid_image(sampler: Any, num_per_row: int = 8, seed: int = 0, scale: 
     images: List[torch.Tensor] = []
     masks: List[Any] = []
     labels: List[str] = []
-    if info.inputs:
+    if info.inputs and (input_path is not None or info.required_inputs):
         from medigan_zoo.engine.runner import _run_inputs
 
         inputs = _run_inputs(info, input_path, 1, None)
         count = min(num_per_row, len(inputs))
         made = sample(sampler, range(count), condition_plan(sampler), seed, inputs)
-        spec = info.inputs[0]
+        spec = inputs.specs[0]  # the first input given (an optional one may be left out)
         low, high = spec.value_range
         given = inputs.batch(range(count))[spec.name]
         shown = given.float() / max(1.0, float(given.max())) if spec.kind == "mask" else (given - low) / (high - low)

@@ -57,9 +57,10 @@ def example_inputs(bundle: PathLike, network: nn.Module) -> Tuple[torch.Tensor, 
     if _is_unet(network):
         shape = (2, int(zoo.get("num_channels", 1))) + tuple(int(s) for s in zoo["spatial_shape"])
         return torch.randn(shape, generator=gen), torch.tensor([10, 600]), labels
-    if zoo.get("inputs"):  # image-to-image models: one image per declared input, in its value range
+    required = [spec for spec in zoo.get("inputs") or [] if isinstance(spec, dict) and spec.get("optional") is not True]
+    if required:  # image-to-image models: one image per required input, in its value range
         images = []
-        for spec in zoo["inputs"]:
+        for spec in required:
             low, high = (float(v) for v in spec.get("value_range") or (0.0, 1.0))
             shape = (2, int(spec.get("num_channels") or 1), *(int(s) for s in spec["spatial_shape"]))
             images.append(torch.rand(shape, generator=gen) * (high - low) + low)

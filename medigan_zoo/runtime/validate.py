@@ -275,7 +275,8 @@ def _check_ids(bundle_dir: Path, metadata: Dict[str, Any]) -> List[Problem]:
         return [Problem(rel, "$", f"does not read with monai.bundle.ConfigParser: {err}", "fix the config")]
     zoo = metadata.get(ZOO_KEY) or {}
     required = EXTRACTOR_IDS if zoo.get("role") == "feature_extractor" else STANDARD_IDS
-    if zoo.get("inputs"):  # one output per input: the inputs, not num_samples, say how many (contract section 5)
+    needs_input = any(isinstance(e, dict) and e.get("optional") is not True for e in zoo.get("inputs") or [])
+    if needs_input:  # one output per input: the inputs, not num_samples, say how many (contract section 5)
         required = tuple(key for key in required if key != "num_samples")
     for key in required + tuple(zoo.get("condition") or {}):
         if key not in parser:
