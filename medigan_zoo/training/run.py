@@ -356,7 +356,17 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
     values = dict(overrides or {})
     hyper = read_hyperparameters(src)
     check_values(hyper, {k: v for k, v in values.items() if k in {h.name for h in hyper}})
-    out = _prepare_output(src, output, resume, finetune)
+    from medigan_zoo.training import ddp
+
+    dist = ddp.from_environment(device)  # None for one process; under torchrun: this rank (gloo / nccl)
+    if dist is not None:
+        device = dist.device
+    if dist is None or dist.main:
+        out = _prepare_output(src, output, resume, finetune)
+    ddp.barrier()  # rank 0 has copied the bundle (the others only read it)
+    if dist is not None and not dist.main:
+        out = src if output is None else Path(output).expanduser().resolve()
+        logging.disable(logging.INFO)  # rank 0 logs
     work = out / WORK_DIR
     trust = [out] + ([] if trusted in (None, True, False) else
                      ([trusted] if isinstance(trusted, (str, Path)) else list(trusted)))
@@ -377,17 +387,23 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
         trainer = parser.get_parsed_content("trainer")
         if finetune and not resume:
             _load_shipped_weights(src, parser)
-        result = _run(workflow, trainer, out, work, resume=resume, progress=progress,
+        if dist is not None:
+            ddp.distribute(trainer, dist)
+        main = dist is None or dist.main
+        result = _run(workflow, trainer, out, work, resume=resume, progress=progress and main,
                       checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
-                      object_handlers=object_handlers)
-    if not finish:
+                      object_handlers=object_handlers if main else [], main=main)
+    if not finish or not main:
+        ddp.barrier()  # under torchrun: the ranks other than 0 wait here for rank 0's export and evaluation
         return TrainResult(bundle=out, iterations=int(result["iterations"]), epochs=int(result["epochs"]),
                            wall_s=float(result["wall_s"]), cpu_s=float(result["cpu_s"]), losses=dict(result["losses"]),
                            log=work / "run_log.txt", version=str(_metadata(out).get("version", "")),
                            checkpoint=Path(result["checkpoint"]), resumed_from=int(result["resumed_from"]))
-    return _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
-                   evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
-                   command=command, seed=seed)
+    finished = _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
+                       evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
+                       command=command, seed=seed)
+    ddp.barrier()
+    return finished
 
 
 def _load_shipped_weights(src: Path, parser: Any) -> None:
@@ -405,7 +421,8 @@ def _load_shipped_weights(src: Path, parser: Any) -> None:
 
 
 def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, progress: bool,
-         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any]) -> Dict[str, Any]:
+         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any],
+         main: bool = True) -> Dict[str, Any]:
     from medigan_zoo.training.checkpoint import CHECKPOINT_NAME, TimedCheckpoint
 
     parser = workflow.parser
@@ -415,8 +432,9 @@ def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, pr
     epoch_length = trainer.state.epoch_length or len(trainer.data_loader)
     every = int(checkpoint_every) if checkpoint_every else int(epoch_length)
     checkpoint = TimedCheckpoint(objects, work, interval_s=checkpoint_seconds if checkpoint_seconds > 0 else
-                                 float("inf"), every_n_iterations=every)
-    checkpoint.attach(trainer)
+                                 float("inf"), every_n_iterations=every, write=main)
+    if main:  # under torchrun only rank 0 writes checkpoints; every rank resumes from them
+        checkpoint.attach(trainer)
     last = _LastLosses()
     last.attach(trainer)
     if progress:
