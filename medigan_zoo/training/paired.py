@@ -22,6 +22,7 @@ from torch import nn
 
 from medigan_zoo.networks.gan2d import ProjectionDiscriminator
 from medigan_zoo.networks.paired import patch_scores
+from medigan_zoo.training.ddp import draw
 from medigan_zoo.training.gan import translate
 
 
@@ -127,7 +128,7 @@ class TumorPairIteration:
         device, n = image.device, image.shape[0]
         mask_pm1 = mask * 2.0 - 1.0
         tumor = mask_pm1[mask.flatten(1).amax(1) > 0]  # the non-empty real masks train the mask generator
-        fake = gen.image_from_mask(torch.randn(n, self.latent_size, device=device), mask)
+        fake = gen.image_from_mask(draw(n, lambda m: torch.randn(m, self.latent_size, device=device)), mask)
         fake_mask = gen.soft_mask(torch.randn(max(2, tumor.shape[0]), self.latent_size, device=device))
 
         def pair(img: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
