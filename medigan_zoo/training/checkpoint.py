@@ -145,7 +145,9 @@ class TimedCheckpoint:
         if self.preview is not None:
             self.preview(engine)
         output = getattr(engine.state, "output", None)
-        losses = " ".join(f"{k} {v:.4f}" for k, v in output.items()) if isinstance(output, dict) else ""
+        losses = " ".join(f"{k} {float(v):.4f}" for k, v in output.items()  # the scalars (not images, predictions)
+                          if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1)
+                          ) if isinstance(output, dict) else ""
         self._log(f"checkpoint at iteration {iteration} (epoch {state['epoch']}): "
                   f"wall {wall_s:.0f} s, CPU {cpu_s:.0f} s, {wall_s / max(1, iteration):.3f} s/it; {losses}")
         return self.path

@@ -21,6 +21,10 @@ The recipe's own last steps write ``training_output/model.pt``; then the output 
 ``docs/training_log.txt`` (command, data and its sha256, overrides, iterations, wall and CPU time, losses, the
 checkpoint log), a bumped version with a changelog entry in ``metadata.json``, and, unless ``evaluate=False``, the
 metrics of :func:`medigan_zoo.evaluation.evaluate.evaluate_bundle` in its metadata and card.
+
+Under ``torchrun`` with several processes, :mod:`medigan_zoo.training.ddp` makes the engine data-parallel (DDP,
+sharded sampler, global-batch draws and batch norm); rank 0 alone copies the bundle, logs, checkpoints and does
+everything after training, while the others wait at a barrier; every rank resumes from the checkpoint.
 """
 from __future__ import annotations
 
