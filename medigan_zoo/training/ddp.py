@@ -41,6 +41,7 @@ TIMEOUT = timedelta(hours=2)
 @dataclass(frozen=True)
 class DistContext:
     """This process's place in a torchrun job."""
+
     rank: int  #: global rank (0 writes everything)
     local_rank: int  #: rank on this node (picks the GPU)
     world_size: int
@@ -151,6 +152,7 @@ class ShardedSampler(DistributedSampler):
     same seeded RNG, so the same indices on every rank) and keeps positions ``rank, rank + N, ...`` of the first
     ``N * (len // N)`` indices. Consecutive per-rank batches of ``B / N`` then together hold exactly the recipe's
     global batch of ``B``."""
+
     def __init__(self, sampler: Any, num_replicas: int, rank: int):  # no super().__init__: no dataset to split
         self.sampler = sampler
         self.num_replicas = int(num_replicas)
@@ -173,6 +175,7 @@ class ShardedSampler(DistributedSampler):
 # ------------------------------------------------------------------------------------------------- batch norm
 class _AllReduceSum(torch.autograd.Function):
     """Differentiable sum over the ranks: the gradient of each rank's input is the sum of all ranks' gradients."""
+
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, group: Any) -> torch.Tensor:
         ctx.group = group
@@ -192,6 +195,7 @@ class GlobalBatchNorm:
     ranks (two differentiable ``all_reduce`` of sums), running statistics updated with the
     global unbiased variance, as one process with the whole batch does. Works on gloo/CPU, where
     ``nn.SyncBatchNorm`` raises. Without a process group, or in eval mode, the plain batch norm."""
+
     group: Any = None
 
     def forward(self, x: Any) -> Any:  # noqa: D102
@@ -304,6 +308,7 @@ class GlobalMeanOutput:
     """An ``iteration_update`` whose scalar outputs (floats, 0-d tensors of a dict output) are averaged over the
     ranks, before any handler sees them: the logged losses are those of the global batch (the mean of equal shards'
     means), as in a single process."""
+
     def __init__(self, update: Callable[[Any, Any], Any]):
         self.update = update
 
