@@ -150,7 +150,10 @@ def _copy_bundle(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(WORK_DIR, "__pycache__", "*.pyc", ".medigan_zoo_*"))
 
 
-def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetune: bool) -> Path:
+def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetune: bool,
+                    write: bool = True) -> Path:
+    """The output bundle folder, after checking it suits ``resume`` / ``finetune``; ``write`` copies ``src`` there
+    when it is new (False: the checks only, as the ranks other than 0 of a data-parallel run do)."""
     if output is None:
         if finetune:
             raise ZooError("finetune needs --output NEW_BUNDLE, a new folder (the shipped weights stay as they are).")
@@ -166,9 +169,10 @@ def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetun
         else:
             if resume:
                 raise ZooError(f"--resume: {out} holds no interrupted training; run without --resume.")
-            if out.exists():
-                out.rmdir()
-            _copy_bundle(src, out)
+            if write:
+                if out.exists():
+                    out.rmdir()
+                _copy_bundle(src, out)
     checkpoint = out / WORK_DIR / "checkpoint_latest.pt"
     if resume and not checkpoint.is_file():
         raise ZooError(f"--resume: no checkpoint {checkpoint}; the run to continue was not started with this output.")
@@ -365,11 +369,15 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
     dist = ddp.from_environment(device)  # None for one process; under torchrun: this rank (gloo / nccl)
     if dist is not None:
         device = dist.device
-    if dist is None or dist.main:
+    if dist is None:
         out = _prepare_output(src, output, resume, finetune)
-    ddp.barrier()  # rank 0 has copied the bundle (the others only read it)
+    else:  # every rank checks --output (and stops alike on a wrong one) before rank 0 copies the bundle there
+        out = _prepare_output(src, output, resume, finetune, write=False)
+        ddp.barrier()
+        if dist.main:
+            _prepare_output(src, output, resume, finetune)
+        ddp.barrier()  # the others only read what rank 0 copied
     if dist is not None and not dist.main:
-        out = src if output is None else Path(output).expanduser().resolve()
         logging.disable(logging.INFO)  # rank 0 logs
     work = out / WORK_DIR
     trust = [out] + ([] if trusted in (None, True, False) else
