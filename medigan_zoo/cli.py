@@ -379,7 +379,7 @@ class ZooCLI:
                seed: int, checkpoint_every: Optional[int], evaluate: Any, evaluate_samples: int,
                evaluate_metrics: str, device: Optional[str], progress: Any, hyperparameters: dict,
                finetune: bool) -> None:
-        from medigan_zoo.training.ddp import from_environment
+        from medigan_zoo.training.ddp import from_environment, shutdown
 
         verb = "finetune" if finetune else "train"
         if data is None or isinstance(data, bool):
@@ -387,10 +387,12 @@ class ZooCLI:
                            f"e.g. `medigan-zoo {verb} chest_xray_cdcgan --data ~/my_dataset --output ~/my_bundle`")
         if output is not None and (isinstance(output, bool) or not str(output).strip()):
             raise ZooError(f"{verb}: --output needs a folder for the new bundle.")
-        from_environment(device)  # under torchrun with several processes: not available yet (one line)
+        dist = from_environment(device)  # under torchrun with several processes: this rank (data-parallel)
         from medigan_zoo.training.tracking import check_tracking, train_tracked
 
         tracking = check_tracking(hyperparameters.pop("tracking", None))  # --tracking mlflow [--tracking_uri URI]
+        if dist is not None and not dist.main:
+            tracking = None  # rank 0 tracks the run
         tracking_uri = hyperparameters.pop("tracking_uri", None)
         result, run_id = train_tracked(
             self._bundle_path(bundle), data, output, tracking=tracking, tracking_uri=tracking_uri,
@@ -402,6 +404,10 @@ class ZooCLI:
             evaluate_metrics=",".join(map(str, evaluate_metrics)) if isinstance(evaluate_metrics, (list, tuple))
             else str(evaluate_metrics), device=device,
             progress=flag("progress", progress), trusted=self._trust, command=_COMMAND_LINE or None)
+        if dist is not None:
+            shutdown()
+            if not dist.main:
+                return
         for line in result.lines():
             print(line)
         if run_id:

@@ -9,7 +9,6 @@ import pytest
 from medigan_zoo.byod.init import STARTING_POINTS, init_bundle
 from medigan_zoo.core.errors import ZooError
 from medigan_zoo.runtime.validate import validate
-from medigan_zoo.training.ddp import from_environment
 
 
 @pytest.mark.parametrize("template", ["wgan_gp", "ddpm"])  # cgan: tests/test_byod_pipeline.py
@@ -42,15 +41,3 @@ def _shipped(name):
 
     return builtin_bundles_root() / name
 
-
-def test_torchrun_with_several_processes_stops_with_one_line(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert from_environment() is None
-    monkeypatch.setenv("WORLD_SIZE", "1")
-    assert from_environment() is None
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ZooError, match="data-parallel training .* is not available yet"):
-        from_environment()
-    monkeypatch.setenv("WORLD_SIZE", "two")
-    with pytest.raises(ZooError, match="not a whole number"):
-        from_environment()

@@ -62,12 +62,15 @@ class TimedCheckpoint:
             and the recipe's final steps; a later ``resume`` continues to ``max_epochs``. 0: no limit.
         every_n_iterations: when > 0, also save after every this many iterations (``float('inf')`` as
             ``interval_s`` then saves by iteration count only).
+        write: False for the ranks other than 0 of a data-parallel run: they only :meth:`resume` (no run-log
+            lines); attach it on rank 0 only.
     """
 
     def __init__(self, objects: Mapping[str, Any], output_dir: Union[str, Path], interval_s: float = 300.0,
                  preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0,
-                 every_n_iterations: int = 0):
+                 every_n_iterations: int = 0, write: bool = True):
         self.objects = dict(objects)
+        self.write = bool(write)
         self.every_n_iterations = int(every_n_iterations)
         self.max_run_s = float(max_run_s)
         self.output_dir = Path(output_dir)
@@ -99,6 +102,8 @@ class TimedCheckpoint:
         engine.add_event_handler(Events.COMPLETED, self.save)
 
     def _log(self, line: str) -> None:
+        if not self.write:
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / RUN_LOG_NAME, "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC  {line}\n")
@@ -140,7 +145,9 @@ class TimedCheckpoint:
         if self.preview is not None:
             self.preview(engine)
         output = getattr(engine.state, "output", None)
-        losses = " ".join(f"{k} {v:.4f}" for k, v in output.items()) if isinstance(output, dict) else ""
+        losses = " ".join(f"{k} {float(v):.4f}" for k, v in output.items()  # the scalars (not images, predictions)
+                          if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1)
+                          ) if isinstance(output, dict) else ""
         self._log(f"checkpoint at iteration {iteration} (epoch {state['epoch']}): "
                   f"wall {wall_s:.0f} s, CPU {cpu_s:.0f} s, {wall_s / max(1, iteration):.3f} s/it; {losses}")
         return self.path

@@ -13,6 +13,8 @@ import torch
 from monai.engines.utils import DiffusionPrepareBatch, default_prepare_batch
 from monai.inferers import DiffusionInferer
 
+from medigan_zoo.training.ddp import draw
+
 
 class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
     """Image -> (noisy-image inputs, noise target) with per-sample timesteps and class labels.
@@ -32,6 +34,16 @@ class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
         self.null_class = null_class
         self.drop_prob = float(drop_prob)
 
+    def get_noise(self, images: torch.Tensor) -> torch.Tensor:
+        """MONAI's standard normal noise; under torchrun drawn for the global batch (medigan_zoo.training.ddp)."""
+        return draw(images.shape[0], lambda m: torch.randn((m, *images.shape[1:]), device=images.device,
+                                                           dtype=images.dtype))
+
+    def get_timesteps(self, images: torch.Tensor) -> torch.Tensor:
+        """MONAI's uniform timesteps; under torchrun drawn for the global batch."""
+        return draw(images.shape[0], lambda m: torch.randint(0, self.num_train_timesteps, (m,),
+                                                             device=images.device)).long()
+
     def __call__(self, batchdata: Dict[str, torch.Tensor], device: Union[str, torch.device, None] = None,
                  non_blocking: bool = False, **kwargs: Any):
         images, _ = default_prepare_batch(batchdata, device, non_blocking, **kwargs)
@@ -43,7 +55,7 @@ class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
             labels = torch.as_tensor(batchdata[self.condition_name]).reshape(-1).long().to(images.device)
             if self.drop_prob > 0:
                 assert self.null_class is not None  # __init__: drop_prob > 0 needs null_class
-                drop = torch.rand(labels.shape[0], device=labels.device) < self.drop_prob
+                drop = draw(labels.shape[0], lambda m: torch.rand(m, device=labels.device)) < self.drop_prob
                 labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
             infer_kwargs["class_labels"] = labels
         return images, self.get_target(images, noise, timesteps), (), infer_kwargs

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from medigan_zoo.training.augment import DiffAugment, downsample_to
+from medigan_zoo.training.ddp import draw, unwrap
 from medigan_zoo.training.gan import conditional_batch
 
 
@@ -64,7 +65,7 @@ class FastGANIteration:
         real, labels, gen, disc = conditional_batch(engine, batchdata, self.image_key, self.condition_name)
         device = engine.state.device
         n = real.shape[0]
-        z = torch.randn(n, self.latent_size, device=device)
+        z = draw(n, lambda m: torch.randn(m, self.latent_size, device=device))
         fake_labels = labels
         if self.mode_seeking > 0 and n >= 2:  # second half: the first half's labels, other latents
             half = n // 2
@@ -93,7 +94,7 @@ class FastGANIteration:
         # generator step
         for p in disc.parameters():
             p.requires_grad_(False)
-        g_loss = engine.g_loss_function(disc(self._aug(fake), fake_labels))
+        g_loss = engine.g_loss_function(unwrap(disc)(self._aug(fake), fake_labels))  # frozen D: no DDP sync
         ms = torch.zeros((), device=device)
         if self.mode_seeking > 0 and n >= 2:
             half = n // 2

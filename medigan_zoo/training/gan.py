@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medigan_zoo.training.ddp import draw, is_main, unwrap
+
 
 def hinge_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """Discriminator hinge loss: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
@@ -35,8 +37,8 @@ def translate(x: torch.Tensor, ratio: float) -> torch.Tensor:
         return x
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
-    dx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
+    dy = draw(b, lambda m: torch.randint(-sh, sh + 1, (m, 1, 1), device=x.device))
+    dx = draw(b, lambda m: torch.randint(-sw, sw + 1, (m, 1, 1), device=x.device))
     gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
     gy = (gy[None] + dy).clamp(-1, h)  # index into the zero-padded image
     gx = (gx[None] + dx).clamp(-1, w)
@@ -87,7 +89,7 @@ class ConditionalGANIteration:
         d_loss = d_real = d_fake = torch.zeros(())
         fake = real
         for _ in range(self.d_steps):
-            z = torch.randn(n, self.latent_size, device=device)
+            z = draw(n, lambda m: torch.randn(m, self.latent_size, device=device))  # under DDP: global batch
             fake = gen(z, labels)
             d_real = disc(self._aug(real), labels)
             d_fake = disc(self._aug(fake.detach()), labels)
@@ -97,7 +99,7 @@ class ConditionalGANIteration:
             engine.d_optimizer.step()
         for p in disc.parameters():
             p.requires_grad_(False)
-        g_loss = engine.g_loss_function(disc(self._aug(fake), labels))
+        g_loss = engine.g_loss_function(unwrap(disc)(self._aug(fake), labels))  # frozen D: no DDP sync
         engine.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         engine.g_optimizer.step()
@@ -134,6 +136,9 @@ class SampleGridSaver:
     @torch.no_grad()
     def __call__(self, engine: Any) -> None:
         from medigan_zoo.engine.preview import save_sample_grid
+
+        if not is_main():  # under torchrun rank 0 writes the grids
+            return
 
         device = next(self.generator.parameters()).device
         rng = torch.Generator().manual_seed(self.seed)

@@ -22,6 +22,7 @@ from torch import nn
 
 from medigan_zoo.networks.gan2d import ProjectionDiscriminator
 from medigan_zoo.networks.paired import patch_scores
+from medigan_zoo.training.ddp import draw
 from medigan_zoo.training.gan import translate
 
 
@@ -140,7 +141,7 @@ class TumorPairIteration:
         if half:  # the second half repeats the first half's masks with other latents
             fmask = torch.cat([mask[:half], mask[:half], mask[2 * half:]])
         fmask_pm1 = fmask * 2.0 - 1.0
-        z = torch.randn(n, self.latent_size, device=device)
+        z = draw(n, lambda m: torch.randn(m, self.latent_size, device=device))
         fake = gen.image_from_mask(z, fmask)
         fake_mask = gen.soft_mask(torch.randn(max(2, tumor.shape[0]), self.latent_size, device=device))
         if self.straight_through:

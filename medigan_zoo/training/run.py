@@ -21,6 +21,10 @@ The recipe's own last steps write ``training_output/model.pt``; then the output 
 ``docs/training_log.txt`` (command, data and its sha256, overrides, iterations, wall and CPU time, losses, the
 checkpoint log), a bumped version with a changelog entry in ``metadata.json``, and, unless ``evaluate=False``, the
 metrics of :func:`medigan_zoo.evaluation.evaluate.evaluate_bundle` in its metadata and card.
+
+Under ``torchrun`` with several processes, :mod:`medigan_zoo.training.ddp` makes the engine data-parallel (DDP,
+sharded sampler, global-batch draws and batch norm); rank 0 alone copies the bundle, logs, checkpoints and does
+everything after training, while the others wait at a barrier; every rank resumes from the checkpoint.
 """
 from __future__ import annotations
 
@@ -146,7 +150,10 @@ def _copy_bundle(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(WORK_DIR, "__pycache__", "*.pyc", ".medigan_zoo_*"))
 
 
-def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetune: bool) -> Path:
+def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetune: bool,
+                    write: bool = True) -> Path:
+    """The output bundle folder, after checking it suits ``resume`` / ``finetune``; ``write`` copies ``src`` there
+    when it is new (False: the checks only, as the ranks other than 0 of a data-parallel run do)."""
     if output is None:
         if finetune:
             raise ZooError("finetune needs --output NEW_BUNDLE, a new folder (the shipped weights stay as they are).")
@@ -162,9 +169,10 @@ def _prepare_output(src: Path, output: Optional[PathLike], resume: bool, finetun
         else:
             if resume:
                 raise ZooError(f"--resume: {out} holds no interrupted training; run without --resume.")
-            if out.exists():
-                out.rmdir()
-            _copy_bundle(src, out)
+            if write:
+                if out.exists():
+                    out.rmdir()
+                _copy_bundle(src, out)
     checkpoint = out / WORK_DIR / "checkpoint_latest.pt"
     if resume and not checkpoint.is_file():
         raise ZooError(f"--resume: no checkpoint {checkpoint}; the run to continue was not started with this output.")
@@ -356,7 +364,21 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
     values = dict(overrides or {})
     hyper = read_hyperparameters(src)
     check_values(hyper, {k: v for k, v in values.items() if k in {h.name for h in hyper}})
-    out = _prepare_output(src, output, resume, finetune)
+    from medigan_zoo.training import ddp
+
+    dist = ddp.from_environment(device)  # None for one process; under torchrun: this rank (gloo / nccl)
+    if dist is not None:
+        device = dist.device
+    if dist is None:
+        out = _prepare_output(src, output, resume, finetune)
+    else:  # every rank checks --output (and stops alike on a wrong one) before rank 0 copies the bundle there
+        out = _prepare_output(src, output, resume, finetune, write=False)
+        ddp.barrier()
+        if dist.main:
+            _prepare_output(src, output, resume, finetune)
+        ddp.barrier()  # the others only read what rank 0 copied
+    if dist is not None and not dist.main:
+        logging.disable(logging.INFO)  # rank 0 logs
     work = out / WORK_DIR
     trust = [out] + ([] if trusted in (None, True, False) else
                      ([trusted] if isinstance(trusted, (str, Path)) else list(trusted)))
@@ -377,17 +399,23 @@ def train_bundle(bundle: PathLike, data: PathLike, output: Optional[PathLike] = 
         trainer = parser.get_parsed_content("trainer")
         if finetune and not resume:
             _load_shipped_weights(src, parser)
-        result = _run(workflow, trainer, out, work, resume=resume, progress=progress,
+        if dist is not None:
+            ddp.distribute(trainer, dist)
+        main = dist is None or dist.main
+        result = _run(workflow, trainer, out, work, resume=resume, progress=progress and main,
                       checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
-                      object_handlers=object_handlers)
-    if not finish:
+                      object_handlers=object_handlers if main else [], main=main)
+    if not finish or not main:
+        ddp.barrier()  # under torchrun: the ranks other than 0 wait here for rank 0's export and evaluation
         return TrainResult(bundle=out, iterations=int(result["iterations"]), epochs=int(result["epochs"]),
                            wall_s=float(result["wall_s"]), cpu_s=float(result["cpu_s"]), losses=dict(result["losses"]),
                            log=work / "run_log.txt", version=str(_metadata(out).get("version", "")),
                            checkpoint=Path(result["checkpoint"]), resumed_from=int(result["resumed_from"]))
-    return _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
-                   evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
-                   command=command, seed=seed)
+    finished = _finish(src, out, npz, result, pairs, finetune=finetune, evaluate=evaluate,
+                       evaluate_samples=evaluate_samples, evaluate_metrics=evaluate_metrics, trusted=trust,
+                       command=command, seed=seed)
+    ddp.barrier()
+    return finished
 
 
 def _load_shipped_weights(src: Path, parser: Any) -> None:
@@ -405,7 +433,8 @@ def _load_shipped_weights(src: Path, parser: Any) -> None:
 
 
 def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, progress: bool,
-         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any]) -> Dict[str, Any]:
+         checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any],
+         main: bool = True) -> Dict[str, Any]:
     from medigan_zoo.training.checkpoint import CHECKPOINT_NAME, TimedCheckpoint
 
     parser = workflow.parser
@@ -415,8 +444,9 @@ def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, pr
     epoch_length = trainer.state.epoch_length or len(trainer.data_loader)
     every = int(checkpoint_every) if checkpoint_every else int(epoch_length)
     checkpoint = TimedCheckpoint(objects, work, interval_s=checkpoint_seconds if checkpoint_seconds > 0 else
-                                 float("inf"), every_n_iterations=every)
-    checkpoint.attach(trainer)
+                                 float("inf"), every_n_iterations=every, write=main)
+    if main:  # under torchrun only rank 0 writes checkpoints; every rank resumes from them
+        checkpoint.attach(trainer)
     last = _LastLosses()
     last.attach(trainer)
     if progress:

@@ -40,8 +40,13 @@ def recalibrate_batchnorm(generator: nn.Module, latent_size: int, num_batches: i
 
 
 def save_state_dict(module: nn.Module, path: Union[str, Path]) -> Path:
-    """Write ``module``'s state dict as plain CPU tensors (loads with ``torch.load(weights_only=True)``)."""
+    """Write ``module``'s state dict as plain CPU tensors (loads with ``torch.load(weights_only=True)``); under
+    torchrun only rank 0 writes (every rank holds the same weights)."""
+    from medigan_zoo.training.ddp import is_main
+
     path = Path(path)
+    if not is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
     logger.info("saved state dict to %s", path)

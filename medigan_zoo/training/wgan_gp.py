@@ -16,11 +16,14 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
+from medigan_zoo.training.ddp import draw, unwrap
+
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Mean of (||grad_x critic(x_hat)||_2 - 1)^2 on random interpolates x_hat of real and fake images."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), device=real.device, dtype=real.dtype)
+    eps = draw(real.shape[0], lambda m: torch.rand((m,) + (1,) * (real.ndim - 1), device=real.device,
+                                                   dtype=real.dtype))
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     score = critic(x_hat) if labels is None else critic(x_hat, labels)
     grad = torch.autograd.grad(score.sum(), x_hat, create_graph=True)[0]
@@ -55,11 +58,12 @@ class WGANGPIteration:
         self.drift_weight = float(drift_weight)
 
     def _generate(self, generator: nn.Module, n: int, labels: Optional[torch.Tensor], device) -> torch.Tensor:
-        z = torch.randn(n, self.latent_size, device=device)
+        z = draw(n, lambda m: torch.randn(m, self.latent_size, device=device))
         return generator(z) if labels is None else generator(z, labels)
 
-    def _score(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        return self.critic(x) if labels is None else self.critic(x, labels)
+    def _score(self, x: torch.Tensor, labels: Optional[torch.Tensor], frozen: bool = False) -> torch.Tensor:
+        critic = unwrap(self.critic) if frozen else self.critic  # frozen: the generator step, no DDP sync
+        return critic(x) if labels is None else critic(x, labels)
 
     def __call__(self, engine: Any, batchdata: Dict[str, Any]) -> Dict[str, float]:
         device = engine.state.device
@@ -93,7 +97,7 @@ class WGANGPIteration:
             p.requires_grad_(False)
         lab = label_chunks[-1]
         fake = self._generate(generator, reals[-1].shape[0], lab, device)
-        g_loss = -self._score(fake, lab).mean()
+        g_loss = -self._score(fake, lab, frozen=True).mean()
         engine.optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         engine.optimizer.step()
