@@ -285,12 +285,12 @@ def test_tumor_iteration_shows_binary_masks_and_seeks_modes():
     mask[:2, :, 4:8, 4:8] = 1
     m_before = [p.detach().clone() for p in gen.mask_generator.parameters()]
     i_before = [p.detach().clone() for p in gen.image_generator.parameters()]
-    iteration = TumorPairIteration(latent_size=8, straight_through=True, mode_seeking=1.0)
+    iteration = TumorPairIteration(latent_size=8, straight_through=True, mode_seeking=1.0, mask_r1_gamma=1.0)
     trainer = _trainer(gen, disc, iteration, {"image": torch.rand(4, 1, 16, 16) * 2 - 1, "mask": mask})
     trainer.run()
     fakes = [m for m in seen if not torch.equal(m, mask[:2] * 2 - 1)]
     assert fakes and all(set(m.unique().tolist()) <= {-1.0, 1.0} for m in fakes)
-    assert trainer.state.output["ms"] > 0
+    assert trainer.state.output["ms"] > 0 and trainer.state.output["mask_r1"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(m_before, gen.mask_generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(i_before, gen.image_generator.parameters()))
     soft = TumorPairIteration(latent_size=8)

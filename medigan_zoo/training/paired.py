@@ -119,16 +119,21 @@ class TumorPairIteration:
         mode_seeking: weight of a mode-seeking term for the image generator (Mao et al. 2019, MSGAN): the two
             halves of the minibatch share their masks and differ in latents, and the generator is pushed to give
             them different images (0 disables).
+        mask_r1_gamma: weight of an R1 penalty (the squared gradient of the mask discriminator's score at the real
+            masks; Mescheder et al. 2018) that keeps the mask discriminator from overpowering the mask generator
+            on the few real tumor masks (0 disables).
     """
 
     def __init__(self, latent_size: int, image_key: str = "image", mask_key: str = "mask", translation: float = 0.0,
-                 mask_weight: float = 1.0, straight_through: bool = False, mode_seeking: float = 0.0):
+                 mask_weight: float = 1.0, straight_through: bool = False, mode_seeking: float = 0.0,
+                 mask_r1_gamma: float = 0.0):
         self.latent_size = int(latent_size)
         self.image_key, self.mask_key = image_key, mask_key
         self.translation = float(translation)
         self.mask_weight = float(mask_weight)
         self.straight_through = bool(straight_through)
         self.mode_seeking = float(mode_seeking)
+        self.mask_r1_gamma = float(mask_r1_gamma)
 
     def __call__(self, engine: Any, batchdata: Dict[str, Any]) -> Dict[str, float]:
         image, mask = _batch(engine, batchdata, self.image_key, self.mask_key)
@@ -159,7 +164,12 @@ class TumorPairIteration:
         dm_loss = torch.zeros((), device=device)
         if tumor.shape[0] >= 2:
             dm_loss = engine.d_loss_function(masks(tumor), masks(fake_mask.detach()))
-        _step(engine.d_optimizer, d_loss + dm_loss)
+        r1 = torch.zeros((), device=device)
+        if self.mask_r1_gamma > 0 and tumor.shape[0] >= 2:
+            real = tumor.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(disc.score_mask(real).sum(), real, create_graph=True)
+            r1 = grad.pow(2).flatten(1).sum(1).mean()
+        _step(engine.d_optimizer, d_loss + dm_loss + 0.5 * self.mask_r1_gamma * r1)
         with _FrozenDiscriminator(disc):
             g_img = engine.g_loss_function(pair(fake, fmask_pm1))
             g_mask = engine.g_loss_function(masks(fake_mask))
@@ -169,7 +179,7 @@ class TumorPairIteration:
                     (fake[:half] - fake[half:2 * half]).abs().mean() + 1e-5)
             _step(engine.g_optimizer, g_img + self.mask_weight * g_mask + self.mode_seeking * ms)
         return {"g_loss": g_img.item(), "g_mask": g_mask.item(), "d_loss": d_loss.item(), "dm_loss": dm_loss.item(),
-                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "ms": ms.item()}
+                "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "ms": ms.item(), "mask_r1": r1.item()}
 
 
 def tumor_oversampling_weights(records: Sequence[Dict[str, Any]], mask_key: str = "mask",
