@@ -9,6 +9,8 @@
 * ``hub_license(value)`` -> the Hugging Face Hub's license id (``"CC-BY-NC-4.0"`` -> ``"cc-by-nc-4.0"``), or
   ``"other"`` for a license the Hub does not list (a model card then names it in ``license_name``).
 * ``license_mentioned(text)``: the license a sentence names ("... released under CC BY-SA 4.0") or "".
+* ``non_commercial(value)``: True for licenses that forbid commercial use (CC BY-NC*, NVIDIA OneWay Noncommercial);
+  what a generated folder's manifest warns about (``medigan_zoo.engine.runner``).
 * ``license_terms(metadata, LICENSE text, README text)``: the licenses of a MONAI bundle's code, weights and
   training data where its files say so (:class:`LicenseTerms`; docs/foreign_bundles.md, "Licenses").
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 __all__ = ["License", "LICENSES", "UNKNOWN", "license_id", "license_from_text", "license_key", "hub_license",
-           "license_mentioned", "LicenseTerms", "license_terms"]
+           "license_mentioned", "non_commercial", "LicenseTerms", "license_terms"]
 
 UNKNOWN = "unknown"
 
@@ -118,6 +120,13 @@ def hub_license(value: Any) -> str:
     """The Hugging Face Hub license id of a license string (``license_id`` first): ``"CC BY 4.0"`` ->
     ``"cc-by-4.0"``; a license the Hub does not list -> ``"other"``; none -> ``"unknown"``."""
     return _HUB_LICENSES.get(license_id(value), "other")
+
+
+def non_commercial(value: Any) -> bool:
+    """True when the license (any spelling ``license_id`` reads) forbids commercial use: an ``-NC`` Creative
+    Commons license or a ``Noncommercial`` one (``"CC BY-NC 4.0"``, ``"CC-BY-NC-SA-4.0"``, NVIDIA OneWay)."""
+    spdx = license_id(value).upper()
+    return "-NC-" in spdx + "-" or "NONCOMMERCIAL" in spdx.replace("-", "")
 
 
 def _loose(name: str) -> str:

@@ -248,10 +248,14 @@ class ModelInfo:
     @property
     def license_parts(self) -> Dict[str, str]:
         """``{"code", "weights", "data"}`` licenses (SPDX ids or "unknown"): a foreign bundle's as it states them; a
-        zoo model's block ``license`` is its weights' license."""
+        zoo model's block ``license`` is its weights' license and its data's is the one its metadata
+        ``data_source`` names (e.g. "DermaMNIST (MedMNIST v3, CC BY-NC 4.0; ...)"), "unknown" when it names none."""
         if self.licenses is not None:
             return {k: str(self.licenses.get(k) or "unknown") for k in ("code", "weights", "data")}
-        return {"code": "unknown", "weights": self.license, "data": "unknown"}
+        from medigan_zoo.catalog.licenses import license_mentioned
+
+        data = license_mentioned(self.monai_metadata.get("data_source")) or "unknown"
+        return {"code": "unknown", "weights": self.license, "data": data}
 
     @property
     def inputs(self) -> List[InputSpec]:

@@ -316,6 +316,28 @@ def _run_inputs(info: ModelInfo, input_path: Any, samples_per_input: Any, inputs
     return read_inputs(info, input_path, per_input)
 
 
+def license_block(info: ModelInfo) -> Dict[str, Any]:
+    """The manifest's ``license``: the licenses of the model's weights, training data and code (SPDX ids or
+    "unknown"), whether any of them forbids commercial use, and a sentence saying what that means for the files.
+
+    Synthetic images made by a model inherit the terms of its weights (which follow its training data), so a
+    CC BY-NC 4.0 model's outputs are for non-commercial use only; the sentence says so."""
+    from medigan_zoo.catalog.licenses import UNKNOWN, non_commercial
+
+    parts = info.license_parts
+    restricted = sorted({v for v in parts.values() if non_commercial(v)})
+    if restricted:
+        note = (f"NON-COMMERCIAL: the model's weights and/or training data are licensed {', '.join(restricted)}; "
+                "these synthetic files carry the same restriction (research and education, no commercial use). "
+                "Credit the model and its training data.")
+    elif parts["weights"] != UNKNOWN:
+        note = f"The model's weights are licensed {parts['weights']}; its terms apply to these synthetic files."
+    else:
+        note = "The model states no license for its weights; ask its authors before reusing these files."
+    return {"weights": parts["weights"], "data": parts["data"], "code": parts["code"],
+            "non_commercial": bool(restricted), "note": note}
+
+
 def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range,
             inputs: Any = None) -> Dict[str, Any]:
     import monai
@@ -342,6 +364,9 @@ def _header(sampler: Any, layout: Layout, bits: int, seed: int, indices: range,
                        f"conditions={layout.plan.to_json()!r}, options={dict(sampler.options)!r}, "
                        f"start_index={indices.start})"),
     }
+    info = getattr(sampler, "info", None)
+    if info is not None:
+        header["license"] = license_block(info)
     if getattr(sampler, "seeding", ""):  # a foreign bundle run through its own workflow: what its seeds guarantee
         header["seeding"] = sampler.seeding
     if layout.fmt == "dcm":

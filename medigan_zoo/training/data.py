@@ -2,6 +2,8 @@
 
 * MedMNIST npz files (``{split}_images`` (N, H, W[, C]) uint8, ``{split}_labels``) -> records
   ``{"image": (C, H, W) float32 in [0, 1], <label_key>: int}``.
+* :func:`class_balanced_weights`: per-record sampling weights that flatten a skewed class distribution (for a
+  ``WeightedRandomSampler``), e.g. DermaMNIST where one class (nv) is 67 % of the images.
 * The TCIA Brain-Tumor-Progression slices (``brain_mri_pgbm_128.npz`` + ``.json``) -> 2D slices of the
   T1 / T1post / T2 / FLAIR series, normalised per series, downsampled, near-empty slices dropped, with a
   patient-level train / test split.
@@ -49,6 +51,23 @@ def npz_records(data_path: PathLike, split: str = "train", label_key: str = "cla
     """Records ``{"image": (C, H, W) float32 in [0, 1], label_key: int}`` of a MedMNIST split."""
     images, labels = load_npz_split(data_path, split, num_items)
     return _records(images, labels, label_key)
+
+
+def class_balanced_weights(records: Sequence[Mapping[str, Any]], label_key: str = "class_label",
+                           power: float = 0.5) -> List[float]:
+    """Per-record weights so that class ``c`` (``n_c`` records) is drawn with probability proportional to
+    ``n_c ** power``: 1 follows the data, 0 draws every class equally often, 0.5 (square-root balancing) lifts rare
+    classes without repeating their few images as often as full balancing would. Weights sum to 1.
+    """
+    if not 0.0 <= float(power) <= 1.0:
+        raise ValueError(f"class_balanced_weights: power must be in [0, 1], got {power}")
+    labels = [int(r[label_key]) for r in records]
+    counts: Dict[int, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    raw = [float(counts[lab]) ** (float(power) - 1.0) for lab in labels]
+    total = sum(raw)
+    return [w / total for w in raw]
 
 
 def npz_uint8_records(data_path: PathLike, split: str = "train", label_key: Optional[str] = None,
