@@ -225,6 +225,28 @@ def test_translation_scores_and_dice():
                          "SEG.trained_on_real_and_synthetic.dice", "SEG_delta"}
     assert gain["SEG_delta"] == pytest.approx(gain["SEG.trained_on_real_and_synthetic.dice"]
                                               - gain["SEG.trained_on_real.dice"])
+    assert "SEG_delta_mask_conditioned" not in gain
+    with_masks = segmentation_gain((images, (images > 0.5).float()), (images, (images > 0.5).float()),
+                                   (images, (images > 0.5).float()), seeds=(0,),
+                                   config=SegConfig(channels=(4, 8), strides=(2,), iterations=2, batch_size=2),
+                                   mask_conditioned=(images, (images > 0.5).float()))
+    assert with_masks["SEG_delta_mask_conditioned"] == pytest.approx(
+        with_masks["SEG.trained_on_real_and_mask_conditioned.dice"] - with_masks["SEG.trained_on_real.dice"])
+
+
+def test_images_for_masks_keep_the_masks_and_are_seeded_per_mask():
+    from medigan_zoo.evaluation.paired import images_for_masks
+    from medigan_zoo.networks.paired import TumorPairGenerator
+
+    torch.manual_seed(0)
+    gen = TumorPairGenerator(latent_size=8, mask_channels=(8, 4, 4), image_channels=(8, 4, 4)).eval()
+    masks = torch.zeros(5, 1, 16, 16)
+    masks[1:3, :, 4:8, 4:8] = 1
+    images = images_for_masks(gen, masks, seed=3, batch_size=2)
+    assert images.shape == masks.shape and 0 <= float(images.min()) and float(images.max()) <= 1
+    again = images_for_masks(gen, masks[:3], seed=3, batch_size=3)  # batch size does not change sample i
+    assert torch.allclose(images[:3], again, atol=1e-6)
+    assert not torch.allclose(images[1], images[2])  # same mask, other seed
 
 
 TRANSLATOR = zoo_bundle("brain_mri_t1_to_t2_pix2pix")

@@ -97,20 +97,29 @@ def dice_score(net: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> flo
 
 def segmentation_gain(real_train: Tuple[torch.Tensor, torch.Tensor], real_test: Tuple[torch.Tensor, torch.Tensor],
                       synthetic: Tuple[torch.Tensor, torch.Tensor], seeds: Sequence[int] = (0, 1, 2),
-                      config: SegConfig = SegConfig()) -> Dict[str, float]:
-    """Dice on ``real_test`` of segmenters trained on real, synthetic and both (mean over ``seeds``)."""
+                      config: SegConfig = SegConfig(),
+                      mask_conditioned: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Dict[str, float]:
+    """Dice on ``real_test`` of segmenters trained on real, synthetic and both (mean over ``seeds``); with
+    ``mask_conditioned`` (synthetic images drawn for the real training masks), also on real + those pairs
+    (``SEG.trained_on_real_and_mask_conditioned.dice``, ``SEG_delta_mask_conditioned``)."""
     sets = {
         "trained_on_real": real_train,
         "trained_on_synthetic": synthetic,
         "trained_on_real_and_synthetic": (torch.cat([real_train[0], synthetic[0]]),
                                           torch.cat([real_train[1], synthetic[1]])),
     }
+    if mask_conditioned is not None:
+        sets["trained_on_real_and_mask_conditioned"] = (torch.cat([real_train[0], mask_conditioned[0]]),
+                                                        torch.cat([real_train[1], mask_conditioned[1]]))
     out: Dict[str, float] = {}
     for key, (x, y) in sets.items():
         scores = [dice_score(fit_segmenter(x, y, seed=s, config=config), *real_test) for s in seeds]
         out[f"SEG.{key}.dice"] = float(np.mean(scores))
         out[f"SEG.{key}.dice_std"] = float(np.std(scores))
     out["SEG_delta"] = out["SEG.trained_on_real_and_synthetic.dice"] - out["SEG.trained_on_real.dice"]
+    if mask_conditioned is not None:
+        out["SEG_delta_mask_conditioned"] = (out["SEG.trained_on_real_and_mask_conditioned.dice"]
+                                             - out["SEG.trained_on_real.dice"])
     return out
 
 
@@ -196,6 +205,22 @@ def synthetic_pairs(network: nn.Module, count: int, seed: int = 0, batch_size: i
     return torch.cat(images), torch.cat(masks)
 
 
+@torch.no_grad()
+def images_for_masks(network: nn.Module, masks: torch.Tensor, seed: int = 0, batch_size: int = 64) -> torch.Tensor:
+    """Synthetic images in [0, 1] for ``masks`` (N, 1, H, W) {0, 1} (the mask -> image way), mask i from seed
+    ``sample_seed(seed, i)``."""
+    from medigan_zoo.core.seeding import sample_seed
+    from medigan_zoo.samplers.mask_pairs import MaskPairSampler
+
+    sampler = MaskPairSampler(network, [2 * int(getattr(network, "latent_size"))])
+    out = []
+    for start in range(0, len(masks), batch_size):
+        stop = min(len(masks), start + batch_size)
+        seeds = torch.tensor([sample_seed(seed, i) for i in range(start, stop)])
+        out.append(sampler(seeds, {"mask": masks[start:stop]})["image"])
+    return torch.cat(out)
+
+
 def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None, seed: int = 0,
                           num_synthetic: int = 0, seg_seeds: Sequence[int] = (0, 1, 2),
                           config: SegConfig = SegConfig(), command: str = ""
@@ -214,8 +239,11 @@ def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None
     real_test = (torch.from_numpy(te_img), torch.from_numpy(te_mask))
     n = int(num_synthetic) or len(tr_img)
     with deterministic(seed, num_threads=1):
-        synthetic = synthetic_pairs(_network(bundle), n, seed=seed)
-        gain = segmentation_gain(real_train, real_test, synthetic, seeds=seg_seeds, config=config)
+        network = _network(bundle)
+        synthetic = synthetic_pairs(network, n, seed=seed)
+        conditioned = (images_for_masks(network, real_train[1], seed=seed), real_train[1])
+        gain = segmentation_gain(real_train, real_test, synthetic, seeds=seg_seeds, config=config,
+                                 mask_conditioned=conditioned)
     patients = sorted({p for p, _, _ in te_index})
     split = f"{path.name}:T1post+Mask_Tumor, held-out patients {', '.join(patients)}"
     note = (f"MONAI UNet {list(config.channels)}, {config.iterations} iterations x batch {config.batch_size}, trained "
@@ -223,12 +251,16 @@ def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None
             f"slices ({int((te_mask.reshape(len(te_mask), -1).max(1) > 0).sum())} with tumor) as one volume; "
             f"mean of {len(seg_seeds)} seeds")
     entries = []
-    for key in ("trained_on_real", "trained_on_synthetic", "trained_on_real_and_synthetic"):
+    for key in ("trained_on_real", "trained_on_synthetic", "trained_on_real_and_synthetic",
+                "trained_on_real_and_mask_conditioned"):
         spread = f"; std over seeds {gain[f'SEG.{key}.dice_std']:.3f}"
         entries.append(metric_entry(f"SEG.{key}.dice", gain[f"SEG.{key}.dice"], "higher",
                                     **_common(command, seed, n, split, note=note + spread)))
     entries.append(metric_entry("SEG_delta", gain["SEG_delta"], "higher",
                                 **_common(command, seed, n, split, note=note)))
+    entries.append(metric_entry("SEG_delta_mask_conditioned", gain["SEG_delta_mask_conditioned"], "higher",
+                                **_common(command, seed, n, split, note=note + "; synthetic images drawn for the "
+                                          "real training masks (the mask -> image way), one per mask")))
     report = evaluate_images(real_train[0], synthetic[0], metrics=("fid", "realism"), seed=seed,
                              reference_name=f"{path.name}:T1post train slices", command=command)
     entries += [dict(e) for e in report.metrics]
