@@ -5,6 +5,10 @@
     medigan-zoo evaluate chest_xray_cdcgan --num_samples 500 --force   # replace metrics measured with more samples
     medigan-zoo evaluate chest_xray_cdcgan --feature_extractor my_radimagenet.ts --norm_intensity imagenet \\
         --norm_size 224 --name_suffix @radimagenet
+    medigan-zoo evaluate chest_xray_ddpm --num_inference_steps 10 --dry_run  # a sampling option of the bundle
+
+Flags that are not evaluation options are the bundle's own sampling options (its zoo block's ``options``, as for
+``generate``); the bundle checks them and names what it declares when one is unknown.
 """
 from __future__ import annotations
 
@@ -33,12 +37,16 @@ def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
     """
     from medigan_zoo.evaluation.evaluate import build_command, evaluate_bundle
 
-    unknown = sorted(set(kwargs) - set(OPTIONS))
+    opts = {**OPTIONS, **{k: v for k, v in kwargs.items() if k in OPTIONS}}
+    resolved = generators.index.resolve_id(model_id)
+    sampling = {k: v for k, v in kwargs.items() if k not in OPTIONS}
+    declared = set((generators.index.get(resolved).zoo or {}).get("options") or {}) if sampling else set()
+    unknown = sorted(set(sampling) - declared)
     if unknown:
         raise ZooError(f"evaluate got unknown option(s) {', '.join('--' + u for u in unknown)}; options: "
-                       f"{', '.join('--' + o for o in OPTIONS)}.")
-    opts = {**OPTIONS, **kwargs}
-    resolved = generators.index.resolve_id(model_id)
+                       f"{', '.join('--' + o for o in OPTIONS)}"
+                       + (f"; sampling options of {resolved}: {', '.join('--' + o for o in sorted(declared))}"
+                          if declared else f"; {resolved} declares no sampling options") + ".")
     bundle_dir = generators.bundle_dir(resolved)
     metrics = opts["metrics"]
     if isinstance(metrics, (list, tuple)):
@@ -65,7 +73,7 @@ def evaluate_command(generators, model_id: str, **kwargs: Any) -> None:
             realism_max_per_class=opts["realism_max_per_class"], name_suffix=str(opts["name_suffix"] or ""),
             write=not bool(opts["dry_run"]), command=build_command(resolved, recorded),
             num_threads=opts["num_threads"], model_id=resolved, force=bool(opts["force"]),
-            trusted=getattr(generators, "trust_bundles", None),
+            trusted=getattr(generators, "trust_bundles", None), options=sampling or None,
             log=(lambda *a, **k: None) if opts["quiet"] or opts["json"] else print)
     except MetricOverwriteError as err:
         if err.report is not None:

@@ -204,7 +204,7 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                     realism_max_per_class: Optional[int] = None, name_suffix: str = "",
                     write: bool = True, command: Optional[str] = None, num_threads: Optional[int] = 1,
                     model_id: Optional[str] = None, force: bool = False, log=print,
-                    trusted: Any = None) -> EvaluationReport:
+                    trusted: Any = None, options: Optional[Mapping[str, Any]] = None) -> EvaluationReport:
     """Evaluate the bundle at ``bundle`` (a folder) against the real data it was trained on.
 
     Args:
@@ -229,6 +229,8 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
         command: the command line recorded with each metric (default: the equivalent ``medigan-zoo evaluate``).
         num_threads: torch CPU threads during the run (default 1: fastest on a shared CPU, and the thread count
             the stored reference figures were measured with; None leaves it as is).
+        options: sampling options declared in the bundle's zoo block (e.g. ``{"num_inference_steps": 10}`` for a
+            diffusion model), checked like ``generate``'s; recorded in the command. None: the bundle's defaults.
     """
     from medigan_zoo.runtime.bundle import load_bundle_sampler
 
@@ -237,14 +239,14 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
     timings: Dict[str, float] = {}
     details: Dict[str, Any] = {}
     t_start = time.perf_counter()
-    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted)
+    sampler = load_bundle_sampler(bundle_dir, device=device, trusted=trusted, options=dict(options or {}))
     info = sampler.info
     model_id = model_id or info.id
     if info.zoo.get("role") == "feature_extractor":
         raise ZooError(f"{model_id} is a feature extractor, not a generator; there is nothing to evaluate.")
     names = list(info.zoo.get("dataset") or [])
     shape = list(sampler.spatial_shape)
-    options = {"num_samples": num_samples, "seed": seed, "metrics": ",".join(groups)}
+    options = {"num_samples": num_samples, "seed": seed, "metrics": ",".join(groups), **dict(options or {})}
     if reference_split != "test":
         options["reference_split"] = reference_split
     if train_split != "train":

@@ -49,6 +49,13 @@ def set_rng_states(states: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _is_scalar(value: Any) -> bool:
+    """A float, int or one-element tensor (a loss), not a batch of images (``SupervisedTrainer``'s output has both)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class TimedCheckpoint:
     """Save the full training state every ``interval_s`` seconds and at the end; resume from it.
 
@@ -145,9 +152,8 @@ class TimedCheckpoint:
         if self.preview is not None:
             self.preview(engine)
         output = getattr(engine.state, "output", None)
-        losses = " ".join(f"{k} {float(v):.4f}" for k, v in output.items()  # the scalars (not images, predictions)
-                          if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1)
-                          ) if isinstance(output, dict) else ""
+        losses = " ".join(f"{k} {float(v):.4f}" for k, v in output.items() if _is_scalar(v)) \
+            if isinstance(output, dict) else ""
         self._log(f"checkpoint at iteration {iteration} (epoch {state['epoch']}): "
                   f"wall {wall_s:.0f} s, CPU {cpu_s:.0f} s, {wall_s / max(1, iteration):.3f} s/it; {losses}")
         return self.path

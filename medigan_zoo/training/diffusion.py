@@ -3,7 +3,10 @@
 ``SupervisedTrainer`` runs ``prepare_batch -> inferer(inputs, network, *args, **kwargs) -> loss(pred, target)``.
 MONAI's ``DiffusionPrepareBatch`` + ``DiffusionInferer`` pass a condition as cross-attention ``context``; the zoo's
 class-conditional UNets take ``class_labels`` (``num_class_embeds``), so these two small subclasses pass the labels
-that way, with optional label dropout to a null class for classifier-free guidance.
+that way, with optional label dropout to a null class for classifier-free guidance. Given the training scheduler,
+the target follows its ``prediction_type``: the noise (``"epsilon"``) or the velocity
+``v = sqrt(alpha_bar) * noise - sqrt(1 - alpha_bar) * image`` (``"v_prediction"``, as MONAI's
+``VPredictionPrepareBatch``).
 """
 from __future__ import annotations
 
@@ -24,13 +27,21 @@ class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
         condition_name: batch key holding the (B,) or (B, 1) class labels; None for unconditional training.
         null_class: label that means "no condition" (classifier-free guidance); None disables label dropout.
         drop_prob: probability of replacing a sample's label with ``null_class``.
+        scheduler: the training scheduler; when its ``prediction_type`` is ``"v_prediction"`` the target is the
+            velocity (``scheduler.get_velocity``), when ``"epsilon"`` or None the noise.
     """
 
     def __init__(self, num_train_timesteps: int, condition_name: Optional[str] = "class_label",
-                 null_class: Optional[int] = None, drop_prob: float = 0.0):
+                 null_class: Optional[int] = None, drop_prob: float = 0.0, scheduler: Optional[Any] = None):
         super().__init__(num_train_timesteps=num_train_timesteps, condition_name=condition_name)
         if drop_prob and null_class is None:
             raise ValueError("drop_prob > 0 needs null_class")
+        prediction = getattr(scheduler, "prediction_type", "epsilon") if scheduler is not None else "epsilon"
+        if prediction not in ("epsilon", "v_prediction"):
+            raise ValueError(f"scheduler prediction_type {prediction!r} is not supported; use 'epsilon' or "
+                             "'v_prediction'")
+        self.scheduler = scheduler
+        self.prediction_type = str(prediction)
         self.null_class = null_class
         self.drop_prob = float(drop_prob)
 
@@ -59,6 +70,13 @@ class ClassDiffusionPrepareBatch(DiffusionPrepareBatch):
                 labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
             infer_kwargs["class_labels"] = labels
         return images, self.get_target(images, noise, timesteps), (), infer_kwargs
+
+    def get_target(self, images: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The regression target: the noise, or the velocity for a v-prediction scheduler."""
+        if self.prediction_type == "v_prediction":
+            assert self.scheduler is not None  # __init__: v_prediction comes from a scheduler
+            return self.scheduler.get_velocity(images, noise, timesteps)
+        return noise
 
 
 class ClassDiffusionInferer(DiffusionInferer):

@@ -51,3 +51,19 @@ def save_state_dict(module: nn.Module, path: Union[str, Path]) -> Path:
     torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
     logger.info("saved state dict to %s", path)
     return path
+
+
+def load_init_weights(module: nn.Module, path: Union[str, Path, None]) -> nn.Module:
+    """Load a plain state dict (``save_state_dict``'s file, e.g. an earlier release's ``models/model.pt``) into
+    ``module`` before training, strictly (every key must fit); an empty ``path`` leaves the initialisation as is.
+    Lets a recipe continue from earlier weights (fine-tuning) instead of starting from random ones."""
+    if not path:
+        return module
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init_ckpt={path}: no such file; pass a state dict written by save_state_dict "
+                                "(a bundle's models/model.pt) or '' to start from random weights")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    module.load_state_dict(state, strict=True)
+    logger.info("initialised %s from %s", type(module).__name__, path)
+    return module
