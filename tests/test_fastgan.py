@@ -255,3 +255,42 @@ def test_sample_grid_saver_names_files_by_iteration_when_asked(tmp_path):
     SampleGridSaver(gen, 8, 4, tmp_path, per_class=2, name_format="samples_iter_{iteration:06d}.png", scale=1)(engine)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_epoch_003.png", "samples_iter_000250.png"]
     assert gen.training, "the generator's mode is restored"
+
+
+def test_generator_64px_unconditional_scriptable():
+    gen = FastGANGenerator(latent_size=8, num_classes=1, channels=(16, 8, 8, 8, 4), out_channels=3, embed_size=4,
+                           upsample_mode="bilinear", double_conv_up_to=8, glu_up_to=16, image_size=64)
+    assert gen.up128 is None and gen.se128 is None
+    gen(torch.randn(4, 8))  # training-mode pass without labels (unconditional call)
+    gen.eval()
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        out = gen(z)
+        assert out.shape == (2, 3, 64, 64) and out.min() >= -1 and out.max() <= 1
+        assert torch.equal(out, gen(z, torch.zeros(2, dtype=torch.long)))  # None means class 0
+        assert torch.equal(torch.jit.script(gen)(z), out)
+    disc = FastGANDiscriminator(in_channels=3, num_classes=1, channels=(4, 4, 8, 8, 8), full_res_stem=True,
+                                mbstd_group=2)
+    score, recon = disc(out, torch.zeros(2, dtype=torch.long), return_recon=True)
+    assert score.shape == (2,) and recon.shape == (2, 3, 16, 16)
+
+
+def test_generator_rejects_unknown_size_and_channels_for_size():
+    with pytest.raises(ValueError, match="image_size"):
+        FastGANGenerator(**{**TINY_G, "image_size": 32})
+    with pytest.raises(ValueError, match="5 entries"):
+        FastGANGenerator(**{**TINY_G, "image_size": 64})  # six channel entries given for a 64 px generator
+
+
+def test_diffaugment_saturation_changes_colour_only():
+    from medigan_zoo.training.augment import saturation
+
+    x = torch.rand(4, 3, 8, 8) * 2 - 1
+    y = saturation(x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.allclose(y.mean(dim=1), x.mean(dim=1), atol=1e-6)  # grey level kept
+    assert not torch.allclose(y, x)
+    gray = x[:, :1].expand(-1, 3, -1, -1)
+    assert torch.allclose(saturation(gray, 0.5), gray)  # grey images are unchanged
+    assert torch.equal(saturation(x, 0.0), x)
+    with pytest.raises(ValueError, match="saturation"):
+        DiffAugment(saturation=1.5)

@@ -1,4 +1,4 @@
-"""Real reference data for evaluation: the shared data folder, MedMNIST splits and brain MRI slices.
+"""Real reference data for evaluation: the shared data folder, MedMNIST splits, brain MRI slices and H&E tiles.
 
 Images come back as float32 tensors ``(N, C, *spatial)`` in [0, 1] (uint8 / 255; brain MRI slices divided by
 their series' 99.5th percentile and clipped), labels as int64 ``(N,)`` (or None).
@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,8 @@ BRAIN_CLASS_NAMES = ("T1pre", "T1post", "dT1", "FLAIR", "T2", "ADC", "perfusion"
 #: patients held out of the brain MRI training split (patient-level split: slices of one patient stay together)
 BRAIN_TEST_PATIENTS = ("PGBM-004", "PGBM-009")
 BRAIN_FILE = "brain_mri_pgbm_128.npz"
+#: the H&E slide region (tiled and split by medigan_zoo.training.pathology)
+PATHOLOGY_FILE = "pathology_cmu_small_region.svs"
 
 #: zoo "dataset" names (lower case, letters and digits only) -> npz file of the shared data folder
 DATASET_FILES: Dict[str, str] = {
@@ -38,6 +40,7 @@ DATASET_FILES: Dict[str, str] = {
     "brainmripgbm": BRAIN_FILE,
     "braintumorprogression": BRAIN_FILE,
     "pgbm": BRAIN_FILE,
+    "cmu1smallregion": PATHOLOGY_FILE,
 }
 
 
@@ -142,6 +145,26 @@ def load_brain_reference(data_dir: Path, split: str, size: Optional[int]) -> Rea
     return RealData(torch.from_numpy(images), torch.from_numpy(labels), f"{BRAIN_FILE}:{split}")
 
 
+def load_pathology_reference(data_dir: Path, split: str, size: Optional[int]) -> RealData:
+    """64x64 H&E tissue tiles of the slide region as the zoo's pathology generators were trained on them
+    (``medigan_zoo.training.pathology``: tissue filter, spatial split with a gap). Splits: train, test, all ("val"
+    means test); ``size`` is the tile side (64 when None)."""
+    from medigan_zoo.training.pathology import pathology_tiles
+
+    split = {"val": "test"}.get(split, split)
+    if split not in ("train", "test", "all"):
+        raise ZooError(f"Pathology tile split must be train, test or all, got {split!r}.")
+    tiles, _ = pathology_tiles(_require(data_dir / PATHOLOGY_FILE), split=split, tile=int(size or 64))
+    return RealData(torch.from_numpy(tiles), None, f"{PATHOLOGY_FILE}:{split}")
+
+
+#: shared data files that are not MedMNIST npz files -> their loader (data_dir, split, side or None)
+SPECIAL_LOADERS: Dict[str, Callable[[Path, str, Optional[int]], RealData]] = {
+    BRAIN_FILE: load_brain_reference,
+    PATHOLOGY_FILE: load_pathology_reference,
+}
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -172,8 +195,8 @@ def load_reference(names: Sequence[str], split: str, data_dir: Optional[Union[st
     holding ``dataset.npz`` (a data set made by ``medigan-zoo prepare``) is that data set, whatever the names."""
     root = default_data_dir(data_dir)
     file = PREPARED_NPZ if (root / PREPARED_NPZ).is_file() else dataset_file(names, spatial_shape)
-    if file == BRAIN_FILE:
-        data = load_brain_reference(root, split, int(spatial_shape[-1]) if spatial_shape else None)
+    if file in SPECIAL_LOADERS:
+        data = SPECIAL_LOADERS[file](root, split, int(spatial_shape[-1]) if spatial_shape else None)
     else:
         data = load_medmnist(root / file, split, spatial_dims=len(spatial_shape) or None)
     shape = tuple(int(s) for s in spatial_shape)

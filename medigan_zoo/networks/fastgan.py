@@ -1,4 +1,4 @@
-"""Lightweight FastGAN-style class-conditional GAN for 128x128 single- or multi-channel images.
+"""Lightweight FastGAN-style class-conditional GAN for 128x128 (or 64x64) single- or multi-channel images.
 
 Generator (after Liu et al. 2021, "Towards Faster and Stabilized GAN Training for High-fidelity Few-shot Image
 Synthesis"): the latent and a class embedding are projected to a 4x4 map, then five up-sampling blocks
@@ -16,7 +16,7 @@ optional small decoder that reconstructs a 32x32 version of a real input from th
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 #: Feature map sides of the generator's stages: a 4x4 start and five up-samplings.
 GENERATOR_SIDES: Tuple[int, ...] = (4, 8, 16, 32, 64, 128)
+#: Output sides the generator supports (64: the last up-sampling and its SLE are left out).
+IMAGE_SIZES: Tuple[int, ...] = (64, 128)
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -93,30 +95,38 @@ class SkipLayerExcitation(nn.Module):
 
 
 class FastGANGenerator(nn.Module):
-    """(latent (B, latent_size), labels (B,)) -> image (B, out_channels, 128, 128) in [-1, 1].
+    """(latent (B, latent_size), labels (B,)) -> image (B, out_channels, S, S) in [-1, 1], S = ``image_size``.
+
+    ``labels`` may be left out (None: class 0 for every sample), which is how an unconditional model
+    (``num_classes=1``) is called.
 
     Args:
         latent_size: length of the standard-normal latent (a (B, latent_size, 1, 1) latent is flattened).
-        num_classes: number of class labels (>= 1).
-        channels: feature channels at 4, 8, 16, 32, 64 and 128 px (six entries).
+        num_classes: number of class labels (>= 1; 1 = unconditional).
+        channels: feature channels at 4, 8, 16, 32, 64 and 128 px (six entries; five, up to 64 px, when
+            ``image_size`` is 64).
         out_channels: image channels.
         embed_size: length of the class embedding concatenated to the latent.
         double_conv_up_to: stages up to this side (px) use two convolutions, larger ones one (CPU budget).
         glu_up_to: stages up to this side (px) use GLU, larger ones LeakyReLU (half the convolution cost).
         upsample_mode: "nearest" (FastGAN) or "bilinear" (smoother, no blocky grid artefacts).
+        image_size: 128 (five up-samplings, SLE 8 -> 64 px and 16 -> 128 px) or 64 (four, SLE 8 -> 64 px).
     """
 
     def __init__(self, latent_size: int = 128, num_classes: int = 4,
                  channels: Sequence[int] = (256, 256, 128, 64, 32, 16), out_channels: int = 1,
                  embed_size: int = 32, double_conv_up_to: int = 32, glu_up_to: int = 128,
-                 upsample_mode: str = "nearest"):
+                 upsample_mode: str = "nearest", image_size: int = 128):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if len(channels) != len(GENERATOR_SIDES):
-            raise ValueError(f"channels needs {len(GENERATOR_SIDES)} entries (for {list(GENERATOR_SIDES)} px), "
-                             f"got {list(channels)}")
+        if int(image_size) not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {list(IMAGE_SIZES)}, got {image_size}")
+        sides = [s for s in GENERATOR_SIDES if s <= int(image_size)]
+        if len(channels) != len(sides):
+            raise ValueError(f"channels needs {len(sides)} entries (for {sides} px), got {list(channels)}")
         c = [int(v) for v in channels]
+        self.image_size = int(image_size)
         self.latent_size = int(latent_size)
         self.start_channels = c[0]
         self.embed = nn.Embedding(int(num_classes), int(embed_size))
@@ -133,21 +143,25 @@ class FastGANGenerator(nn.Module):
         self.up16 = block(c[1], c[2], 16)
         self.up32 = block(c[2], c[3], 32)
         self.up64 = block(c[3], c[4], 64)
-        self.up128 = block(c[4], c[5], 128)
         self.se64 = SkipLayerExcitation(c[1], c[4])
-        self.se128 = SkipLayerExcitation(c[2], c[5])
-        self.head = nn.Conv2d(c[5], int(out_channels), 3, padding=1)
+        # None at 64 px: TorchScript treats a None submodule as a constant and drops the 128 px branch
+        self.up128 = block(c[4], c[5], 128) if self.image_size == 128 else None
+        self.se128 = SkipLayerExcitation(c[2], c[5]) if self.image_size == 128 else None
+        self.head = nn.Conv2d(c[-1], int(out_channels), 3, padding=1)
 
-    def forward(self, latent: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, latent: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if labels is None:
+            labels = torch.zeros(latent.shape[0], dtype=torch.long, device=latent.device)
         labels = labels.reshape(-1).long()
         z = torch.cat([latent.reshape(latent.shape[0], -1), self.embed(labels)], dim=1)
         x = F.glu(self.project(z), dim=1).reshape(z.shape[0], self.start_channels, 4, 4)
         f8 = self.up8(x, labels)
         f16 = self.up16(f8, labels)
         f32 = self.up32(f16, labels)
-        f64 = self.se64(f8, self.up64(f32, labels))
-        f128 = self.se128(f16, self.up128(f64, labels))
-        return torch.tanh(self.head(f128))
+        out = self.se64(f8, self.up64(f32, labels))
+        if self.up128 is not None and self.se128 is not None:
+            out = self.se128(f16, self.up128(out, labels))
+        return torch.tanh(self.head(out))
 
 
 class DownBlock(nn.Module):

@@ -5,6 +5,8 @@ its own random parameters), so D never sees un-augmented images and G is not pus
 augmentations. All ops keep the shape and are differentiable w.r.t. the images. Images are in [-1, 1]:
 
 * brightness: add U(-b, b) per image;
+* saturation: scale each pixel's deviation from its channel mean by U(1 - s, 1 + s) per image (colour images;
+  a no-op on one channel);
 * contrast: scale the deviation from the image mean by U(1 - c, 1 + c);
 * translation: integer shift up to ``translation`` x size, zero (= -1 after the background shift) padding;
 * cutout: a square of side ``cutout`` x size at a random position set to the background (-1).
@@ -27,6 +29,14 @@ def _uniform(b: int, low: float, high: float, like: torch.Tensor, generator: Opt
 def brightness(x: torch.Tensor, strength: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Add a per-image offset U(-strength, strength)."""
     return x + _uniform(x.shape[0], -strength, strength, x, generator) if strength > 0 else x
+
+
+def saturation(x: torch.Tensor, strength: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Scale each pixel's deviation from its mean over channels by U(1 - strength, 1 + strength) per image."""
+    if strength <= 0:
+        return x
+    mean = x.mean(dim=1, keepdim=True)
+    return (x - mean) * _uniform(x.shape[0], 1.0 - strength, 1.0 + strength, x, generator) + mean
 
 
 def contrast(x: torch.Tensor, strength: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -59,32 +69,34 @@ def cutout(x: torch.Tensor, ratio: float, background: float = -1.0,
 
 
 class DiffAugment:
-    """brightness -> contrast -> translation -> cutout, each with its own strength (0 disables the op).
+    """brightness -> saturation -> contrast -> translation -> cutout, each with its own strength (0 disables it).
 
     ``generator`` (optional) draws every random parameter from that ``torch.Generator`` instead of the global RNG
     (translation always uses the global RNG).
     """
 
     def __init__(self, brightness: float = 0.0, contrast: float = 0.0, translation: float = 0.0,
-                 cutout: float = 0.0, background: float = -1.0):
+                 cutout: float = 0.0, background: float = -1.0, saturation: float = 0.0):
         for name, value in (("brightness", brightness), ("contrast", contrast), ("translation", translation),
-                            ("cutout", cutout)):
+                            ("cutout", cutout), ("saturation", saturation)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"DiffAugment {name} must be in [0, 1], got {value}")
         self.brightness = float(brightness)
         self.contrast = float(contrast)
         self.translation = float(translation)
         self.cutout = float(cutout)
+        self.saturation = float(saturation)
         self.background = float(background)
 
     def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         x = brightness(x, self.brightness, generator)
+        x = saturation(x, self.saturation, generator)
         x = contrast(x, self.contrast, generator)
         x = translate_background(x, self.translation, self.background)
         return cutout(x, self.cutout, self.background, generator)
 
     def __repr__(self) -> str:
-        return (f"DiffAugment(brightness={self.brightness}, contrast={self.contrast}, "
+        return (f"DiffAugment(brightness={self.brightness}, saturation={self.saturation}, contrast={self.contrast}, "
                 f"translation={self.translation}, cutout={self.cutout})")
 
 

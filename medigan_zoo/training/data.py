@@ -163,8 +163,13 @@ def brain_mri_records(data_path: PathLike, json_path: Optional[PathLike] = None,
 
 
 def reference_images(data_path: PathLike, split: str, size: Optional[int] = None) -> np.ndarray:
-    """Real images (N, C, H, W) in [0, 1] of a split, for any of the data sets above (brain: ``size`` 64)."""
+    """Real images (N, C, H, W) in [0, 1] of a split, for any of the data sets above and the H&E slide (brain and
+    H&E: ``size`` 64 when None)."""
     name = Path(data_path).name
     if name.startswith("brain_mri"):
         return brain_mri_slices(data_path, size=size or 64, split=split)[0]
+    if name.endswith(".svs"):  # the H&E slide region: tissue tiles of the spatial split
+        from medigan_zoo.training.pathology import pathology_tiles
+
+        return pathology_tiles(data_path, split=split, tile=size or 64)[0]
     return load_npz_split(data_path, split)[0]
