@@ -106,6 +106,18 @@ def anchor_rows() -> List[str]:
     return out
 
 
+#: a "best model" pick compares only figures measured on at least this many samples (a realism AUC on 47 or 119
+#: images has an interval too wide to rank against figures on 2,000)
+MIN_PICK_SAMPLES = 1000
+
+
+def pickable(row: Dict[str, Any], name: str) -> bool:
+    """True when the row's ``name`` metric has a value measured on at least MIN_PICK_SAMPLES samples."""
+    m = row["metrics"].get(name) or {}
+    n = m.get("num_samples")
+    return value(row, name) is not None and isinstance(n, (int, float)) and n >= MIN_PICK_SAMPLES
+
+
 def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]:
     have = [r for r in rows if value(r, name) is not None]
     return min(have, key=lambda r: key(value(r, name))) if have else None
@@ -117,8 +129,9 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
     for r in rows:
         by_data[r["dataset"]].append(r)
     for data, group in sorted(by_data.items()):
+        group = [r for r in group if pickable(r, "FID")]
         b = best(group, "FID", better_first("FID"))
-        if b and len([r for r in group if value(r, "FID") is not None]) > 1:
+        if b and len(group) > 1:
             lines.append(f"- **Closest to the real {data} images (lowest FID among the {len(group)} {data} models):** "
                          f"`{b['id']}` (FID {value(b, 'FID'):.2f}).")
     picks = [
@@ -135,9 +148,10 @@ def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
                                     "training data)", "{:+.3f}"),
     ]
     for name, key, text, pattern in picks:
-        if sum(value(r, name) is not None for r in rows) < 2:  # a pick needs a comparison
+        eligible = [r for r in rows if pickable(r, name)]
+        if len(eligible) < 2:  # a pick needs a comparison
             continue
-        b = best(rows, name, key)
+        b = best(eligible, name, key)
         if b:
             lines.append(f"- **{text}:** `{b['id']}` ({name} {pattern.format(value(b, name))}).")
     flagged = [r for r in rows if (value(r, "NN_L2_ratio") or 2.0) < 0.9]
@@ -183,7 +197,9 @@ def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
             "3D model). Brackets: 95 % bootstrap intervals (docs/evaluation.md); models whose intervals overlap "
             "are not told apart by that metric."]
     out += [""] + anchor_rows()
-    out += ["", "## Which model for what", ""] + (recommendations(rows) or ["No metrics measured yet."])
+    out += ["", "## Which model for what", "",
+            f"Picks compare figures measured on at least {MIN_PICK_SAMPLES} samples.", ""] + (
+        recommendations(rows) or ["No metrics measured yet."])
     out += ["", "## How the figures were measured", ""] + (provenance(rows) or ["No metrics measured yet."])
     if missing:
         out += ["", "## Not evaluated yet", "", "Bundles still in training (no docs/training_log.txt and "
