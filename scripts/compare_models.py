@@ -112,10 +112,10 @@ MIN_PICK_SAMPLES = 1000
 
 
 def pickable(row: Dict[str, Any], name: str) -> bool:
-    """True when the row's ``name`` metric has a value measured on at least MIN_PICK_SAMPLES samples."""
+    """True when the row's ``name`` metric has a value not known to rest on fewer than MIN_PICK_SAMPLES samples."""
     m = row["metrics"].get(name) or {}
     n = m.get("num_samples")
-    return value(row, name) is not None and isinstance(n, (int, float)) and n >= MIN_PICK_SAMPLES
+    return value(row, name) is not None and (not isinstance(n, (int, float)) or n >= MIN_PICK_SAMPLES)
 
 
 def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]:

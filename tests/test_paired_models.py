@@ -225,12 +225,12 @@ def test_translation_scores_and_dice():
                          "SEG.trained_on_real_and_synthetic.dice", "SEG_delta"}
     assert gain["SEG_delta"] == pytest.approx(gain["SEG.trained_on_real_and_synthetic.dice"]
                                               - gain["SEG.trained_on_real.dice"])
-    assert "SEG_delta_mask_conditioned" not in gain
+    assert "SEG_mask_conditioned_delta" not in gain
     with_masks = segmentation_gain((images, (images > 0.5).float()), (images, (images > 0.5).float()),
                                    (images, (images > 0.5).float()), seeds=(0,),
                                    config=SegConfig(channels=(4, 8), strides=(2,), iterations=2, batch_size=2),
                                    mask_conditioned=(images, (images > 0.5).float()))
-    assert with_masks["SEG_delta_mask_conditioned"] == pytest.approx(
+    assert with_masks["SEG_mask_conditioned_delta"] == pytest.approx(
         with_masks["SEG.trained_on_real_and_mask_conditioned.dice"] - with_masks["SEG.trained_on_real.dice"])
 
 

@@ -101,7 +101,7 @@ def segmentation_gain(real_train: Tuple[torch.Tensor, torch.Tensor], real_test: 
                       mask_conditioned: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Dict[str, float]:
     """Dice on ``real_test`` of segmenters trained on real, synthetic and both (mean over ``seeds``); with
     ``mask_conditioned`` (synthetic images drawn for the real training masks), also on real + those pairs
-    (``SEG.trained_on_real_and_mask_conditioned.dice``, ``SEG_delta_mask_conditioned``)."""
+    (``SEG.trained_on_real_and_mask_conditioned.dice``, ``SEG_mask_conditioned_delta``)."""
     sets = {
         "trained_on_real": real_train,
         "trained_on_synthetic": synthetic,
@@ -118,7 +118,7 @@ def segmentation_gain(real_train: Tuple[torch.Tensor, torch.Tensor], real_test: 
         out[f"SEG.{key}.dice_std"] = float(np.std(scores))
     out["SEG_delta"] = out["SEG.trained_on_real_and_synthetic.dice"] - out["SEG.trained_on_real.dice"]
     if mask_conditioned is not None:
-        out["SEG_delta_mask_conditioned"] = (out["SEG.trained_on_real_and_mask_conditioned.dice"]
+        out["SEG_mask_conditioned_delta"] = (out["SEG.trained_on_real_and_mask_conditioned.dice"]
                                              - out["SEG.trained_on_real.dice"])
     return out
 
@@ -258,7 +258,7 @@ def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None
                                     **_common(command, seed, n, split, note=note + spread)))
     entries.append(metric_entry("SEG_delta", gain["SEG_delta"], "higher",
                                 **_common(command, seed, n, split, note=note)))
-    entries.append(metric_entry("SEG_delta_mask_conditioned", gain["SEG_delta_mask_conditioned"], "higher",
+    entries.append(metric_entry("SEG_mask_conditioned_delta", gain["SEG_mask_conditioned_delta"], "higher",
                                 **_common(command, seed, n, split, note=note + "; synthetic images drawn for the "
                                           "real training masks (the mask -> image way), one per mask")))
     report = evaluate_images(real_train[0], synthetic[0], metrics=("fid", "realism"), seed=seed,
