@@ -47,6 +47,22 @@ def require(path: Path, what: str) -> Path:
     return path
 
 
+def mr_dicom_slice(modality: str, series: str, study: str):
+    """A pydicom ``Dataset`` of one MR-storage slice with its file meta, modality, series and study UIDs set (the
+    caller adds geometry and pixels); the tests' DICOM series writers share it."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series, study
+    return ds
+
+
 def shipped_generators():
     """Shipped bundles that generate images (feature extractors are indexed apart)."""
     import json

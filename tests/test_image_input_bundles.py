@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import DATA_DIR, REPO, require, zoo_bundle
+from conftest import DATA_DIR, REPO, mr_dicom_slice, require, zoo_bundle
 from PIL import Image
 
 from medigan_zoo import engine
@@ -308,8 +308,7 @@ def test_maskgan_monai_bundle_run_inferring_both_ways(maskgan, sampler, masks, t
 
 def _series(folder: Path, count: int = 3, size: int = 64, modality: str = "MR") -> Path:
     """A small oblique DICOM series (pydicom), files in reverse slice order."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     frame, series, study = generate_uid(), generate_uid(), generate_uid()
@@ -317,13 +316,7 @@ def _series(folder: Path, count: int = 3, size: int = 64, modality: str = "MR") 
     row, col = np.array([1.0, 0.0, 0.0]), np.array([0.0, np.cos(0.2), -np.sin(0.2)])
     normal = np.cross(row, col)
     for k in range(count):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series, study
+        ds = mr_dicom_slice(modality, series, study)
         ds.FrameOfReferenceUID, ds.InstanceNumber = frame, count - k
         ds.ImageOrientationPatient = [f"{v:.10g}" for v in (*row, *col)]
         position = np.array([-90.5, -80.25, 40.0]) + 5.0 * (count - 1 - k) * normal

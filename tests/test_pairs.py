@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import mr_dicom_slice
 from pair_bundles import make_pair_bundle, make_translation_bundle
 from PIL import Image
 
@@ -91,19 +92,12 @@ def test_wrong_inputs_fail_before_any_work(bundles, tmp_path, case, match):
 
 
 def _dicom_series(folder: Path, modality: str = "MR", count: int = 3) -> Path:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+    from pydicom.uid import generate_uid
 
     folder.mkdir(parents=True, exist_ok=True)
     frame, series = generate_uid(), generate_uid()
     for k in range(count):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series, generate_uid()
+        ds = mr_dicom_slice(modality, series, generate_uid())
         ds.FrameOfReferenceUID = frame
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [0, 0, 5.0 * (count - 1 - k)]  # files in reverse slice order
