@@ -9,9 +9,13 @@
 * :class:`TumorPairGenerator`: a mask generator (:class:`medigan_zoo.networks.gan2d.CondDCGANGenerator`, one
   class) and a :class:`MaskConditionedGenerator`. ``forward(latent)`` -> (image, mask) from noise;
   ``image_from_mask(latent, mask)`` -> image for a given mask. Both TorchScript-scriptable.
+* :class:`DeformedMaskBank`: latent -> mask, a real training mask chosen and smoothly deformed by the latent (random
+  flip, rotation, scale, shift and an elastic field); the mask source of :class:`TumorBankPairGenerator` (noise ->
+  (image, mask) with a :class:`MaskConditionedGenerator`), for data sets with too few masks to train a mask GAN.
 """
 from __future__ import annotations
 
+import math
 from typing import List, Sequence, Tuple
 
 import torch
@@ -126,4 +130,103 @@ class TumorPairGenerator(nn.Module):
     def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         z = latent.reshape(latent.shape[0], -1)
         mask = (self.soft_mask(z[:, :self.latent_size]) > 0).float()
+        return self.image_generator(z[:, self.latent_size:], mask), mask
+
+
+class DeformedMaskBank(nn.Module):
+    """Latent (B, L >= :attr:`latent_used`) -> masks (B, 1, H, W) in {0, 1}: bank mask ``floor(Phi(z_0) * N)``,
+    mirrored left-right when ``z_1 > 0``, rotated by ``max_rotation * tanh(z_2)`` radians, scaled by
+    ``exp(scale_sd * z_3)``, shifted by ``max_shift * tanh(z_4, z_5)`` (a fraction of the image size) and deformed by
+    a smooth elastic field (``z_6 ...``: ``2 * elastic_grid ** 2`` control displacements of ``elastic_sd`` pixels,
+    upsampled bicubically), then thresholded at 0.5. A pure function of the latent (the same latent, the same mask).
+
+    The bank (buffer ``masks``, N x 1 x H x W) holds the non-empty training masks: :meth:`set_masks` fills it before
+    training and the checkpoint carries it, so every synthetic mask is a deformed training mask. That is honest
+    shape augmentation, not a learned shape model: masks stay close to the N training shapes.
+    """
+
+    def __init__(self, size: int, spatial_shape: Sequence[int] = (64, 64), max_rotation: float = 0.35,
+                 scale_sd: float = 0.15, max_shift: float = 0.06, elastic_grid: int = 4, elastic_sd: float = 1.5):
+        super().__init__()
+        self.register_buffer("masks", torch.zeros(int(size), 1, int(spatial_shape[0]), int(spatial_shape[1])))
+        self.max_rotation, self.scale_sd, self.max_shift = float(max_rotation), float(scale_sd), float(max_shift)
+        self.elastic_grid, self.elastic_sd = int(elastic_grid), float(elastic_sd)
+        self.latent_used = 6 + 2 * self.elastic_grid * self.elastic_grid
+
+    @torch.jit.ignore
+    def set_masks(self, masks: torch.Tensor) -> "DeformedMaskBank":
+        """Fill the bank with ``masks`` (N, 1, H, W) {0, 1}, N = the bank size (returns self, for configs)."""
+        masks = torch.as_tensor(masks).float()
+        if tuple(masks.shape) != tuple(self.masks.shape):
+            raise ValueError(f"the mask bank holds {tuple(self.masks.shape)} masks; got {tuple(masks.shape)}: "
+                             "set the bank size to the number of non-empty training masks")
+        self.masks.copy_((masks > 0.5).float())
+        return self
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        z = latent.reshape(latent.shape[0], -1)
+        if z.shape[1] < self.latent_used:
+            raise ValueError(f"the mask bank reads {self.latent_used} latent values; got {z.shape[1]}")
+        b, n = z.shape[0], self.masks.shape[0]
+        h, w = self.masks.shape[2], self.masks.shape[3]
+        u = 0.5 * (1.0 + torch.erf(z[:, 0] / math.sqrt(2.0)))
+        index = (u * n).long().clamp(0, n - 1)
+        mask = self.masks.index_select(0, index)
+        mask = torch.where((z[:, 1] > 0)[:, None, None, None], mask.flip(-1), mask)
+        angle = self.max_rotation * torch.tanh(z[:, 2])
+        scale = torch.exp(self.scale_sd * z[:, 3])
+        shift = 2.0 * self.max_shift * torch.tanh(z[:, 4:6])
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = F.affine_grid(theta, [b, 1, h, w], align_corners=False)
+        k = self.elastic_grid
+        if k > 0 and self.elastic_sd > 0:
+            control = z[:, 6:6 + 2 * k * k].reshape(b, 2, k, k) * self.elastic_sd
+            field = F.interpolate(control, size=(h, w), mode="bicubic", align_corners=True)
+            scale_xy = torch.tensor([2.0 / w, 2.0 / h], device=z.device, dtype=z.dtype)
+            grid = grid + field.permute(0, 2, 3, 1) * scale_xy
+        warped = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return (warped > 0.5).float()
+
+
+class TumorBankPairGenerator(nn.Module):
+    """Noise -> (image, mask) and (noise, mask) -> image, with masks from a :class:`DeformedMaskBank`.
+
+    The latent (B, 2 * latent_size) is split as in :class:`TumorPairGenerator`: the first half picks and deforms a
+    bank mask (``latent_size`` >= the bank's ``latent_used``), the second drives the image generator.
+    """
+
+    def __init__(self, bank_size: int, latent_size: int = 64, image_channels: Sequence[int] = (128, 64, 32, 16, 8),
+                 start_size: int = 4, convs_per_block: int = 2, spatial_shape: Sequence[int] = (64, 64),
+                 max_rotation: float = 0.35, scale_sd: float = 0.15, max_shift: float = 0.06, elastic_grid: int = 4,
+                 elastic_sd: float = 1.5):
+        super().__init__()
+        self.latent_size = int(latent_size)
+        self.latent_input_size = 2 * self.latent_size
+        self.mask_bank = DeformedMaskBank(bank_size, spatial_shape, max_rotation=max_rotation, scale_sd=scale_sd,
+                                          max_shift=max_shift, elastic_grid=elastic_grid, elastic_sd=elastic_sd)
+        if self.mask_bank.latent_used > self.latent_size:
+            raise ValueError(f"latent_size {self.latent_size} < the {self.mask_bank.latent_used} latent values the "
+                             "mask bank reads; raise latent_size or lower elastic_grid")
+        self.image_generator = MaskConditionedGenerator(latent_size=self.latent_size, channels=image_channels,
+                                                        start_size=start_size, out_channels=1,
+                                                        convs_per_block=convs_per_block)
+
+    @torch.jit.ignore
+    def set_masks(self, masks: torch.Tensor) -> "TumorBankPairGenerator":
+        """Fill the mask bank (see :meth:`DeformedMaskBank.set_masks`); returns self."""
+        self.mask_bank.set_masks(masks)
+        return self
+
+    @torch.jit.export
+    def image_from_mask(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """An image in [-1, 1] for ``mask`` (B, 1, H, W) in {0, 1}; ``latent`` (B, L) or (B, 2 L) (its second half)."""
+        z = latent.reshape(latent.shape[0], -1)
+        if z.shape[1] == 2 * self.latent_size:
+            z = z[:, self.latent_size:]
+        return self.image_generator(z, mask)
+
+    def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        z = latent.reshape(latent.shape[0], -1)
+        mask = self.mask_bank(z[:, :self.latent_size])
         return self.image_generator(z[:, self.latent_size:], mask), mask
