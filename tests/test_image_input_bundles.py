@@ -4,8 +4,8 @@
   user's masks (``--input_path``: one image per mask, or ``samples_per_input`` per mask, the given mask returned as
   the pair's mask), in every output format (PNG / npy / NIfTI pairs, DICOM image + a DICOM SEG referencing it), through
   ``engine.generate``, ``Generators`` (tuples, dataset, DataLoader), the CLI and ``python -m monai.bundle run``.
-  Its weights are not trained yet: the tests save a randomly initialised ``TumorPairGenerator`` (seed 0) into a
-  temporary copy of the bundle, which tests the plumbing, not the images.
+  The tests save a randomly initialised network of its ``network_def`` (seed 0; a bank of square masks) into a
+  temporary copy of the bundle, which tests the plumbing independently of the weights.
 * ``brain_mri_t1_to_t2_pix2pix`` on DICOM series (written here with pydicom, and the real TCIA series of
   ../shared/data reduced to the model's 64x64): the translated slices keep the input's geometry (DICOM position,
   orientation and spacing; NIfTI affine).
@@ -39,18 +39,24 @@ EXT = {"png": ".png", "npy": ".npy", "nii.gz": ".nii.gz", "dcm": ".dcm"}
 
 @pytest.fixture(scope="module")
 def maskgan(tmp_path_factory) -> Path:
-    """A copy of the mask bundle with randomly initialised weights (seed 0) as models/model.pt."""
-    from medigan_zoo.networks.paired import TumorPairGenerator
+    """A copy of the mask bundle with randomly initialised weights (seed 0) as models/model.pt; its mask bank (if
+    the network has one) holds squares of several sizes and places."""
+    from monai.bundle import ConfigParser
 
     require(MASKGAN / "configs" / "inference.json", "the brain_mri_tumor_maskgan bundle")
     bundle = shutil.copytree(MASKGAN, tmp_path_factory.mktemp("maskgan") / MASKGAN.name,
                              ignore=shutil.ignore_patterns("model.pt", "model.ts"))
-    config = json.loads((bundle / "configs" / "inference.json").read_text())
-    net = config["network_def"]
+    parser = ConfigParser()
+    parser.read_config(bundle / "configs" / "inference.json")
+    parser["device"] = "$torch.device('cpu')"
     torch.manual_seed(0)
-    generator = TumorPairGenerator(latent_size=int(config["latent_size"]), mask_channels=net["mask_channels"],
-                                   image_channels=net["image_channels"], start_size=net["start_size"],
-                                   convs_per_block=net["convs_per_block"])
+    generator = parser.get_parsed_content("network_def")
+    if hasattr(generator, "set_masks"):
+        bank = torch.zeros_like(generator.mask_bank.masks)
+        for k in range(len(bank)):
+            top, left, side = 16 + k % 5 * 4, 14 + k % 7 * 4, 4 + k % 9
+            bank[k, 0, top:top + side, left:left + side] = 1
+        generator.set_masks(bank)
     (bundle / "models").mkdir(exist_ok=True)
     torch.save(generator.state_dict(), bundle / "models" / "model.pt")
     return bundle

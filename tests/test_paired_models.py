@@ -317,3 +317,97 @@ def test_tumor_iteration_shows_binary_masks_and_seeks_modes():
     assert any(not torch.equal(a, b) for a, b in zip(i_before, gen.image_generator.parameters()))
     soft = TumorPairIteration(latent_size=8)
     assert soft.straight_through is False and soft.mode_seeking == 0.0
+
+
+def _bank(n=5, size=32):
+    """``n`` distinct square masks of a ``size`` x ``size`` image (mask k: side 3 + k at a k-dependent place)."""
+    bank = torch.zeros(n, 1, size, size)
+    for k in range(n):
+        bank[k, 0, 8 + k:11 + 2 * k, 6 + 2 * k:9 + 3 * k] = 1
+    return bank
+
+
+def test_mask_bank_is_a_pure_function_of_the_latent_and_never_empty():
+    """Same latent, same mask; masks binary and non-empty (also a 1-pixel bank mask under strong deformation); every
+    bank mask is reachable (index = floor(Phi(z_0) * N)); with no deformation the bank mask comes back exactly."""
+    from medigan_zoo.networks.paired import DeformedMaskBank
+
+    bank = _bank()
+    bank[0] = 0
+    bank[0, 0, 16, 16] = 1  # a one-pixel tumor: the deformation may erase it, the bank keeps it
+    layer = DeformedMaskBank(5, (32, 32), elastic_grid=3, elastic_sd=3.0, max_rotation=1.0).set_masks(bank)
+    z = torch.randn(400, layer.latent_used, generator=torch.Generator().manual_seed(0))
+    a, b = layer(z), layer(z.clone())
+    assert torch.equal(a, b) and set(a.unique().tolist()) == {0.0, 1.0}
+    assert (a.flatten(1).amax(1) > 0).all()
+    # each of the N bank masks is picked for some latents: with the deformation off (and z_1 < 0: no mirror) the
+    # output is exactly a bank mask
+    still = DeformedMaskBank(5, (32, 32), max_rotation=0.0, scale_sd=0.0, max_shift=0.0, elastic_sd=0.0).set_masks(bank)
+    z0 = torch.zeros(5, still.latent_used)
+    z0[:, 0] = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
+    z0[:, 1] = -1.0
+    assert torch.equal(still(z0), bank)
+    z0[:, 1] = 1.0  # z_1 > 0 mirrors left-right
+    assert torch.equal(still(z0), bank.flip(-1))
+    # deformation changes masks, yet they stay near the bank mask they come from (overlap with the source)
+    moved = layer(z)
+    index = (0.5 * (1 + torch.erf(z[:, 0] / 2 ** 0.5)) * 5).long().clamp(0, 4)
+    source = torch.where((z[:, 1] > 0)[:, None, None, None], bank[index].flip(-1), bank[index])
+    assert not torch.equal(moved, source)
+    assert moved.sum() > 0.4 * source.sum()
+    with pytest.raises(ValueError, match="bank size"):
+        layer.set_masks(torch.ones(4, 1, 32, 32))
+    with pytest.raises(ValueError, match="latent values"):
+        layer(torch.zeros(2, 3))
+
+
+def test_bank_pair_generator_torchscript_and_its_checkpoint_carries_the_bank(tmp_path):
+    from medigan_zoo.networks.paired import TumorBankPairGenerator
+
+    torch.manual_seed(0)
+    gen = TumorBankPairGenerator(5, latent_size=24, image_channels=(8, 4, 4, 4), spatial_shape=(32, 32),
+                                 elastic_grid=2).set_masks(_bank()).eval()
+    z = torch.randn(6, 48)
+    image, mask = gen(z)
+    assert image.shape == mask.shape == (6, 1, 32, 32) and image.abs().max() <= 1
+    scripted = torch.jit.script(gen)
+    s_image, s_mask = scripted(z)
+    assert torch.equal(mask, s_mask) and torch.allclose(image, s_image, atol=1e-6)
+    assert torch.allclose(scripted.image_from_mask(z, mask), image, atol=1e-6)
+    torch.save(gen.state_dict(), tmp_path / "model.pt")
+    fresh = TumorBankPairGenerator(5, latent_size=24, image_channels=(8, 4, 4, 4), spatial_shape=(32, 32),
+                                   elastic_grid=2)
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    assert torch.equal(fresh.eval()(z)[1], mask)
+    with pytest.raises(ValueError, match="latent_size 8 < the"):
+        TumorBankPairGenerator(5, latent_size=8)
+
+
+def test_tumor_iteration_without_mask_learning_trains_the_image_generator_only():
+    """mask_weight 0 (a mask bank): no mask discriminator exists or is asked, the bank is unchanged, the image
+    generator and the pair discriminator learn."""
+    from medigan_zoo.networks.paired import TumorBankPairGenerator
+    from medigan_zoo.training.paired import TumorPairDiscriminator, TumorPairIteration, nonempty_masks
+
+    torch.manual_seed(0)
+    records = [{"mask": m} for m in _bank(4, 16)] + [{"mask": torch.zeros(1, 16, 16)}]
+    bank = nonempty_masks(records)
+    assert bank.shape == (4, 1, 16, 16)
+    gen = TumorBankPairGenerator(4, latent_size=8, image_channels=(8, 4, 4), spatial_shape=(16, 16),
+                                 elastic_grid=1).set_masks(bank)
+    disc = TumorPairDiscriminator(pair_channels=(4, 8), mask_channels=[])
+    assert disc.mask is None
+    with pytest.raises(ValueError, match="mask_weight 0"):
+        disc.score_mask(bank)
+    i_before = [p.detach().clone() for p in gen.image_generator.parameters()]
+    d_before = [p.detach().clone() for p in disc.parameters()]
+    iteration = TumorPairIteration(latent_size=8, mask_weight=0.0, mode_seeking=1.0)
+    mask = torch.cat([bank[:2], torch.zeros(2, 1, 16, 16)])
+    trainer = _trainer(gen, disc, iteration, {"image": torch.rand(4, 1, 16, 16) * 2 - 1, "mask": mask})
+    trainer.run()
+    assert trainer.state.output["g_mask"] == 0 and trainer.state.output["dm_loss"] == 0
+    assert torch.equal(gen.mask_bank.masks, bank)
+    assert any(not torch.equal(a, b) for a, b in zip(i_before, gen.image_generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, disc.parameters()))
+    with pytest.raises(ValueError, match="no record has a non-empty mask"):
+        nonempty_masks([{"mask": torch.zeros(1, 4, 4)}])

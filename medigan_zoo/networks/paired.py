@@ -138,7 +138,8 @@ class DeformedMaskBank(nn.Module):
     mirrored left-right when ``z_1 > 0``, rotated by ``max_rotation * tanh(z_2)`` radians, scaled by
     ``exp(scale_sd * z_3)``, shifted by ``max_shift * tanh(z_4, z_5)`` (a fraction of the image size) and deformed by
     a smooth elastic field (``z_6 ...``: ``2 * elastic_grid ** 2`` control displacements of ``elastic_sd`` pixels,
-    upsampled bicubically), then thresholded at 0.5. A pure function of the latent (the same latent, the same mask).
+    upsampled bicubically), then thresholded at 0.5; a mask the deformation erased (a few-pixel tumor) is kept
+    undeformed, so a mask is never empty. A pure function of the latent (the same latent, the same mask).
 
     The bank (buffer ``masks``, N x 1 x H x W) holds the non-empty training masks: :meth:`set_masks` fills it before
     training and the checkpoint carries it, so every synthetic mask is a deformed training mask. That is honest
@@ -185,8 +186,9 @@ class DeformedMaskBank(nn.Module):
             field = F.interpolate(control, size=(h, w), mode="bicubic", align_corners=True)
             scale_xy = torch.tensor([2.0 / w, 2.0 / h], device=z.device, dtype=z.dtype)
             grid = grid + field.permute(0, 2, 3, 1) * scale_xy
-        warped = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return (warped > 0.5).float()
+        warped = (F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False) > 0.5).float()
+        kept = warped.flatten(1).amax(1) > 0  # a tiny mask the deformation erased: keep it undeformed (flip only)
+        return torch.where(kept[:, None, None, None], warped, mask)
 
 
 class TumorBankPairGenerator(nn.Module):

@@ -91,7 +91,9 @@ class TumorPairDiscriminator(nn.Module):
                  mask_channels: Sequence[int] = (16, 32, 64, 128)):
         super().__init__()
         self.pair = ProjectionDiscriminator(in_channels=2, num_classes=1, channels=pair_channels)
-        self.mask = ProjectionDiscriminator(in_channels=1, num_classes=1, channels=mask_channels)
+        # no mask discriminator when the masks are not learned (TumorBankPairGenerator: ``mask_channels=[]``)
+        self.mask = (ProjectionDiscriminator(in_channels=1, num_classes=1, channels=mask_channels)
+                     if len(mask_channels) else None)
 
     @staticmethod
     def _zeros(x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +104,9 @@ class TumorPairDiscriminator(nn.Module):
         return self.pair(x, self._zeros(x))
 
     def score_mask(self, mask_pm1: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            raise ValueError("this TumorPairDiscriminator has no mask discriminator (mask_channels=[]); train with "
+                             "mask_weight 0")
         return self.mask(mask_pm1, self._zeros(mask_pm1))
 
 
@@ -112,7 +117,9 @@ class TumorPairIteration:
         latent_size: the generator's ``latent_size`` (each half of its latent).
         image_key / mask_key: batch keys (image in [-1, 1], mask in {0, 1}).
         translation: DiffAugment translation ratio (0 disables), the same shift for an image and its mask.
-        mask_weight: weight of the mask generator's adversarial loss.
+        mask_weight: weight of the mask generator's adversarial loss; 0 trains the image generator alone (no mask
+            generator step, no mask discriminator: a generator whose masks are not learned, e.g.
+            :class:`medigan_zoo.networks.paired.TumorBankPairGenerator`).
         straight_through: show the mask discriminator the generated masks binarised (``tanh`` output > 0 -> 1 else
             -1, as the generator's ``forward`` outputs them) with the gradient of the soft mask passed straight
             through; without it the discriminator tells soft masks from the real {-1, 1} ones by their values alone.
@@ -148,9 +155,12 @@ class TumorPairIteration:
         fmask_pm1 = fmask * 2.0 - 1.0
         z = draw(n, lambda m: torch.randn(m, self.latent_size, device=device))
         fake = gen.image_from_mask(z, fmask)
-        fake_mask = gen.soft_mask(torch.randn(max(2, tumor.shape[0]), self.latent_size, device=device))
-        if self.straight_through:
-            fake_mask = fake_mask + (torch.where(fake_mask > 0, 1.0, -1.0) - fake_mask).detach()
+        learn_masks = self.mask_weight > 0
+        fake_mask = torch.zeros((), device=device)
+        if learn_masks:
+            fake_mask = gen.soft_mask(torch.randn(max(2, tumor.shape[0]), self.latent_size, device=device))
+            if self.straight_through:
+                fake_mask = fake_mask + (torch.where(fake_mask > 0, 1.0, -1.0) - fake_mask).detach()
 
         def pair(img: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             both = translate(torch.cat([img, m], 1), self.translation)
@@ -162,17 +172,17 @@ class TumorPairIteration:
         d_real, d_fake = pair(image, mask_pm1), pair(fake.detach(), fmask_pm1)
         d_loss = engine.d_loss_function(d_real, d_fake)
         dm_loss = torch.zeros((), device=device)
-        if tumor.shape[0] >= 2:
+        if learn_masks and tumor.shape[0] >= 2:
             dm_loss = engine.d_loss_function(masks(tumor), masks(fake_mask.detach()))
         r1 = torch.zeros((), device=device)
-        if self.mask_r1_gamma > 0 and tumor.shape[0] >= 2:
+        if learn_masks and self.mask_r1_gamma > 0 and tumor.shape[0] >= 2:
             real = tumor.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(disc.score_mask(real).sum(), real, create_graph=True)
             r1 = grad.pow(2).flatten(1).sum(1).mean()
         _step(engine.d_optimizer, d_loss + dm_loss + 0.5 * self.mask_r1_gamma * r1)
         with _FrozenDiscriminator(disc):
             g_img = engine.g_loss_function(pair(fake, fmask_pm1))
-            g_mask = engine.g_loss_function(masks(fake_mask))
+            g_mask = engine.g_loss_function(masks(fake_mask)) if learn_masks else torch.zeros((), device=device)
             ms = torch.zeros((), device=device)
             if half:
                 ms = (z[:half] - z[half:2 * half]).abs().mean() / (
@@ -180,6 +190,16 @@ class TumorPairIteration:
             _step(engine.g_optimizer, g_img + self.mask_weight * g_mask + self.mode_seeking * ms)
         return {"g_loss": g_img.item(), "g_mask": g_mask.item(), "d_loss": d_loss.item(), "dm_loss": dm_loss.item(),
                 "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(), "ms": ms.item(), "mask_r1": r1.item()}
+
+
+def nonempty_masks(records: Sequence[Dict[str, Any]], mask_key: str = "mask") -> torch.Tensor:
+    """The non-empty masks of ``records`` stacked (N, 1, H, W) {0, 1}: the bank of a
+    :class:`medigan_zoo.networks.paired.TumorBankPairGenerator` (``set_masks``)."""
+    masks = [torch.as_tensor(r[mask_key]).float() for r in records]
+    kept = [m for m in masks if float(m.amax()) > 0]
+    if not kept:
+        raise ValueError("no record has a non-empty mask: the mask bank needs at least one tumor mask")
+    return (torch.stack(kept) > 0.5).float()
 
 
 def tumor_oversampling_weights(records: Sequence[Dict[str, Any]], mask_key: str = "mask",
