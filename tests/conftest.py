@@ -71,6 +71,39 @@ def shipped_generators():
                                              .get("medigan_zoo") or {}).get("role", "generator") == "generator"]
 
 
+def required_input_path(bundle: Path, folder: Path, count: int):
+    """``input_path`` for a run of ``count`` samples of ``bundle``: None when its zoo block declares no required
+    image input (it generates from noise); its own ``docs/example_inputs`` when it takes one required input and the
+    folder holds at least ``count`` files; else a mapping input name -> a folder under ``folder`` of ``count``
+    synthetic ``.npy`` inputs of the declared shape and channels (images uniform in ``value_range``, masks 0/1)."""
+    import numpy as np
+
+    from medigan_zoo.engine.inputs import input_files
+    from medigan_zoo.engine.runner import read_model
+
+    info = read_model(bundle)
+    required = info.required_inputs
+    if not required:
+        return None
+    examples = bundle / "docs" / "example_inputs"
+    if len(required) == 1 and examples.is_dir() and len(input_files(examples)) >= count:
+        return examples
+    rng = np.random.default_rng(0)
+    paths = {}
+    for spec in required:
+        where = folder / spec.name
+        where.mkdir(parents=True, exist_ok=True)
+        shape = (spec.num_channels, *spec.spatial_shape)
+        for k in range(count):
+            if spec.kind == "mask":
+                array = (rng.random(shape) > 0.5).astype(np.float32)
+            else:
+                array = rng.uniform(*spec.value_range, size=shape).astype(np.float32)
+            np.save(where / f"input_{k:03d}.npy", array)
+        paths[spec.name] = where
+    return paths
+
+
 @pytest.fixture
 def medigan_global() -> Path:
     return MEDIGAN_GLOBAL

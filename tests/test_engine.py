@@ -17,11 +17,12 @@ from typing import Dict, Optional
 import numpy as np
 import pytest
 import torch
-from conftest import BUNDLES, shipped_bundles
+from conftest import BUNDLES, required_input_path, shipped_bundles
 from zoo_fixtures import ZOO_BLOCK, metadata
 
 from medigan_zoo.core.errors import GenerationError, ZooError
 from medigan_zoo.core.seeding import sample_seed
+from medigan_zoo.engine.runner import read_model
 
 engine = pytest.importorskip("medigan_zoo.engine")
 
@@ -451,10 +452,36 @@ def test_shipped_bundle_generates(bundle, tmp_path):
         pytest.skip("no bundle with weights in bundles/ yet")
     sampler = engine.load_bundle_sampler(bundle, device="cpu")
     sampler.min_batch = 1  # a smoke test: no padding to the bit-identity batch (diffusion models are slow on CPU)
-    result = engine.generate(bundle, 2, tmp_path / "out", output_format="npy", sampler=sampler, quiet=True)
+    inputs = required_input_path(bundle, tmp_path / "inputs", 2)  # models of image inputs need them (contract 5)
+    result = engine.generate(bundle, 2, tmp_path / "out", output_format="npy", sampler=sampler, quiet=True,
+                             input_path=inputs)
     assert result.num_written == 2 and len(manifest_lines(tmp_path / "out")) == 2
     low, high = sampler.value_range
     for path in result.files:
         image = np.load(path)
         assert image.shape == (sampler.num_channels, *sampler.spatial_shape)
         assert low - 1e-4 <= image.min() and image.max() <= high + 1e-4
+
+
+def test_shipped_models_of_image_inputs_get_their_example_inputs_or_synthetic_ones(tmp_path):
+    """The shipped-model tests feed a model of required image inputs (zoo block ``inputs``): its own
+    docs/example_inputs, or, without enough of them, synthetic npy inputs of the declared shape that the engine
+    reads."""
+    import shutil
+
+    takes_inputs = [b for b in _runnable_shipped() if read_model(b).required_inputs]
+    if not takes_inputs:
+        pytest.skip("no shipped bundle takes required image inputs")
+    bundle = takes_inputs[0]
+    assert required_input_path(bundle, tmp_path / "a", 1) == bundle / "docs" / "example_inputs"
+    assert required_input_path(BUNDLES / "chest_xray_cdcgan", tmp_path / "b", 1) is None
+    copy_ = shutil.copytree(bundle, tmp_path / bundle.name, ignore=shutil.ignore_patterns("example_inputs"))
+    synthetic = required_input_path(copy_, tmp_path / "c", 3)
+    info = read_model(copy_)
+    assert set(synthetic) == {s.name for s in info.required_inputs}
+    sampler = engine.load_bundle_sampler(copy_, device="cpu")
+    result = engine.generate(copy_, None, tmp_path / "out", output_format="npy", sampler=sampler, quiet=True,
+                             input_path=synthetic)
+    assert result.num_written == 3
+    assert [r["inputs"][s.name]["path"] for r in manifest_lines(tmp_path / "out") for s in info.required_inputs] == \
+        [str(synthetic[s.name] / f"input_{k:03d}.npy") for k in range(3) for s in info.required_inputs]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shipped_generators
+from conftest import required_input_path, shipped_generators
 
 engine = pytest.importorskip("medigan_zoo.engine")
 from medigan_zoo.core.errors import GenerationError  # noqa: E402
@@ -62,16 +62,18 @@ def _expected(fmt: str, sample: np.ndarray, header: dict) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def loaded(request):
-    """bundle -> (sampler, arrays of samples 0..NUM-1), loaded once per module."""
+def loaded(tmp_path_factory):
+    """bundle -> (sampler, arrays of samples 0..NUM-1, input_path), loaded once per module; a bundle whose zoo
+    block declares a required image input is run on its own example inputs (or synthetic ones of its shape)."""
     cache = {}
 
     def get(bundle: Path):
         if bundle.name not in cache:
+            inputs = required_input_path(bundle, tmp_path_factory.mktemp(f"{bundle.name}_inputs"), NUM)
             sampler = engine.load_bundle_sampler(bundle, device="cpu", options=FAST_OPTIONS.get(bundle.name))
             arrays = engine.generate(bundle, NUM, seed=3, save_images=False, sampler=sampler, batch_size=NUM,
-                                     options=FAST_OPTIONS.get(bundle.name))
-            cache[bundle.name] = (sampler, arrays)
+                                     options=FAST_OPTIONS.get(bundle.name), input_path=inputs)
+            cache[bundle.name] = (sampler, arrays, inputs)
         return cache[bundle.name]
 
     return get
@@ -82,10 +84,10 @@ def loaded(request):
 def test_every_format_round_trips_every_shipped_model(bundle, fmt, loaded, tmp_path):
     if not (bundle / "models" / "model.pt").is_file():
         pytest.skip(f"{bundle.name} has no weights in this checkout")
-    sampler, arrays = loaded(bundle)
+    sampler, arrays, inputs = loaded(bundle)
     spec = formats.FORMATS[fmt]
     kwargs = dict(seed=3, output_format=fmt, quiet=True, batch_size=NUM, num_workers=0, sampler=sampler,
-                  options=FAST_OPTIONS.get(bundle.name))
+                  options=FAST_OPTIONS.get(bundle.name), input_path=inputs)
     if not spec.holds(len(sampler.spatial_shape), sampler.num_channels):
         with pytest.raises(GenerationError, match=f"output_format {fmt!r}"):
             engine.generate(bundle, NUM, tmp_path / "out", **kwargs)

@@ -20,11 +20,33 @@ GENERATORS = shipped_generators()
 IDS = [b.name for b in GENERATORS]
 
 
+#: the inference template of a generator: models that make their samples from image inputs (zoo block ``inputs``,
+#: docs/bundle_contract.md section 5) read ``input_dir``; the others draw from seeds and conditions alone
+INFERENCE_TEMPLATES = {False: "generator_inference", True: "image_input_inference"}
+
+
+def _takes_image_inputs(bundle: Path) -> bool:
+    zoo = json.loads((bundle / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {}
+    return bool(zoo.get("inputs"))
+
+
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)
 def test_every_generator_declares_templates_for_inference_and_training(bundle):
     spec = json.loads((bundle / TEMPLATE_FILE).read_text())
     assert set(spec) == {"inference.json", "train.json"}
-    assert spec["inference.json"]["template"] == "generator_inference"
+    assert spec["inference.json"]["template"] == INFERENCE_TEMPLATES[_takes_image_inputs(bundle)], \
+        "a bundle with image inputs renders from image_input_inference, one without from generator_inference"
+
+
+def test_the_image_input_template_reads_input_dir_with_one_input_name():
+    """Every id that names the input refers to ``input_name``: a bundle sets its input's name once."""
+    config = load_template("image_input_inference")
+    assert {"input_dir", "input_name", "preprocessing"} <= set(config) and "num_samples" not in config
+    named = render("image_input_inference", {"input_name": "t2"})
+    assert named["sampler"]["input_name"] == "@input_name" and named["input_name"] == "t2"
+    assert "@input_name" in named["dataset"]["data"]
+    assert {t["keys"] for t in named["preprocessing"]["transforms"]} == {"@input_name"}
+    assert named["postprocessing"]["transforms"][0]["meta_from"] == "@input_name"
 
 
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)
@@ -82,9 +104,10 @@ def test_unknown_template_or_id_is_a_user_error_naming_the_fix():
 
 
 def test_one_train_template_per_model_family():
-    assert {"generator_inference", "cdcgan_train", "wgangp_train", "ddpm_train"} <= set(template_names())
+    assert {"generator_inference", "image_input_inference", "cdcgan_train", "wgangp_train", "ddpm_train",
+            "fastgan_train", "pix2pix_train"} <= set(template_names())
     families = {json.loads((b / TEMPLATE_FILE).read_text())["train.json"]["template"] for b in GENERATORS}
-    assert families == {"cdcgan_train", "wgangp_train", "ddpm_train"}
+    assert families == {"cdcgan_train", "wgangp_train", "ddpm_train", "fastgan_train", "pix2pix_train"}
 
 
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)
