@@ -146,6 +146,8 @@ class DeformedMaskBank(nn.Module):
     shape augmentation, not a learned shape model: masks stay close to the N training shapes.
     """
 
+    masks: torch.Tensor
+
     def __init__(self, size: int, spatial_shape: Sequence[int] = (64, 64), max_rotation: float = 0.35,
                  scale_sd: float = 0.15, max_shift: float = 0.06, elastic_grid: int = 4, elastic_sd: float = 1.5):
         super().__init__()
