@@ -146,8 +146,6 @@ class DeformedMaskBank(nn.Module):
     shape augmentation, not a learned shape model: masks stay close to the N training shapes.
     """
 
-    masks: torch.Tensor
-
     def __init__(self, size: int, spatial_shape: Sequence[int] = (64, 64), max_rotation: float = 0.35,
                  scale_sd: float = 0.15, max_shift: float = 0.06, elastic_grid: int = 4, elastic_sd: float = 1.5):
         super().__init__()
@@ -160,21 +158,23 @@ class DeformedMaskBank(nn.Module):
     def set_masks(self, masks: torch.Tensor) -> "DeformedMaskBank":
         """Fill the bank with ``masks`` (N, 1, H, W) {0, 1}, N = the bank size (returns self, for configs)."""
         masks = torch.as_tensor(masks).float()
-        if tuple(masks.shape) != tuple(self.masks.shape):
-            raise ValueError(f"the mask bank holds {tuple(self.masks.shape)} masks; got {tuple(masks.shape)}: "
+        bank: torch.Tensor = self.masks  # type: ignore[assignment]
+        if tuple(masks.shape) != tuple(bank.shape):
+            raise ValueError(f"the mask bank holds {tuple(bank.shape)} masks; got {tuple(masks.shape)}: "
                              "set the bank size to the number of non-empty training masks")
-        self.masks.copy_((masks > 0.5).float())
+        bank.copy_((masks > 0.5).float())
         return self
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         z = latent.reshape(latent.shape[0], -1)
         if z.shape[1] < self.latent_used:
             raise ValueError(f"the mask bank reads {self.latent_used} latent values; got {z.shape[1]}")
-        b, n = z.shape[0], self.masks.shape[0]
-        h, w = self.masks.shape[2], self.masks.shape[3]
+        bank: torch.Tensor = self.masks  # type: ignore[assignment]
+        b, n = z.shape[0], bank.shape[0]
+        h, w = bank.shape[2], bank.shape[3]
         u = 0.5 * (1.0 + torch.erf(z[:, 0] / math.sqrt(2.0)))
         index = (u * n).long().clamp(0, n - 1)
-        mask = self.masks.index_select(0, index)
+        mask = bank.index_select(0, index)
         mask = torch.where((z[:, 1] > 0)[:, None, None, None], mask.flip(-1), mask)
         angle = self.max_rotation * torch.tanh(z[:, 2])
         scale = torch.exp(self.scale_sd * z[:, 3])
