@@ -226,12 +226,30 @@ def test_translation_scores_and_dice():
     assert gain["SEG_delta"] == pytest.approx(gain["SEG.trained_on_real_and_synthetic.dice"]
                                               - gain["SEG.trained_on_real.dice"])
     assert "SEG_mask_conditioned_delta" not in gain
+    two = segmentation_gain((images, (images > 0.5).float()), (images, (images > 0.5).float()),
+                            (images, (images > 0.5).float()), seeds=(0, 1),
+                            config=SegConfig(channels=(4, 8), strides=(2,), iterations=2, batch_size=2))
+    for name in ("SEG.trained_on_real.dice", "SEG_delta"):
+        assert two[f"{name}_ci_low"] <= two[name] <= two[f"{name}_ci_high"]
     with_masks = segmentation_gain((images, (images > 0.5).float()), (images, (images > 0.5).float()),
                                    (images, (images > 0.5).float()), seeds=(0,),
                                    config=SegConfig(channels=(4, 8), strides=(2,), iterations=2, batch_size=2),
                                    mask_conditioned=(images, (images > 0.5).float()))
     assert with_masks["SEG_mask_conditioned_delta"] == pytest.approx(
         with_masks["SEG.trained_on_real_and_mask_conditioned.dice"] - with_masks["SEG.trained_on_real.dice"])
+
+
+def test_mean_ci_is_the_student_t_interval_and_seg_augmentation_keeps_pairs_aligned():
+    from medigan_zoo.evaluation.paired import SegConfig, _random_affine, mean_ci
+
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.302653 / 3 ** 0.5, rel=1e-5) and mean - low == high - mean
+    assert mean_ci([0.5]) == (0.5, 0.5, 0.5)
+    mask = torch.zeros(8, 1, 32, 32)
+    mask[:, :, 10:20, 12:22] = 1
+    x, y = _random_affine(mask.clone(), mask.clone(), torch.Generator().manual_seed(0), SegConfig())
+    assert set(y.unique().tolist()) <= {0.0, 1.0} and not torch.equal(y, mask)
+    assert ((x > 0.5).float() != y).float().mean() < 0.01  # the image moved with its mask
 
 
 def test_images_for_masks_keep_the_masks_and_are_seeded_per_mask():
