@@ -105,9 +105,10 @@ def test_unknown_template_or_id_is_a_user_error_naming_the_fix():
 
 def test_one_train_template_per_model_family():
     assert {"generator_inference", "image_input_inference", "cdcgan_train", "wgangp_train", "ddpm_train",
-            "fastgan_train", "pix2pix_train"} <= set(template_names())
+            "fastgan_train", "pix2pix_train", "tumor_pair_train"} <= set(template_names())
     families = {json.loads((b / TEMPLATE_FILE).read_text())["train.json"]["template"] for b in GENERATORS}
-    assert families == {"cdcgan_train", "wgangp_train", "ddpm_train", "fastgan_train", "pix2pix_train"}
+    assert families == {"cdcgan_train", "wgangp_train", "ddpm_train", "fastgan_train", "pix2pix_train",
+                        "tumor_pair_train"}
 
 
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)

@@ -305,7 +305,8 @@ def evaluate_tumor_bundle(bundle: PathLike, data_path: Optional[PathLike] = None
     entries = []
 
     def interval(name: str) -> Dict[str, Any]:
-        return {"ci_low": gain[f"{name}_ci_low"], "ci_high": gain[f"{name}_ci_high"], "ci_level": 0.95}
+        return {"ci_low": gain[f"{name}_ci_low"], "ci_high": gain[f"{name}_ci_high"], "ci_level": 0.95,
+                "num_runs": len(seg_seeds)}
 
     for key in ("trained_on_real", "trained_on_synthetic", "trained_on_real_and_synthetic",
                 "trained_on_real_and_mask_conditioned"):

@@ -158,8 +158,10 @@ def metrics_markdown(entries: Sequence[Mapping[str, Any]]) -> str:
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for m in entries:
         value = _cell(m.get("value"))
-        if _finite(m.get("ci_low")) and _finite(m.get("ci_high")):  # the bootstrap interval, with its resamples
-            value += f" [{_cell(m['ci_low'])}, {_cell(m['ci_high'])}; {m.get('num_resamples', '?')} resamples]"
+        if _finite(m.get("ci_low")) and _finite(m.get("ci_high")):  # the interval, with what it was computed from
+            basis = (f"{m['num_runs']} runs" if m.get("num_runs") is not None
+                     else f"{m.get('num_resamples', '?')} resamples")
+            value += f" [{_cell(m['ci_low'])}, {_cell(m['ci_high'])}; {basis}]"
         lines.append("| " + " | ".join([_cell(m.get("name")), value] + [_cell(m.get(k)) for k in (
             "direction", "num_samples", "feature_extractor", "normalization", "reference_split", "seed")]) + " |")
     commands = list(dict.fromkeys(str(m["command"]) for m in entries if m.get("command")))
