@@ -61,6 +61,30 @@ def _expected(fmt: str, sample: np.ndarray, header: dict) -> np.ndarray:
     return np.round(unit * top)
 
 
+def _expected_mask(fmt: str, mask: np.ndarray, header: dict) -> np.ndarray:
+    """What the mask file of format ``fmt`` holds for a channel-last label map: the labels themselves (never scaled),
+    laid out as the image is; DICOM: the SEG's frame, in display order like a raster file."""
+    spec = formats.FORMATS[fmt]
+    if not spec.raster and fmt != "dcm":
+        chw = np.moveaxis(mask, -1, 0).astype(np.float32)
+        return formats.nifti_layout(chw) if fmt == "nii.gz" else chw
+    spatial = mask.ndim - 1
+    if header["spatial_order"] == "monai":
+        mask = np.transpose(mask, tuple(range(spatial - 1, -1, -1)) + (spatial,))
+    return mask.astype(np.float64)
+
+
+def _read_mask_with_library(fmt: str, path: Path) -> np.ndarray:
+    """A mask file read with the library a user would use; DICOM: a SEG (Modality SEG, synthetic), its one frame."""
+    if fmt != "dcm":
+        return _read_with_library(fmt, path)
+    import pydicom
+
+    ds = pydicom.dcmread(str(path))
+    assert ds.Modality == "SEG" and ds.SyntheticData == "YES"
+    return np.asarray(ds.pixel_array).reshape(int(ds.Rows), int(ds.Columns), 1)
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     """bundle -> (sampler, arrays of samples 0..NUM-1, input_path), loaded once per module; a bundle whose zoo
@@ -88,7 +112,9 @@ def test_every_format_round_trips_every_shipped_model(bundle, fmt, loaded, tmp_p
     spec = formats.FORMATS[fmt]
     kwargs = dict(seed=3, output_format=fmt, quiet=True, batch_size=NUM, num_workers=0, sampler=sampler,
                   options=FAST_OPTIONS.get(bundle.name), input_path=inputs)
-    if not spec.holds(len(sampler.spatial_shape), sampler.num_channels):
+    has_masks = isinstance(arrays[0], tuple)
+    if not spec.holds(len(sampler.spatial_shape), sampler.num_channels) or (spec.lossy and has_masks):
+        # a format that cannot hold the outputs, or a lossy one for a model with masks, is refused before any work
         with pytest.raises(GenerationError, match=f"output_format {fmt!r}"):
             engine.generate(bundle, NUM, tmp_path / "out", **kwargs)
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -96,8 +122,14 @@ def test_every_format_round_trips_every_shipped_model(bundle, fmt, loaded, tmp_p
     result = engine.generate(bundle, NUM, tmp_path / "out", **kwargs)
     header = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert len(result.files) == NUM
-    for path, sample in zip(result.files, arrays):
+    for i, (path, sample) in enumerate(zip(result.files, arrays)):
         assert path.name.endswith(spec.extension)
+        if isinstance(sample, tuple):  # an image + mask model: (image, mask), the mask beside the image
+            sample, mask = sample
+            stored_mask = _read_mask_with_library(fmt, result.mask_files[i])
+            expected_mask = _expected_mask(fmt, mask, header)
+            assert stored_mask.shape == expected_mask.shape, (result.mask_files[i], stored_mask.shape)
+            assert np.array_equal(stored_mask.astype(np.float64), expected_mask), result.mask_files[i]
         stored = _read_with_library(fmt, path)
         expected = _expected(fmt, sample, header)
         assert stored.shape == expected.shape, (path, stored.shape, expected.shape)

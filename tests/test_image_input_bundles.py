@@ -221,6 +221,15 @@ def test_maskgan_wrong_masks_fail_before_any_work(maskgan, sampler, tmp_path, ca
     assert not (tmp_path / "out").exists()  # refused before the output folder was made
 
 
+def test_maskgan_refuses_a_lossy_format_before_any_work(maskgan, sampler, tmp_path):
+    """JPEG would blur the label values at the mask edges: refused, naming the lossless formats to use."""
+    with pytest.raises(GenerationError, match=r"output_format 'jpg' is lossy .* mask output\(s\) mask; use a "
+                                              r"lossless format: png, .*npy"):
+        engine.generate(maskgan, 2, tmp_path / "out", output_format="jpg", quiet=True, num_workers=0,
+                        sampler=sampler)
+    assert not (tmp_path / "out").exists()
+
+
 def test_maskgan_through_generators_dataset_and_dataloader(maskgan, masks):
     from medigan_zoo import Generators
 

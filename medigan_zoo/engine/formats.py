@@ -117,16 +117,23 @@ def _fitting(dims: int, channels: int) -> str:
     return ", ".join(names) or "none"
 
 
-def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], native_16bit: bool = False) -> int:
+def check_format(fmt: str, dims: int, channels: int, bit_depth: Optional[int], native_16bit: bool = False,
+                 masks: Sequence[str] = ()) -> int:
     """Check that ``fmt`` can hold the model's outputs; return the bit depth (8 or 16 for raster formats, 32 for
     the float32 ones).
 
     ``bit_depth=None`` picks 16 for formats that store 16 bits at this channel count when the model's outputs do
-    not fit 8 bits (``native_16bit``), else 8.
+    not fit 8 bits (``native_16bit``), else 8. A lossy format is refused for a model with mask outputs (``masks``):
+    compression would change label values at the mask edges.
     """
     if bit_depth not in (None, 8, 16):
         raise GenerationError(f"bit_depth must be 8 or 16, got {bit_depth!r}.")
     spec = FORMATS[normalize_format(fmt)]
+    if spec.lossy and masks:
+        lossless = ", ".join(f.name for f in FORMATS.values() if not f.lossy and f.holds(dims, channels))
+        raise GenerationError(f"output_format {spec.name!r} is lossy ({spec.label} compression) and would change the "
+                              f"labels of this model's mask output(s) {', '.join(masks)}; use a lossless format: "
+                              f"{lossless}.")
     if dims not in spec.dims:
         held = "2D images" if spec.dims == (2,) else "3D volumes" if spec.dims == (3,) else f"{spec.dims}-D arrays"
         made = "3D volumes" if dims == 3 else "2D images" if dims == 2 else f"{dims}-D arrays"

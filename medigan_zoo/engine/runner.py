@@ -261,7 +261,8 @@ def generate(bundle_dir: PathLike, num_samples: Optional[int], output_path: Opti
                     paired=info.declares_outputs)
     dims = len(info.spatial_shape)
     channels = int(info.zoo.get("num_channels") or 1)
-    bits = formats.check_format(fmt, dims, channels, bit_depth, _native_16bit(info)) if save_images else 32
+    bits = (formats.check_format(fmt, dims, channels, bit_depth, _native_16bit(info), masks=mask_outputs(info))
+            if save_images else 32)
     folder = None
     if save_images:
         if output_path is None:
