@@ -26,11 +26,16 @@ from medigan_zoo.training import ddp
 ITERATIONS, GLOBAL_BATCH = 4, 16
 OVERRIDES = {"batch_size": GLOBAL_BATCH, "epoch_length": ITERATIONS, "bn_batches": 2,
              "train_transforms#transforms#1#prob": 0.0}
-#: measured (docs/contributing_models.md): generator and its EMA 8.6e-6, discriminator 1.7e-4 max abs difference
-#: after 4 iterations; the discriminator's Adam step (lr 4e-4) turns float-order noise in near-zero gradients of a
-#: few weights into up to ~lr, so it gets a max-abs bound of 1e-3 and a relative-norm bound of 1e-4
-TIGHT, ADAM_MAX, ADAM_REL = 1e-4, 1e-3, 1e-4
-LOSS_TOL = 2e-4  # the run log prints losses with 4 decimals
+#: measured on two hosts (docs/contributing_models.md): after 4 iterations the generator differs by 8.6e-6 on one and
+#: 9.6e-4 (relative L2 2.2e-4) on the other, the discriminator by 1.7e-4 / 1.0e-3 (relative 2.5e-4), the losses by
+#: 1e-4 / 2.6e-3. Float summation order differs between one and two processes; Adam (betas 0, 0.9) divides by each
+#: weight's own gradient magnitude, so rounding noise in near-zero gradients moves a few weights by up to a few
+#: learning rates, by how much depends on the CPU's kernels. The bounds sit between those figures and the same run
+#: without gradient averaging (6.8e-3 generator, 1.1e-2 discriminator, losses up to 0.46) or one process on half
+#: the batch (relative 2e-2): the relative L2 difference is the robust check, the max-abs bounds catch a few
+#: weights gone astray.
+GEN_MAX, DISC_MAX, REL = 3e-3, 5e-3, 2e-3
+LOSS_TOL = 1e-2
 
 
 # ------------------------------------------------------------------------------------------------ unit tests
@@ -160,12 +165,11 @@ def test_two_gloo_processes_equal_one_process_of_the_same_global_batch(tmp_path,
         assert ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) <= LOSS_TOL for k in ours), (ours,
                                                                                                            theirs)
     # the weights match: shipped EMA generator, and the trained networks of the checkpoint
-    assert _max_abs(torch.load(out / "models" / "model.pt"), torch.load(single.checkpoint.parent / "model.pt")) \
-        <= TIGHT
+    shipped = torch.load(out / "models" / "model.pt"), torch.load(single.checkpoint.parent / "model.pt")
+    assert _max_abs(*shipped) <= GEN_MAX and _rel(*shipped) <= REL
     ours_ckpt = torch.load(out / "training_output" / "checkpoint_latest.pt", weights_only=False)["objects"]
     theirs_ckpt = torch.load(single.checkpoint, weights_only=False)["objects"]
     assert ours_ckpt.keys() == theirs_ckpt.keys()
-    for name in ("generator", "ema_generator"):
-        assert _max_abs(ours_ckpt[name], theirs_ckpt[name]) <= TIGHT, name
-    assert _max_abs(ours_ckpt["discriminator"], theirs_ckpt["discriminator"]) <= ADAM_MAX
-    assert _rel(ours_ckpt["discriminator"], theirs_ckpt["discriminator"]) <= ADAM_REL
+    for name, bound in (("generator", GEN_MAX), ("ema_generator", GEN_MAX), ("discriminator", DISC_MAX)):
+        assert _max_abs(ours_ckpt[name], theirs_ckpt[name]) <= bound, name
+        assert _rel(ours_ckpt[name], theirs_ckpt[name]) <= REL, name
