@@ -92,6 +92,15 @@ class MaskConditionedGenerator(nn.Module):
         return torch.tanh(self.head(torch.cat([x, mask], dim=1)))
 
 
+def image_latent(latent: torch.Tensor, latent_size: int) -> torch.Tensor:
+    """The image generator's latent (B, latent_size) of a pair generator's ``latent``: (B, L) as given, or the second
+    half of (B, 2 L) (the first half drives the mask, as in ``forward``)."""
+    z = latent.reshape(latent.shape[0], -1)
+    if z.shape[1] == 2 * latent_size:
+        z = z[:, latent_size:]
+    return z
+
+
 class TumorPairGenerator(nn.Module):
     """Noise -> (image, mask) and (noise, mask) -> image for 2D tumor slices.
 
@@ -122,10 +131,7 @@ class TumorPairGenerator(nn.Module):
     def image_from_mask(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """An image in [-1, 1] for ``mask`` (B, 1, H, W) in {0, 1}; ``latent`` (B, L) or (B, 2 L) (then its second
         half, as in ``forward``)."""
-        z = latent.reshape(latent.shape[0], -1)
-        if z.shape[1] == 2 * self.latent_size:
-            z = z[:, self.latent_size:]
-        return self.image_generator(z, mask)
+        return self.image_generator(image_latent(latent, self.latent_size), mask)
 
     def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         z = latent.reshape(latent.shape[0], -1)
@@ -225,10 +231,7 @@ class TumorBankPairGenerator(nn.Module):
     @torch.jit.export
     def image_from_mask(self, latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """An image in [-1, 1] for ``mask`` (B, 1, H, W) in {0, 1}; ``latent`` (B, L) or (B, 2 L) (its second half)."""
-        z = latent.reshape(latent.shape[0], -1)
-        if z.shape[1] == 2 * self.latent_size:
-            z = z[:, self.latent_size:]
-        return self.image_generator(z, mask)
+        return self.image_generator(image_latent(latent, self.latent_size), mask)
 
     def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         z = latent.reshape(latent.shape[0], -1)
