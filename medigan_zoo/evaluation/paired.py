@@ -67,12 +67,10 @@ def _random_affine(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
     """The same random rotation / scaling / shift of each image (bilinear) and its mask (nearest)."""
     import torch.nn.functional as F
 
-    n = x.shape[0]
-    u = torch.rand(n, 4, generator=gen) * 2 - 1
-    angle, scale = u[:, 0] * config.rotation, 1 + u[:, 1] * config.scale
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    shift = u[:, 2:] * 2 * config.shift
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    from medigan_zoo.networks.paired import affine_theta
+
+    u = torch.rand(x.shape[0], 4, generator=gen) * 2 - 1
+    theta = affine_theta(u[:, 0] * config.rotation, 1 + u[:, 1] * config.scale, u[:, 2:] * 2 * config.shift)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     y = F.grid_sample(y, grid, mode="nearest", padding_mode="zeros", align_corners=False)

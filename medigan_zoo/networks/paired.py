@@ -92,6 +92,13 @@ class MaskConditionedGenerator(nn.Module):
         return torch.tanh(self.head(torch.cat([x, mask], dim=1)))
 
 
+def affine_theta(angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``F.affine_grid``'s (B, 2, 3) matrices of a rotation by ``angle`` (B,) radians, a zoom by ``scale`` (B,) and a
+    shift (B, 2) in normalised coordinates (the sampling grid's inverse map: ``scale`` > 1 enlarges the content)."""
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    return torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+
+
 def image_latent(latent: torch.Tensor, latent_size: int) -> torch.Tensor:
     """The image generator's latent (B, latent_size) of a pair generator's ``latent``: (B, L) as given, or the second
     half of (B, 2 L) (the first half drives the mask, as in ``forward``)."""
@@ -185,9 +192,7 @@ class DeformedMaskBank(nn.Module):
         angle = self.max_rotation * torch.tanh(z[:, 2])
         scale = torch.exp(self.scale_sd * z[:, 3])
         shift = 2.0 * self.max_shift * torch.tanh(z[:, 4:6])
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-        grid = F.affine_grid(theta, [b, 1, h, w], align_corners=False)
+        grid = F.affine_grid(affine_theta(angle, scale, shift), [b, 1, h, w], align_corners=False)
         k = self.elastic_grid
         if k > 0 and self.elastic_sd > 0:
             control = z[:, 6:6 + 2 * k * k].reshape(b, 2, k, k) * self.elastic_sd
