@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -49,6 +49,60 @@ def set_rng_states(states: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def handler_schedulers(handlers: Sequence[Any]) -> Dict[str, Any]:
+    """``"handler<i>.<attribute>"`` -> each ignite parameter scheduler the ``handlers`` hold, e.g. ``EMAHandler``'s
+    momentum warm-up. Such a scheduler exists only once its handler is attached to the engine and counts its own
+    calls, so a resumed run must restore it or the warm-up starts again."""
+    from ignite.handlers.param_scheduler import BaseParamScheduler
+
+    found: Dict[str, Any] = {}
+    for index, handler in enumerate(handlers):
+        for attribute, value in sorted(vars(handler).items()) if hasattr(handler, "__dict__") else []:
+            if isinstance(value, BaseParamScheduler):
+                found[f"handler{index}.{attribute}"] = value
+    return found
+
+
+def _random_transforms(dataset: Any) -> List[Any]:
+    """MONAI random transforms (``.R`` RandomState) of a dataset's transform tree, in a fixed order."""
+    found: List[Any] = []
+    seen: set = set()
+
+    def walk(node: Any, depth: int = 0) -> None:
+        if node is None or id(node) in seen or depth > 6:
+            return
+        seen.add(id(node))
+        if isinstance(getattr(node, "R", None), np.random.RandomState):
+            found.append(node)
+        for child in getattr(node, "transforms", None) or []:
+            walk(child, depth + 1)
+        for value in vars(node).values() if hasattr(node, "__dict__") else []:
+            if hasattr(value, "R") or hasattr(value, "transforms"):
+                walk(value, depth + 1)
+
+    walk(getattr(dataset, "transform", None))
+    return found
+
+
+class TransformRNG:
+    """The random states of a data set's random transforms as one checkpointable object (their draws are not in
+    the global RNGs, so an exact resume must restore them too)."""
+
+    def __init__(self, dataset: Any):
+        self.transforms = _random_transforms(dataset)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"states": [t.R.get_state() for t in self.transforms]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        states = list(state["states"])
+        if len(states) != len(self.transforms):
+            raise ValueError(f"checkpoint holds {len(states)} transform random states, the recipe has "
+                             f"{len(self.transforms)}")
+        for transform, saved in zip(self.transforms, states):
+            transform.R.set_state(saved)
+
+
 def _is_scalar(value: Any) -> bool:
     """A float, int or one-element tensor (a loss), not a batch of images (``SupervisedTrainer``'s output has both)."""
     if isinstance(value, torch.Tensor):
@@ -71,12 +125,20 @@ class TimedCheckpoint:
             ``interval_s`` then saves by iteration count only).
         write: False for the ranks other than 0 of a data-parallel run: they only :meth:`resume` (no run-log
             lines); attach it on rank 0 only.
+        handlers: training handlers whose parameter schedulers are saved and restored too
+            (:func:`handler_schedulers`; e.g. the recipe's ``EMAHandler``, whose momentum warm-up is created when
+            it attaches).
+        dataset: the training data set, whose random transforms' states (:class:`TransformRNG`, not in the global
+            RNGs) are saved and restored too, so a resumed run augments as the uninterrupted one would.
     """
 
     def __init__(self, objects: Mapping[str, Any], output_dir: Union[str, Path], interval_s: float = 300.0,
                  preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0,
-                 every_n_iterations: int = 0, write: bool = True):
+                 every_n_iterations: int = 0, write: bool = True, handlers: Sequence[Any] = (),
+                 dataset: Any = None):
         self.objects = dict(objects)
+        self.handlers = list(handlers)
+        self.transform_rng = TransformRNG(dataset) if dataset is not None else None
         self.write = bool(write)
         self.every_n_iterations = int(every_n_iterations)
         self.max_run_s = float(max_run_s)
@@ -139,6 +201,8 @@ class TimedCheckpoint:
         iteration, wall_s, cpu_s = int(engine.state.iteration), self.wall_s(), self.cpu_s()
         state = {
             "objects": {name: obj.state_dict() for name, obj in self.objects.items()},
+            "schedulers": {name: obj.state_dict() for name, obj in handler_schedulers(self.handlers).items()},
+            "transform_rng": self.transform_rng.state_dict() if self.transform_rng is not None else None,
             "iteration": iteration,
             "epoch": int(engine.state.epoch),
             "rng": rng_states(),
@@ -170,6 +234,19 @@ class TimedCheckpoint:
             raise KeyError(f"checkpoint {path} lacks {missing}; it has {sorted(state['objects'])}")
         for name, obj in self.objects.items():
             obj.load_state_dict(state["objects"][name])
+        saved_schedulers = state.get("schedulers", {})
+        for name, scheduler in handler_schedulers(self.handlers).items():
+            if name in saved_schedulers:
+                scheduler.load_state_dict(saved_schedulers[name])
+            else:
+                logger.warning("checkpoint %s has no state for the scheduler %s (written before schedulers were "
+                               "saved): it starts again from its first step", path, name)
+        if self.transform_rng is not None and self.transform_rng.transforms:
+            if state.get("transform_rng") is not None:
+                self.transform_rng.load_state_dict(state["transform_rng"])
+            else:
+                logger.warning("checkpoint %s has no random-transform states (written before they were saved): the "
+                               "resumed run augments differently from an uninterrupted one", path)
         set_rng_states(state["rng"])
         engine.state.iteration = int(state["iteration"])
         # completed epochs: ignite increments the epoch when it (re)enters the loop and finishes a partial epoch

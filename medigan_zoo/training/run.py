@@ -199,53 +199,11 @@ def scalar_losses(output: Any) -> Dict[str, float]:
     return out
 
 
-def _random_transforms(dataset: Any) -> List[Any]:
-    """MONAI random transforms (``.R`` RandomState) of a dataset's transform tree, in a fixed order."""
-    import numpy as np
-
-    found: List[Any] = []
-    seen: set = set()
-
-    def walk(node: Any, depth: int = 0) -> None:
-        if node is None or id(node) in seen or depth > 6:
-            return
-        seen.add(id(node))
-        if isinstance(getattr(node, "R", None), np.random.RandomState):
-            found.append(node)
-        for child in getattr(node, "transforms", None) or []:
-            walk(child, depth + 1)
-        for value in vars(node).values() if hasattr(node, "__dict__") else []:
-            if hasattr(value, "R") or hasattr(value, "transforms"):
-                walk(value, depth + 1)
-
-    walk(getattr(dataset, "transform", None))
-    return found
-
-
-class TransformRNG:
-    """The random states of a data set's random transforms as one checkpointable object (their draws are not in
-    the global RNGs, so an exact resume must restore them too)."""
-
-    def __init__(self, dataset: Any):
-        self.transforms = _random_transforms(dataset)
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {"states": [t.R.get_state() for t in self.transforms]}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        states = list(state["states"])
-        if len(states) != len(self.transforms):
-            raise ValueError(f"checkpoint holds {len(states)} transform random states, the recipe has "
-                             f"{len(self.transforms)}")
-        for transform, saved in zip(self.transforms, states):
-            transform.R.set_state(saved)
-
-
 def _saved_objects(parser: Any) -> Dict[str, Any]:
     """What the recipe's ``CheckpointSaver`` saves (its ``save_dict``), else the recipe's usual ids; plus the state
     of every parameter scheduler its handlers attached (e.g. ``EMAHandler``'s momentum warm-up, which counts its own
     calls: without it a resumed run would restart the warm-up)."""
-    from ignite.handlers.param_scheduler import BaseParamScheduler
+    from medigan_zoo.training.checkpoint import handler_schedulers
 
     list_id = _handler_list_id(parser)
     handlers = parser.get_parsed_content(list_id) if list_id and list_id in parser else []
@@ -256,10 +214,7 @@ def _saved_objects(parser: Any) -> Dict[str, Any]:
             objects = dict(save_dict)
     if not objects:
         objects = {name: parser.get_parsed_content(name) for name in _FALLBACK_OBJECTS if name in parser}
-    for index, handler in enumerate(handlers):
-        for attribute, value in sorted(vars(handler).items()) if hasattr(handler, "__dict__") else []:
-            if isinstance(value, BaseParamScheduler):
-                objects[f"handler{index}.{attribute}"] = value
+    objects.update(handler_schedulers(handlers))
     return objects
 
 
@@ -435,7 +390,7 @@ def _load_shipped_weights(src: Path, parser: Any) -> None:
 def _run(workflow: Any, trainer: Any, out: Path, work: Path, *, resume: bool, progress: bool,
          checkpoint_every: Optional[int], checkpoint_seconds: float, object_handlers: Sequence[Any],
          main: bool = True) -> Dict[str, Any]:
-    from medigan_zoo.training.checkpoint import CHECKPOINT_NAME, TimedCheckpoint
+    from medigan_zoo.training.checkpoint import CHECKPOINT_NAME, TimedCheckpoint, TransformRNG
 
     parser = workflow.parser
     objects = _saved_objects(parser)
