@@ -3,9 +3,10 @@
 :class:`TimedCheckpoint` is a bundle handler for an ignite engine (MONAI's ``GanTrainer``): every
 ``interval_s`` seconds of wall time (checked after each iteration) and when the run completes it writes
 ``output_dir/checkpoint_latest.pt`` atomically (temporary file + rename) with the state dicts of
-``objects`` (generator, discriminator, EMA generator, optimizers, ...), the engine's iteration and epoch,
-the torch / numpy / Python RNG states and the cumulative wall and CPU time of the run over all resumes. At
-each save it also writes a preview grid (``preview``: a callable taking the engine, e.g.
+``objects`` (generator, discriminator, EMA generator, optimizers, ...), the parameter schedulers of its
+``handlers`` (EMA momentum warm-up), the random states of its ``dataset``'s random transforms, the engine's
+iteration and epoch, the torch / numpy / Python RNG states and the cumulative wall and CPU time of the run over
+all resumes. At each save it also writes a preview grid (``preview``: a callable taking the engine, e.g.
 :class:`medigan_zoo.training.gan.SampleGridSaver`) and appends one line to ``output_dir/run_log.txt``.
 
 :meth:`TimedCheckpoint.resume` loads such a file into the same objects and sets the engine's iteration and
