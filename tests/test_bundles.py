@@ -229,7 +229,9 @@ def test_the_model_card_inferring_command_works_as_written(bundle, tmp_path):
         import nibabel as nib
 
         image = nib.load(str(files[0]))
-        assert image.shape[:len(shape)] == shape and image.header.get_zooms()[:3] == (1.0, 1.0, 1.0)
+        spacing = _meta(bundle)["network_data_format"]["outputs"]["pred"].get("spacing") or [1.0, 1.0, 1.0]
+        assert image.shape[:len(shape)] == shape  # the NIfTI carries the declared voxel spacing
+        assert tuple(float(z) for z in image.header.get_zooms()[:3]) == tuple(float(v) for v in spacing)
     else:
         from PIL import Image
 
