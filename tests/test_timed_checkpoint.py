@@ -53,3 +53,19 @@ def test_an_older_checkpoint_without_them_resumes_with_a_warning(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="medigan_zoo.training.checkpoint"):
         assert checkpoint.resume(tmp_path / "old.pt", fresh) == 2
     assert "momentum_scheduler" in caplog.text and "random-transform states" in caplog.text
+
+
+def test_max_iterations_ends_the_run_at_that_iteration_over_resumes(tmp_path):
+    engine, checkpoint, _, _ = _setup(tmp_path, seed=0)
+    checkpoint.max_iterations = 5
+    engine.run([0] * 4, max_epochs=3)  # 12 planned; stops after 5 with a checkpoint
+    assert engine.state.iteration == 5
+    assert torch.load(tmp_path / "checkpoint_latest.pt", weights_only=False)["iteration"] == 5
+    assert "max_iterations=5 reached" in (tmp_path / "run_log.txt").read_text()
+
+    fresh, resumed, _, _ = _setup(tmp_path, seed=1)
+    resumed.max_iterations = 7  # a resumed run counts the iterations before it
+    fresh.state.epoch_length = 4
+    resumed.resume(tmp_path / "checkpoint_latest.pt", fresh)
+    fresh.run([0] * 4, max_epochs=3)
+    assert fresh.state.iteration == 7

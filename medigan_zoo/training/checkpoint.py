@@ -122,6 +122,9 @@ class TimedCheckpoint:
         max_run_s: when > 0, after this many seconds of wall time of this process's run, save and end the run
             gracefully (``engine.terminate()``), so a session with a hard stop still finishes with a checkpoint
             and the recipe's final steps; a later ``resume`` continues to ``max_epochs``. 0: no limit.
+        max_iterations: when > 0, save and end the run the same way once the training (over all resumes) has
+            done this many iterations: the speed-independent stop that reproduces a run ``max_run_s`` ended (its
+            run log names the iteration). 0: no limit.
         every_n_iterations: when > 0, also save after every this many iterations (``float('inf')`` as
             ``interval_s`` then saves by iteration count only).
         write: False for the ranks other than 0 of a data-parallel run: they only :meth:`resume` (no run-log
@@ -136,8 +139,9 @@ class TimedCheckpoint:
     def __init__(self, objects: Mapping[str, Any], output_dir: Union[str, Path], interval_s: float = 300.0,
                  preview: Optional[Callable[[Any], None]] = None, max_run_s: float = 0.0,
                  every_n_iterations: int = 0, write: bool = True, handlers: Sequence[Any] = (),
-                 dataset: Any = None):
+                 dataset: Any = None, max_iterations: int = 0):
         self.objects = dict(objects)
+        self.max_iterations = int(max_iterations)
         self.handlers = list(handlers)
         self.transform_rng = TransformRNG(dataset) if dataset is not None else None
         self.write = bool(write)
@@ -191,6 +195,10 @@ class TimedCheckpoint:
             self._log(f"max_run_s={self.max_run_s:.0f} reached at iteration {engine.state.iteration}: "
                       "saving and ending this run (resume_from continues it)")
             engine.terminate()  # COMPLETED fires and saves
+            return
+        if 0 < self.max_iterations <= engine.state.iteration:
+            self._log(f"max_iterations={self.max_iterations} reached: saving and ending this run")
+            engine.terminate()
             return
         due = self.every_n_iterations > 0 and engine.state.iteration % self.every_n_iterations == 0
         if due or time.perf_counter() - self._last_save >= self.interval_s:
