@@ -78,6 +78,7 @@ def read_row(bundle: Path) -> Dict[str, Any]:
         "dataset": ", ".join(zoo.get("dataset") or []), "architecture": zoo.get("architecture", ""),
         "shape": "x".join(str(s) for s in zoo.get("spatial_shape") or []),
         "condition": ", ".join(zoo.get("condition") or {}) or "none", "metrics": metrics,
+        "version": meta.get("version", "?"),
         "ready": (bundle / "docs" / "training_log.txt").is_file() and (bundle / "docs" / "samples.png").is_file(),
     }
 
@@ -111,11 +112,20 @@ def anchor_rows() -> List[str]:
 MIN_PICK_SAMPLES = 1000
 
 
+#: metrics whose sample count is set by the real test split, not by how many samples were generated (the FID
+#: ratio compares two halves of the test split with as many synthetic images as one half holds): never "too few"
+SPLIT_LIMITED = {"FID_ratio"}
+
+
+def few_samples(row: Dict[str, Any], name: str) -> Optional[int]:
+    """The sample count of the row's ``name`` metric when it is below MIN_PICK_SAMPLES (else None)."""
+    n = (row["metrics"].get(name) or {}).get("num_samples")
+    return int(n) if name not in SPLIT_LIMITED and isinstance(n, (int, float)) and n < MIN_PICK_SAMPLES else None
+
+
 def pickable(row: Dict[str, Any], name: str) -> bool:
     """True when the row's ``name`` metric has a value not known to rest on fewer than MIN_PICK_SAMPLES samples."""
-    m = row["metrics"].get(name) or {}
-    n = m.get("num_samples")
-    return value(row, name) is not None and (not isinstance(n, (int, float)) or n >= MIN_PICK_SAMPLES)
+    return value(row, name) is not None and few_samples(row, name) is None
 
 
 def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]:
@@ -177,7 +187,100 @@ def provenance(rows: List[Dict[str, Any]]) -> List[str]:
     return seen
 
 
-def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
+#: the baseline the progress section compares with (scripts/snapshot_metrics.py wrote it; absent: no section)
+BASELINE = REPO / "docs" / "baselines" / "issue14_audit.json"
+#: metrics the progress table shows, then -> now (name, header, format)
+PROGRESS_COLUMNS = [("FID_ratio", "FID ratio ↑", "{:.3f}"), ("realism_AUC", "realism AUC (0.5 ideal)", "{:.3f}"),
+                    ("recall", "recall ↑", "{:.3f}"), ("coverage", "coverage ↑", "{:.3f}")]
+OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t}
+
+
+def load_baseline(path: Path = BASELINE) -> Optional[Dict[str, Any]]:
+    """The frozen metrics of the baseline commit, or None when there is no baseline file."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _then_now(then: Optional[float], now: Optional[float], pattern: str) -> str:
+    def show(v: Optional[float]) -> str:
+        return "–" if v is None else pattern.format(v)
+
+    return show(now) if then is None else f"{show(then)} → {show(now)}"
+
+
+def target_lines(rows: List[Dict[str, Any]], targets: List[Dict[str, Any]]) -> List[str]:
+    """One line per target: how many models meet it, which, and the distance of the nearest miss."""
+    lines = []
+    for t in targets:
+        name, thr, op, need = t["metric"], float(t["threshold"]), t["met_when"], t["need"]
+        have = [r for r in rows if value(r, name) is not None]
+        met = [r for r in have if OPS[op](value(r, name), thr)]
+        unmeasured = [r["id"] for r in rows if value(r, name) is None]
+        ask = f"every model {op} {thr:g}" if need == "every" else (
+            f"the best {op} {thr:g}" if need == 1 else f"at least {need} models {op} {thr:g}")
+        ok = (len(met) == len(rows)) if need == "every" else len(met) >= int(need)
+        who = ", ".join(f"`{r['id']}` {value(r, name):.3f}" + (
+            f" (n={few_samples(r, name)})" if few_samples(r, name) else "") for r in met) or "none"
+        line = f"- {name} target, {ask}: **{'met' if ok else 'not met'}**, {len(met)} of {len(have)} measured ({who})."
+        small = [r for r in met if few_samples(r, name)]
+        if ok and small:
+            line += (f" {len(met) - len(small)} of them on at least {MIN_PICK_SAMPLES} samples: figures on fewer "
+                     "(n=) have wide intervals.")
+        if not ok:
+            missed = [r for r in have if r not in met]
+            key = (lambda r: value(r, name)) if op == "<=" else (lambda r: -value(r, name))
+            if missed:
+                near = min(missed, key=key)
+                line += f" Nearest miss: `{near['id']}` {value(near, name):.3f}."
+        if unmeasured:
+            line += " Not measured: " + ", ".join(f"`{u}`" for u in unmeasured) + "."
+        lines.append(line)
+    return lines
+
+
+def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, Any]]) -> List[str]:
+    """Then -> now per model against the baseline (same id), best per data set, and the targets' status."""
+    if not baseline:
+        return []
+    old = baseline["models"]
+
+    def then(mid: str, name: str) -> Optional[float]:
+        return (old.get(mid, {}).get("metrics", {}).get(name) or {}).get("value")
+
+    out = ["", f"## Progress since the {baseline['label']}", "",
+           f"Baseline: the metrics stored in the bundles at commit `{baseline['commit'][:10]}` ({baseline['date']}), "
+           "frozen in `docs/baselines/" + BASELINE.name + "` by `scripts/snapshot_metrics.py`. Figures were "
+           "measured by the zoo's evaluation of their time: realism AUC then used 546-2,000 images per side "
+           "(now 2,000 where the data allow), and `adrenal_ct_3dgan` 0.2.0 was measured on soft (non-binary) masks. "
+           "New models have no baseline of their own; the data-set table compares the best model of each data set.",
+           "", "| model | version | " + " | ".join(h for _, h, _ in PROGRESS_COLUMNS) + " |",
+           "|---|---|" + "---|" * len(PROGRESS_COLUMNS)]
+    for r in rows:
+        was = old.get(r["id"])
+        version = f"{was['version']} → {r['version']}" if was else f"new ({r['version']})"
+        out.append(f"| `{r['id']}` | {version} | " + " | ".join(
+            _then_now(then(r["id"], n) if was else None, value(r, n), p) for n, _, p in PROGRESS_COLUMNS) + " |")
+    out += ["", "Best per data set (FID ratio: highest; realism AUC: nearest 0.5), baseline → now:", "",
+            "| data set | FID ratio, baseline | FID ratio, now | realism AUC, baseline | realism AUC, now |",
+            "|---|---|---|---|---|"]
+    datasets = sorted({r["dataset"] for r in rows} | {m["dataset"] for m in old.values()})
+    for data in datasets:
+        cells = []
+        for name, key in (("FID_ratio", lambda v: -v), ("realism_AUC", lambda v: abs(v - 0.5))):
+            olds = [(mid, m["metrics"][name]["value"]) for mid, m in old.items()
+                    if m["dataset"] == data and name in m["metrics"]]
+            news = [(r["id"], value(r, name)) for r in rows if r["dataset"] == data and value(r, name) is not None]
+            for pairs in (olds, news):
+                b = min(pairs, key=lambda p: key(p[1])) if pairs else None
+                cells.append(f"{b[1]:.3f} (`{b[0]}`)" if b else "–")
+        out.append(f"| {data} | " + " | ".join(cells) + " |")
+    if baseline.get("targets"):
+        out += ["", "Targets of issue #14 (goals; measured figures, met or not):", ""]
+        out += target_lines(rows, baseline["targets"])
+    return out
+
+
+def build_markdown(rows: List[Dict[str, Any]], missing: List[str],
+                   baseline: Optional[Dict[str, Any]] = None) -> str:
     out = ["# Model comparison", "",
            "Generated by `python scripts/compare_models.py` from the metrics in each bundle's "
            "`configs/metadata.json` (measured by `medigan-zoo evaluate`, see docs/evaluation.md). Do not edit by "
@@ -200,11 +303,24 @@ def build_markdown(rows: List[Dict[str, Any]], missing: List[str]) -> str:
     out += ["", "## Which model for what", "",
             f"Picks compare figures measured on at least {MIN_PICK_SAMPLES} samples.", ""] + (
         recommendations(rows) or ["No metrics measured yet."])
+    out += progress_section(rows, baseline)
     out += ["", "## How the figures were measured", ""] + (provenance(rows) or ["No metrics measured yet."])
     if missing:
         out += ["", "## Not evaluated yet", "", "Bundles still in training (no docs/training_log.txt and "
                 "docs/samples.png, or no metrics): " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(out) + "\n"
+
+
+def page_text(root: Path, baseline: Optional[Path] = BASELINE) -> str:
+    """The comparison page for the bundles under ``root`` (what main writes to docs/model_comparison.md)."""
+    rows = [read_row(b) for b in generator_bundles(root)]
+    shown = [r for r in rows if r["metrics"]]
+    pending = sorted({r["id"] for r in rows if not r["metrics"]} |
+                     {p.name for p in root.iterdir() if (p / "configs").is_dir() and
+                      p.name not in {r["id"] for r in rows} and
+                      (json.loads((p / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {})
+                      .get("role", "generator") == "generator"} if root.is_dir() else set())
+    return build_markdown(shown, pending, load_baseline(baseline) if baseline is not None else None)
 
 
 def main(argv=None) -> None:
@@ -227,20 +343,12 @@ def main(argv=None) -> None:
             command = f"medigan-zoo evaluate {bundle.name} --num_samples {args.num_samples} --seed {args.seed}"
             report = evaluate_bundle(bundle, num_samples=args.num_samples, seed=args.seed, command=command)
             print(f"{bundle.name}: {json.dumps(report.values())} ({report.timings['total']:.0f} s)", flush=True)
-    rows = [read_row(b) for b in bundles]
-    shown = [r for r in rows if r["metrics"]]
-    root = Path(args.bundles)
-    pending = sorted({r["id"] for r in rows if not r["metrics"]} |
-                     {p.name for p in root.iterdir() if (p / "configs").is_dir() and
-                      p.name not in {r["id"] for r in rows} and
-                      (json.loads((p / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {})
-                      .get("role", "generator") == "generator"} if root.is_dir() else set())
-    text = build_markdown(shown, pending)
+    text = page_text(Path(args.bundles))
     if args.output == "-":
         print(text)
     else:
         Path(args.output).write_text(text)
-        print(f"{len(shown)} models written to {args.output}")
+        print(f"comparison page written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,84 @@ def test_model_card_table_shows_the_interval_and_its_resamples():
                              {"name": "FID_ratio", "value": 0.5, "direction": "higher", "command": "c"}])
     assert "| KID | 0.0123 [0.01, 0.015; 100 resamples] | lower | 2000 |" in text
     assert "| FID_ratio | 0.5 | higher |" in text
+
+
+def test_comparison_page_is_up_to_date():
+    """docs/model_comparison.md is what scripts/compare_models.py makes from the bundles and the baseline."""
+    assert (REPO / "docs" / "model_comparison.md").read_text() == compare_models.page_text(REPO / "bundles"), \
+        "docs/model_comparison.md is stale: run python scripts/compare_models.py and commit the result"
+
+
+def test_fid_ratio_pick_is_not_excluded_by_the_test_split_size():
+    """The FID ratio's sample count is half the real test split: a 78-image split must not hide a 0.8 ratio."""
+    rows = [{**_row([{"name": "FID_ratio", "value": 0.8, "num_samples": 78}]), "id": "small_split"},
+            {**_row([{"name": "FID_ratio", "value": 0.1, "num_samples": 1002}]), "id": "large_split"}]
+    assert "(FID ratio nearest 1):** `small_split`" in compare_models.build_markdown(rows, [])
+    rows = [{**_row([{"name": "realism_AUC", "value": 0.6, "num_samples": 119}]), "id": "few"},
+            {**_row([{"name": "realism_AUC", "value": 0.9, "num_samples": 2000}]), "id": "many"},
+            {**_row([{"name": "realism_AUC", "value": 0.95, "num_samples": 2000}]), "id": "more"}]
+    assert "(realism AUC nearest 0.5):** `many`" in compare_models.build_markdown(rows, [])
+
+
+def _baseline(targets):
+    return {"label": "audit", "commit": "0123456789abcdef", "date": "2026-12-02", "targets": targets,
+            "models": {"old": {"version": "0.1.0", "dataset": "d", "metrics": {
+                "FID_ratio": {"value": 0.1, "num_samples": 300}, "realism_AUC": {"value": 0.99, "num_samples": 2000}}}}}
+
+
+def test_progress_section_shows_then_and_now_and_counts_targets():
+    rows = [{**_row([{"name": "FID_ratio", "value": 0.45, "num_samples": 300},
+                     {"name": "realism_AUC", "value": 0.93, "num_samples": 2000}]), "id": "old", "version": "0.2.0"},
+            {**_row([{"name": "FID_ratio", "value": 0.2, "num_samples": 300},
+                     {"name": "realism_AUC", "value": 0.7, "num_samples": 100}]), "id": "new", "version": "0.1.0"}]
+    targets = [{"metric": "realism_AUC", "threshold": 0.95, "met_when": "<=", "need": "every"},
+               {"metric": "realism_AUC", "threshold": 0.75, "met_when": "<=", "need": 1},
+               {"metric": "FID_ratio", "threshold": 0.4, "met_when": ">=", "need": "every"}]
+    text = compare_models.build_markdown(rows, [], _baseline(targets))
+    progress = text.split("## Progress since the audit")[1].split("## How the figures")[0]
+    assert "| `old` | 0.1.0 → 0.2.0 | 0.100 → 0.450 | 0.990 → 0.930 |" in progress
+    assert "| `new` | new (0.1.0) | 0.200 | 0.700 |" in progress
+    assert "| d | 0.100 (`old`) | 0.450 (`old`) | 0.990 (`old`) | 0.700 (`new`) |" in progress
+    lines = [line for line in progress.splitlines() if line.startswith("- ")]
+    assert lines[0].startswith("- realism_AUC target, every model <= 0.95: **met**, 2 of 2")
+    assert "`new` 0.700 (n=100)" in lines[1] and "**met**" in lines[1] and "0 of them on at least 1000" in lines[1]
+    assert "**not met**, 1 of 2" in lines[2] and "Nearest miss: `new` 0.200." in lines[2]
+    assert "## Progress" not in compare_models.build_markdown(rows, [])  # no baseline, no section
+
+
+def test_snapshot_freezes_the_metrics_of_a_commit(tmp_path):
+    """scripts/snapshot_metrics.py reads metadata at a commit (not the work tree) and skips non-generators."""
+    import subprocess
+
+    import snapshot_metrics
+
+    def write(bundle, role, value):
+        meta = {"version": "0.1.0", "medigan_zoo": {"role": role, "dataset": ["D"],
+                                                    "metrics": [{"name": "FID", "value": value, "num_samples": 9}]}}
+        (tmp_path / "bundles" / bundle / "configs").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "bundles" / bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write("gen", "generator", 1.5)
+    write("extractor", "feature_extractor", 0.0)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "one"], check=True)
+    write("gen", "generator", 9.9)  # a later, uncommitted change must not leak into the snapshot
+    snap = snapshot_metrics.snapshot(tmp_path, "HEAD")
+    assert list(snap["models"]) == ["gen"]
+    assert snap["models"]["gen"] == {"version": "0.1.0", "dataset": "D",
+                                     "metrics": {"FID": {"value": 1.5, "num_samples": 9}}}
+    with pytest.raises(SystemExit, match="no-such-commit"):
+        snapshot_metrics.snapshot(tmp_path, "no-such-commit")
+
+
+def test_stored_baseline_is_the_issue_14_audit():
+    """The frozen baseline holds the figures issue #14 quotes (chest DDPM FID ratio 0.105, breast realism 0.90)."""
+    base = compare_models.load_baseline()
+    assert base is not None and base["commit"].startswith("e7ea0ae")
+    models = base["models"]
+    assert set(models) == {"adrenal_ct_3dgan", "brain_mri_cdcgan", "breast_ultrasound_wgangp", "chest_xray_cdcgan",
+                           "chest_xray_ddpm", "retina_fundus_cdcgan"}
+    assert round(models["chest_xray_ddpm"]["metrics"]["FID_ratio"]["value"], 3) == 0.105
+    assert round(models["breast_ultrasound_wgangp"]["metrics"]["realism_AUC"]["value"], 2) == 0.90
