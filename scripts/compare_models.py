@@ -17,13 +17,14 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from medigan_zoo.catalog.anchors import ANCHOR_LABEL, ANCHORS  # noqa: E402 - after the sys.path line
 from medigan_zoo.catalog.metrics import metric_direction, metric_text  # noqa: E402
+from medigan_zoo.catalog.targets import SOURCE, TARGETS, QualityTarget  # noqa: E402
 
 ARROWS = {"lower": "↓", "higher": "↑"}
 COLUMNS = [  # (metric name, header, format); "{arrow}" becomes the metric's better direction (metric_direction)
@@ -192,7 +193,6 @@ BASELINE = REPO / "docs" / "baselines" / "issue14_audit.json"
 #: metrics the progress table shows, then -> now (name, header, format)
 PROGRESS_COLUMNS = [("FID_ratio", "FID ratio ↑", "{:.3f}"), ("realism_AUC", "realism AUC (0.5 ideal)", "{:.3f}"),
                     ("recall", "recall ↑", "{:.3f}"), ("coverage", "coverage ↑", "{:.3f}")]
-OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t}
 
 
 def load_baseline(path: Path = BASELINE) -> Optional[Dict[str, Any]]:
@@ -207,30 +207,27 @@ def _then_now(then: Optional[float], now: Optional[float], pattern: str) -> str:
     return show(now) if then is None else f"{show(then)} → {show(now)}"
 
 
-def target_lines(rows: List[Dict[str, Any]], targets: List[Dict[str, Any]]) -> List[str]:
-    """One line per target: how many models meet it, which, and the distance of the nearest miss."""
+def target_lines(rows: List[Dict[str, Any]], targets: Sequence[QualityTarget] = TARGETS) -> List[str]:
+    """One line per target (catalog.targets): how many models meet it, which, and the nearest miss."""
     lines = []
     for t in targets:
-        name, thr, op, need = t["metric"], float(t["threshold"]), t["met_when"], t["need"]
+        name = t.metric
         have = [r for r in rows if value(r, name) is not None]
-        met = [r for r in have if OPS[op](value(r, name), thr)]
+        met = [r for r in have if t.met(value(r, name))]
         unmeasured = [r["id"] for r in rows if value(r, name) is None]
-        ask = f"every model {op} {thr:g}" if need == "every" else (
-            f"the best {op} {thr:g}" if need == 1 else f"at least {need} models {op} {thr:g}")
-        ok = (len(met) == len(rows)) if need == "every" else len(met) >= int(need)
+        ok = (len(met) == len(rows)) if t.need == "every" else len(met) >= int(t.need)
         who = ", ".join(f"`{r['id']}` {value(r, name):.3f}" + (
             f" (n={few_samples(r, name)})" if few_samples(r, name) else "") for r in met) or "none"
-        line = f"- {name} target, {ask}: **{'met' if ok else 'not met'}**, {len(met)} of {len(have)} measured ({who})."
+        line = (f"- {name} {t.met_when} {t.threshold:g} for {t.ask}: **{'met' if ok else 'not met'}**, "
+                f"{len(met)} of {len(have)} measured ({who}).")
         small = [r for r in met if few_samples(r, name)]
         if ok and small:
             line += (f" {len(met) - len(small)} of them on at least {MIN_PICK_SAMPLES} samples: figures on fewer "
                      "(n=) have wide intervals.")
-        if not ok:
-            missed = [r for r in have if r not in met]
-            key = (lambda r: value(r, name)) if op == "<=" else (lambda r: -value(r, name))
-            if missed:
-                near = min(missed, key=key)
-                line += f" Nearest miss: `{near['id']}` {value(near, name):.3f}."
+        missed = [r for r in have if r not in met]
+        if not ok and missed:
+            near = min(missed, key=lambda r: t.gap(value(r, name)))
+            line += f" Nearest miss: `{near['id']}` {value(near, name):.3f}."
         if unmeasured:
             line += " Not measured: " + ", ".join(f"`{u}`" for u in unmeasured) + "."
         lines.append(line)
@@ -273,10 +270,8 @@ def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, An
                 b = min(pairs, key=lambda p: key(p[1])) if pairs else None
                 cells.append(f"{b[1]:.3f} (`{b[0]}`)" if b else "–")
         out.append(f"| {data} | " + " | ".join(cells) + " |")
-    if baseline.get("targets"):
-        out += ["", "Targets of issue #14 (goals; measured figures, met or not):", ""]
-        out += target_lines(rows, baseline["targets"])
-    return out
+    out += ["", f"Targets of {SOURCE} (`medigan_zoo.catalog.targets`; goals: measured figures, met or not):", ""]
+    return out + target_lines(rows)
 
 
 def build_markdown(rows: List[Dict[str, Any]], missing: List[str],

@@ -5,9 +5,8 @@ show progress against that state (a baseline) without the git history at hand.
         --output docs/baselines/issue14_audit.json
 
 The file records the commit, its date, and per bundle its version and each stored metric's value and sample
-count, read with ``git show <commit>:bundles/<id>/configs/metadata.json`` (nothing is re-measured). Targets
-(metric, threshold, which side is met) are copied in from ``--targets`` (a JSON list) so the page can count which
-models meet them; the existing file's targets are kept when ``--targets`` is not given.
+count, read with ``git show <commit>:bundles/<id>/configs/metadata.json`` (nothing is re-measured). The targets
+the page counts are not part of the snapshot: they live in ``medigan_zoo.catalog.targets``.
 """
 from __future__ import annotations
 
@@ -53,13 +52,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--commit", required=True, help="the baseline commit")
     parser.add_argument("--label", required=True, help="what the baseline was, e.g. 'issue #14 audit'")
     parser.add_argument("--output", required=True, help="JSON file to write")
-    parser.add_argument("--targets", help="JSON list of {metric, threshold, met_when ('<=' or '>='), scope}")
     parser.add_argument("--repo", default=str(REPO), help="git repository (default: this checkout)")
     args = parser.parse_args(argv)
     out = Path(args.output)
-    targets = json.loads(args.targets) if args.targets else (
-        json.loads(out.read_text()).get("targets", []) if out.is_file() else [])
-    data = {"label": args.label, **snapshot(Path(args.repo), args.commit), "targets": targets}
+    data = {"label": args.label, **snapshot(Path(args.repo), args.commit)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
     print(f"{len(data['models'])} models of {data['commit'][:10]} ({data['date']}) written to {out}")

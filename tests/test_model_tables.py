@@ -89,8 +89,8 @@ def test_fid_ratio_pick_is_not_excluded_by_the_test_split_size():
     assert "(realism AUC nearest 0.5):** `many`" in compare_models.build_markdown(rows, [])
 
 
-def _baseline(targets):
-    return {"label": "audit", "commit": "0123456789abcdef", "date": "2026-12-02", "targets": targets,
+def _baseline():
+    return {"label": "audit", "commit": "0123456789abcdef", "date": "2026-12-02",
             "models": {"old": {"version": "0.1.0", "dataset": "d", "metrics": {
                 "FID_ratio": {"value": 0.1, "num_samples": 300}, "realism_AUC": {"value": 0.99, "num_samples": 2000}}}}}
 
@@ -100,19 +100,46 @@ def test_progress_section_shows_then_and_now_and_counts_targets():
                      {"name": "realism_AUC", "value": 0.93, "num_samples": 2000}]), "id": "old", "version": "0.2.0"},
             {**_row([{"name": "FID_ratio", "value": 0.2, "num_samples": 300},
                      {"name": "realism_AUC", "value": 0.7, "num_samples": 100}]), "id": "new", "version": "0.1.0"}]
-    targets = [{"metric": "realism_AUC", "threshold": 0.95, "met_when": "<=", "need": "every"},
-               {"metric": "realism_AUC", "threshold": 0.75, "met_when": "<=", "need": 1},
-               {"metric": "FID_ratio", "threshold": 0.4, "met_when": ">=", "need": "every"}]
-    text = compare_models.build_markdown(rows, [], _baseline(targets))
+    text = compare_models.build_markdown(rows, [], _baseline())
     progress = text.split("## Progress since the audit")[1].split("## How the figures")[0]
     assert "| `old` | 0.1.0 → 0.2.0 | 0.100 → 0.450 | 0.990 → 0.930 |" in progress
     assert "| `new` | new (0.1.0) | 0.200 | 0.700 |" in progress
     assert "| d | 0.100 (`old`) | 0.450 (`old`) | 0.990 (`old`) | 0.700 (`new`) |" in progress
-    lines = [line for line in progress.splitlines() if line.startswith("- ")]
-    assert lines[0].startswith("- realism_AUC target, every model <= 0.95: **met**, 2 of 2")
-    assert "`new` 0.700 (n=100)" in lines[1] and "**met**" in lines[1] and "0 of them on at least 1000" in lines[1]
-    assert "**not met**, 1 of 2" in lines[2] and "Nearest miss: `new` 0.200." in lines[2]
+    lines = {line.split(":")[0]: line for line in progress.splitlines() if line.startswith("- ")}
+    assert lines["- realism_AUC <= 0.95 for every model"].startswith(
+        "- realism_AUC <= 0.95 for every model: **met**, 2 of 2")
+    best = lines["- realism_AUC <= 0.75 for the best model"]
+    assert "`new` 0.700 (n=100)" in best and "**met**" in best and "0 of them on at least 1000" in best
+    three = lines["- realism_AUC <= 0.85 for at least 3 models"]
+    assert "**not met**, 1 of 2" in three and "Nearest miss: `old` 0.930." in three
+    every = lines["- FID_ratio >= 0.4 for every model"]
+    assert "**not met**, 1 of 2" in every and "Nearest miss: `new` 0.200." in every
     assert "## Progress" not in compare_models.build_markdown(rows, [])  # no baseline, no section
+
+
+def test_targets_say_met_or_how_far_in_the_card():
+    from medigan_zoo.catalog.targets import TARGETS, target_lines
+
+    assert {t.metric for t in TARGETS} == {"realism_AUC", "FID_ratio"}
+    lines = target_lines([{"name": "realism_AUC", "value": 0.96}, {"name": "FID_ratio", "value": 0.5},
+                          {"name": "realism_cv_AUC", "value": 0.99}])
+    assert "- realism_AUC 0.960 against <= 0.95 (every model): not met (0.010 away)" in lines
+    assert "- FID_ratio 0.500 against >= 0.4 (every model): met" in lines
+    assert "- FID_ratio 0.500 against >= 0.6 (the best model): not met (0.100 away)" in lines
+    assert lines[-1].startswith("- realism_cv_AUC") and target_lines([{"name": "FID", "value": 1.0}]) == []
+
+
+def test_every_card_metrics_block_is_rendered_from_the_stored_metrics():
+    """Each bundle card's metrics block (table, command, targets) is what its metadata's metrics render to."""
+    from medigan_zoo.evaluation.report import card_with_metrics, metrics_markdown
+
+    for bundle in sorted(p for p in (REPO / "bundles").iterdir() if (p / "configs" / "metadata.json").is_file()):
+        metrics = (json.loads((bundle / "configs" / "metadata.json").read_text()).get("medigan_zoo") or {}).get(
+            "metrics") or []
+        card = (bundle / "docs" / "README.md").read_text()
+        assert card_with_metrics(card, metrics_markdown(metrics)) == card, \
+            f"{bundle.name}: docs/README.md metrics block differs from configs/metadata.json; re-render it " \
+            "(medigan_zoo.evaluation.report.write_card_metrics)"
 
 
 def test_snapshot_freezes_the_metrics_of_a_commit(tmp_path):

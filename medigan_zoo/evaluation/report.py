@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from medigan_zoo.catalog.model_info import ZOO_KEY
+from medigan_zoo.catalog.targets import SOURCE, target_lines
 from medigan_zoo.core.errors import MetadataError, MetricOverwriteError
 from medigan_zoo.core.jsonio import load_json
 from medigan_zoo.core.version import __version__
@@ -172,6 +173,10 @@ def metrics_markdown(entries: Sequence[Mapping[str, Any]]) -> str:
     else:
         lines.append("Reproduce with:")
     lines += ["", "```"] + commands + ["```"]
+    targets = target_lines(entries)
+    if targets:
+        lines += ["", f"Against the zoo's quality targets ({SOURCE}; goals, see docs/model_comparison.md for "
+                      "how many models meet each):", ""] + targets
     return "\n".join(lines)
 
 
