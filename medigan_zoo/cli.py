@@ -447,21 +447,25 @@ class ZooCLI:
             print(line)
 
     def init(self, name: str, template: str = "cgan", output: Optional[str] = None, dataset: Optional[str] = None,
-             **options: Any) -> None:
+             data: Optional[str] = None, **options: Any) -> None:
         """A new bundle folder NAME (or --output DIR) from the templates (--template cgan|wgan_gp|ddpm; --from
         BUNDLE starts from that bundle's configs and metadata instead of the family's shipped one), metadata and
-        card pre-filled, initial untrained weights; it passes `validate` and trains with `medigan-zoo train`."""
+        card pre-filled, initial untrained weights; it passes `validate` and trains with `medigan-zoo train`.
+        --data DATASET (a `prepare` folder or MedMNIST npz) fits it to that data: channels, classes and their
+        names, default class, image size (ddpm) and train.json's data file."""
         from medigan_zoo.byod.init import init_bundle
 
         unknown = sorted(set(options) - {"from"})
         if unknown:
             raise ZooError(f"init got unknown option(s) {', '.join('--' + u for u in unknown)}; options: --template, "
-                           "--from, --output, --dataset.")
+                           "--from, --output, --dataset, --data.")
         source = options.get("from")
         if isinstance(source, bool):
             raise ZooError("init: --from needs a bundle folder or model id.")
+        if isinstance(data, bool):
+            raise ZooError("init: --data needs a data set folder made by `medigan-zoo prepare` or a MedMNIST npz.")
         result = init_bundle(str(name), str(template), self._bundle_path(source) if source else None, output,
-                             dataset=dataset)
+                             dataset=dataset, data=data)
         for line in result.lines():
             print(line)
     def ui(self, host: str = "127.0.0.1", port: int = 7860, max_samples: int = 64) -> None:
