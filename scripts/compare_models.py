@@ -190,6 +190,16 @@ def provenance(rows: List[Dict[str, Any]]) -> List[str]:
 
 #: the baseline the progress section compares with (scripts/snapshot_metrics.py wrote it; absent: no section)
 BASELINE = REPO / "docs" / "baselines" / "issue14_audit.json"
+#: FID ratio of the real training images scored as if they were samples, per data set and image size
+#: (benchmarks/fid_ratio_ceiling.py, benchmarks/README.md): the most a model can reach with that split
+CEILING = REPO / "benchmarks" / "fid_ratio_ceiling.json"
+
+
+def load_ceilings(path: Path = CEILING) -> Dict[tuple, float]:
+    """(data set, shape) -> FID ratio ceiling, from the benchmark's JSON (empty when absent)."""
+    if not path.is_file():
+        return {}
+    return {(r["dataset"], r["shape"]): float(r["FID_ratio_ceiling"]) for r in json.loads(path.read_text())}
 #: metrics the progress table shows, then -> now (name, header, format)
 PROGRESS_COLUMNS = [("FID_ratio", "FID ratio ↑", "{:.3f}"), ("realism_AUC", "realism AUC (0.5 ideal)", "{:.3f}"),
                     ("recall", "recall ↑", "{:.3f}"), ("coverage", "coverage ↑", "{:.3f}")]
@@ -234,7 +244,8 @@ def target_lines(rows: List[Dict[str, Any]], targets: Sequence[QualityTarget] = 
     return lines
 
 
-def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, Any]]) -> List[str]:
+def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, Any]],
+                     ceilings: Optional[Dict[tuple, float]] = None) -> List[str]:
     """Then -> now per model against the baseline (same id), best per data set, and the targets' status."""
     if not baseline:
         return []
@@ -249,13 +260,23 @@ def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, An
            "measured by the zoo's evaluation of their time: realism AUC then used 546-2,000 images per side "
            "(now 2,000 where the data allow), and `adrenal_ct_3dgan` 0.2.0 was measured on soft (non-binary) masks. "
            "New models have no baseline of their own; the data-set table compares the best model of each data set.",
-           "", "| model | version | " + " | ".join(h for _, h, _ in PROGRESS_COLUMNS) + " |",
-           "|---|---|" + "---|" * len(PROGRESS_COLUMNS)]
+           "", "| model | version | " + " | ".join(h for _, h, _ in PROGRESS_COLUMNS) +
+           " | FID ratio ceiling of the split (training images) |",
+           "|---|---|" + "---|" * len(PROGRESS_COLUMNS) + "---|"]
+    ceilings = load_ceilings() if ceilings is None else ceilings
     for r in rows:
         was = old.get(r["id"])
         version = f"{was['version']} → {r['version']}" if was else f"new ({r['version']})"
+        ceiling = ceilings.get((r["dataset"], r["shape"]))
         out.append(f"| `{r['id']}` | {version} | " + " | ".join(
-            _then_now(then(r["id"], n) if was else None, value(r, n), p) for n, _, p in PROGRESS_COLUMNS) + " |")
+            _then_now(then(r["id"], n) if was else None, value(r, n), p) for n, _, p in PROGRESS_COLUMNS) +
+            f" | {'–' if ceiling is None else f'{ceiling:.3f}'} |")
+    if ceilings:
+        out += ["", "The ceiling column is the FID ratio the real training images get when scored as if they were "
+                "the samples (`benchmarks/fid_ratio_ceiling.py`, benchmarks/README.md): a model that reproduced its "
+                "training distribution exactly would score about that. Below 1 where the test split differs from the "
+                "training split (one slide cut spatially, one held-out brain MRI patient of seven, PneumoniaMNIST's "
+                "differently mixed test set); a model at its ceiling cannot gain FID ratio by being more realistic."]
     out += ["", "Best per data set (FID ratio: highest; realism AUC: nearest 0.5), baseline → now:", "",
             "| data set | FID ratio, baseline | FID ratio, now | realism AUC, baseline | realism AUC, now |",
             "|---|---|---|---|---|"]
@@ -271,7 +292,14 @@ def progress_section(rows: List[Dict[str, Any]], baseline: Optional[Dict[str, An
                 cells.append(f"{b[1]:.3f} (`{b[0]}`)" if b else "–")
         out.append(f"| {data} | " + " | ".join(cells) + " |")
     out += ["", f"Targets of {SOURCE} (`medigan_zoo.catalog.targets`; goals: measured figures, met or not):", ""]
-    return out + target_lines(rows)
+    out += target_lines(rows)
+    capped = [r for r in rows if (ceilings.get((r["dataset"], r["shape"])) or 1.0) < 0.4 and value(r, "FID_ratio")]
+    if capped:
+        shown = [f"`{r['id']}` ({ceilings[(r['dataset'], r['shape'])]:.3f}; the model {value(r, 'FID_ratio'):.3f})"
+                 for r in capped]
+        out.append("- Out of reach by construction: even the training images score an FID ratio below 0.4 against "
+                   "the test split of " + ", ".join(shown) + ".")
+    return out
 
 
 def build_markdown(rows: List[Dict[str, Any]], missing: List[str],

@@ -178,3 +178,18 @@ def test_stored_baseline_is_the_issue_14_audit():
                            "chest_xray_ddpm", "retina_fundus_cdcgan"}
     assert round(models["chest_xray_ddpm"]["metrics"]["FID_ratio"]["value"], 3) == 0.105
     assert round(models["breast_ultrasound_wgangp"]["metrics"]["realism_AUC"]["value"], 2) == 0.90
+
+
+def test_ceiling_column_and_out_of_reach_line(tmp_path):
+    """The progress table shows the split's FID-ratio ceiling, and a target below the ceiling's reach is said so."""
+    rows = [{**_row([{"name": "FID_ratio", "value": 0.2, "num_samples": 66}]), "id": "capped", "version": "0.1.0"},
+            {**_row([{"name": "FID_ratio", "value": 0.3, "num_samples": 300}]), "id": "free", "version": "0.1.0",
+             "dataset": "e"}]
+    lines = compare_models.progress_section(rows, _baseline(), {("d", "28x28"): 0.21, ("e", "28x28"): 1.05})
+    text = "\n".join(lines)
+    assert "| `capped` | new (0.1.0) | 0.200 | – | – | – | 0.210 |" in text
+    assert "| `free` | new (0.1.0) | 0.300 | – | – | – | 1.050 |" in text
+    assert "Out of reach by construction" in text and "`capped` (0.210; the model 0.200)" in text
+    assert "`free` (" not in text.split("Out of reach")[1]
+    ceilings = compare_models.load_ceilings()
+    assert ceilings[("CMU-1-Small-Region", "64x64")] < 0.1 and ceilings[("BreastMNIST", "28x28")] > 0.9
