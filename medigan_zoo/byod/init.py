@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -92,17 +91,15 @@ class InitResult:
 def read_data_facts(data: PathLike) -> DataFacts:
     """Image size, channels, label counts and names of a data set's training split (``--data``: a ``medigan-zoo
     prepare`` folder or a MedMNIST-layout npz); one-line ZooError when it cannot train a 2D template."""
-    import numpy as np
-
+    from medigan_zoo.training.data import read_train_split
     from medigan_zoo.training.run import resolve_data
 
     npz = resolve_data(data)
-    with np.load(npz) as arrays:
-        if "train_images" not in arrays.files or "train_labels" not in arrays.files:
-            raise ZooError(f"--data {npz}: needs train_images and train_labels arrays (has {', '.join(arrays.files)});"
-                           " prepare the data set with `medigan-zoo prepare`.")
-        shape = tuple(int(s) for s in arrays["train_images"].shape)
-        labels = arrays["train_labels"].reshape(-1).astype(np.int64)
+    split = read_train_split(npz)
+    if split.counts is None:
+        raise ZooError(f"--data {npz}: has no train_labels array; prepare the data set with `medigan-zoo prepare` "
+                       "(a folder per class gives the labels).")
+    shape, counts = split.shape, split.counts
     if len(shape) == 4 and shape[-1] in (1, 3):
         spatial, channels = shape[1:3], shape[-1]
     elif len(shape) == 3:
@@ -110,7 +107,6 @@ def read_data_facts(data: PathLike) -> DataFacts:
     else:
         raise ZooError(f"--data {npz}: train_images has shape {shape}; the init templates make 2D images, (N, H, W) "
                        "grey or (N, H, W, 3) colour.")
-    counts = dict(sorted(Counter(int(v) for v in labels.tolist()).items()))
     if not counts or list(counts) != list(range(len(counts))):
         raise ZooError(f"--data {npz}: train_labels are {sorted(counts)[:10]}; they must be 0..K-1 with every class "
                        "present in the training split (the class embedding is indexed by them).")

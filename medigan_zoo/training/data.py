@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -40,6 +42,48 @@ def load_npz_split(data_path: PathLike, split: str = "train", num_items: int = 0
     images = images.astype(np.float32) / 255.0
     images = images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)  # (N, C, H, W)
     return np.ascontiguousarray(images), labels
+
+
+@dataclass(frozen=True)
+class TrainSplit:
+    """What an npz's training split holds, read without loading its images (:func:`read_train_split`)."""
+
+    path: Path
+    shape: Tuple[int, ...]  # of train_images: (N, H, W[, C]) or (N, D, H, W[, C])
+    counts: Optional[Dict[int, int]]  # training images per label, sorted by label; None without train_labels
+
+    @property
+    def num_classes(self) -> int:
+        """max label + 1 (0 without labels): the class embedding size the labels index."""
+        return max(self.counts) + 1 if self.counts else 0
+
+
+def _npy_shape(archive: zipfile.ZipFile, member: str) -> Tuple[int, ...]:
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(int(s) for s in header(f)[0])
+
+
+def read_train_split(npz: PathLike) -> TrainSplit:
+    """Shape of ``train_images`` (from the .npy header only) and label counts of an npz; the one home of that check
+    for ``init --data`` and ``train --data`` (one-line ZooError without ``train_images``)."""
+    from medigan_zoo.core.errors import ZooError
+
+    path = Path(npz)
+    with zipfile.ZipFile(path) as archive:
+        members = {Path(n).stem: n for n in archive.namelist() if n.endswith(".npy")}
+        if "train_images" not in members:
+            raise ZooError(f"--data {path}: has no train_images array (keys: {', '.join(sorted(members))}); prepare "
+                           "the data set with `medigan-zoo prepare`.")
+        shape = _npy_shape(archive, members["train_images"])
+    counts = None
+    if "train_labels" in members:
+        with np.load(path) as arrays:
+            labels = arrays["train_labels"].reshape(-1).astype(np.int64)
+        values, numbers = np.unique(labels, return_counts=True)
+        counts = {int(v): int(n) for v, n in zip(values, numbers)}
+    return TrainSplit(path=path, shape=shape, counts=counts)
 
 
 def _records(images: np.ndarray, labels: np.ndarray, label_key: str) -> List[Dict[str, Any]]:

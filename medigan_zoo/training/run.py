@@ -99,22 +99,13 @@ def resolve_data(data: PathLike) -> Path:
     return path
 
 
-def _npz_shape(npz: Path) -> tuple:
-    import numpy as np
-
-    with np.load(npz, mmap_mode="r") as arrays:
-        if "train_images" not in arrays.files:
-            raise ZooError(f"--data {npz}: has no train_images array (keys: {', '.join(arrays.files)}); prepare the "
-                           "data set with `medigan-zoo prepare`.")
-        images = arrays["train_images"]
-        labels = arrays["train_labels"] if "train_labels" in arrays.files else None
-        return tuple(images.shape), (int(labels.max()) + 1 if labels is not None and labels.size else 0)
-
-
 def check_data_fits(bundle: Path, npz: Path) -> None:
     """The data set's image size, channels and classes must be those the bundle makes (one line otherwise)."""
+    from medigan_zoo.training.data import read_train_split
+
     zoo = _metadata(bundle).get("medigan_zoo") or {}
-    shape, classes = _npz_shape(npz)
+    split = read_train_split(npz)
+    shape, classes = split.shape, split.num_classes
     want = [int(s) for s in zoo.get("spatial_shape") or []]
     channels = int(zoo.get("num_channels", 1))
     have_channels = shape[-1] if len(shape) == len(want) + 2 else 1
