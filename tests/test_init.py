@@ -78,8 +78,13 @@ def test_data_fits_a_ddpm_to_colour_images_of_another_size_and_class_count(tmp_p
     assert zoo["condition"]["class_label"]["values"] == {str(i): f"class {i}" for i in range(4)}
     assert zoo["condition"]["class_label"]["default"] == 3
     assert c["metadata"]["network_data_format"]["outputs"]["pred"]["spatial_shape"] == [32, 32]
+    # the text that described the starting bundle's data now describes this data (nothing about skin lesions)
+    assert c["metadata"]["task"] == "Class-conditional generation of 32x32 RGB images of my_set (4 classes)"
+    assert c["metadata"]["image_classes"] == "RGB image, 32x32, intensities in [0, 1]"
+    assert c["metadata"]["data_source"].startswith("my_set (my_set.npz); say where")
     lines = "\n".join(result.lines())
     assert "4 class(es)" in lines and "license: CC-BY-NC-4.0 (from skin_dermatoscopy_ddpm)" in lines
+    assert "tags, intended_use and copyright in configs/metadata.json still describe skin_dermatoscopy_ddpm" in lines
     run = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "training",
                           "--config_file", "configs/train.json", "--meta_file", "configs/metadata.json",
                           "--bundle_root", ".", "--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"),

@@ -14,7 +14,8 @@ trained; ``medigan-zoo train`` replaces both.
 (:func:`fit_to_data`): the starting bundle is picked by the data's channel count, and the class count (class
 embeddings, the DDPM's null class), the class names (``dataset.json``'s ``label_names``, else "class i"), the
 default class (the most common one), the image size (DDPM only: the GAN networks make one size) and the data file
-of train.json are set in ``configs/template.json`` and the metadata, so ``medigan-zoo train BUNDLE --data
+of train.json are set in ``configs/template.json`` and the metadata (with the task, image description and data
+source rewritten for the data; the search fields that describe the starting bundle's data are named in a note), so ``medigan-zoo train BUNDLE --data
 DATASET`` runs without hand edits. Data that does not fit a family (3D, other channel counts, a size the GAN
 networks do not make, labels that are not 0..K-1) is refused with a one-line reason. The license stays the
 starting bundle's until you set yours: ``lines()`` says so.
@@ -213,6 +214,12 @@ def fit_to_data(declaration: Dict[str, Any], metadata: Dict[str, Any], template:
                           "description": f"class of the generated image ({facts.name} training labels)"})
         zoo["condition"] = {"class_label": condition}
     zoo["spatial_shape"] = list(shape)
+    size, colour = "x".join(map(str, shape)), "RGB" if facts.channels == 3 else "grey-scale"
+    conditional = template != "wgan_gp"
+    metadata["task"] = (f"Class-conditional generation of {size} {colour} images of {facts.name} ({k} classes)"
+                        if conditional else f"Generation of {size} {colour} images of {facts.name}")
+    metadata["image_classes"] = f"{colour} image, {size}, intensities in [0, 1]"
+    metadata["data_source"] = f"{facts.name} ({facts.npz.name}); say where the data comes from and its license"
     for kind in ("inputs", "outputs"):
         for spec in (metadata.get("network_data_format") or {}).get(kind, {}).values():
             if spec.get("type") == "image":
@@ -264,6 +271,9 @@ def init_bundle(name: str, template: str = "cgan", from_bundle: Optional[PathLik
     license_text = license_file.read_text() if license_file.is_file() else ""
     metadata = _metadata(src, name, template, dataset or (facts.name if facts else None))
     notes = fit_to_data(declaration, metadata, template, facts) if facts else []
+    if facts:
+        notes.append(f"modality, anatomy, generates, tags, intended_use and copyright in configs/metadata.json still "
+                     f"describe {src.name}'s data: set them to yours (they are what search finds)")
     new_bundle(dest, declaration, metadata, license_text)
     _write_initial_weights(dest)
     from medigan_zoo.runtime.export import export_torchscript
