@@ -15,10 +15,10 @@ trained; ``medigan-zoo train`` replaces both.
 embeddings, the DDPM's null class), the class names (``dataset.json``'s ``label_names``, else "class i"), the
 default class (the most common one), the image size (DDPM only: the GAN networks make one size) and the data file
 of train.json are set in ``configs/template.json`` and the metadata (with the task, image description and data
-source rewritten for the data; the search fields that describe the starting bundle's data are named in a note), so ``medigan-zoo train BUNDLE --data
-DATASET`` runs without hand edits. Data that does not fit a family (3D, other channel counts, a size the GAN
-networks do not make, labels that are not 0..K-1) is refused with a one-line reason. The license stays the
-starting bundle's until you set yours: ``lines()`` says so.
+source rewritten for the data; the search fields that describe the starting bundle's data are named in a note),
+so ``medigan-zoo train BUNDLE --data DATASET`` runs without hand edits. Data that does not fit a family (3D, other
+channel counts, a size the GAN networks do not make, labels that are not 0..K-1) is refused with a one-line reason.
+The license stays the starting bundle's until you set yours: ``lines()`` says so.
 """
 from __future__ import annotations
 
