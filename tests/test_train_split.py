@@ -49,6 +49,11 @@ def test_errors_name_the_file_and_what_to_do(tmp_path):
     np.savez(path, images=np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(ZooError, match=r"--data .*x\.npz: has no train_images array \(keys: images\); prepare"):
         read_train_split(path)
+    not_a_zip = tmp_path / "n.npz"
+    np.save(tmp_path / "n.npy", np.zeros(3))
+    (tmp_path / "n.npy").rename(not_a_zip)
+    with pytest.raises(ZooError, match=r"n\.npz: not a readable npz archive .*; prepare"):
+        read_train_split(not_a_zip)
     unlabelled = tmp_path / "u.npz"
     np.savez(unlabelled, train_images=np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(ZooError, match=r"u\.npz: has no train_labels array"):

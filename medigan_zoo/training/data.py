@@ -71,7 +71,12 @@ def read_train_split(npz: PathLike) -> TrainSplit:
     from medigan_zoo.core.errors import ZooError
 
     path = Path(npz)
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ZooError(f"--data {path}: not a readable npz archive ({exc}); prepare the data set with "
+                       "`medigan-zoo prepare`.") from None
+    with archive:
         members = {Path(n).stem: n for n in archive.namelist() if n.endswith(".npy")}
         if "train_images" not in members:
             raise ZooError(f"--data {path}: has no train_images array (keys: {', '.join(sorted(members))}); prepare "
