@@ -311,6 +311,10 @@ def evaluate_bundle(bundle: Union[str, Path], metrics: Union[None, str, Sequence
                                                                  feature_weights, trusted=trusted),
                      "test": lambda: _held_out(_match_channels(load_reference(names, "test", data_dir, shape),
                                                                sampler.num_channels), train)})
+        for group in selected:
+            reason = group.not_applicable(inputs)
+            if reason:
+                log(f"{model_id}: {group.name} skipped ({reason})")
         entries = run_metric_groups([g.name for g in selected], inputs, ctx)
     timings["total"] = time.perf_counter() - t_start
     report = EvaluationReport(model_id=model_id, metrics=entries, details=details, timings=timings,

@@ -1,5 +1,6 @@
 """Metric groups that tell models apart (issue #14): KID with a bootstrap interval, diversity (MS-SSIM ratio), a
-cross-validated realism test, condition fidelity, membership inference, and 2.5D FID of 3D models. One registered
+cross-validated realism test, condition fidelity, membership inference, 2.5D FID of 3D models, and the connected
+pieces of mask models' outputs. One registered
 block each, run after the built-in groups (builtin_metrics.py); docs/evaluation.md describes them.
 """
 from __future__ import annotations
@@ -148,3 +149,34 @@ def _fid_planes(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, 
                       planes={k: round(v, 6) for k, v in res.items() if k != "mean"},
                       note="mean of the FIDs of the central axial, coronal and sagittal planes (2.5D); compare "
                            "with FID (3 slices per axis, features concatenated)")]
+
+
+@register_metric_group("components", needs=("synthetic_images",),
+                       keys=("components.synthetic", "components.real", "components_gap"),
+                       aliases=("connected_components",), masks_only=True,
+                       summary="mask models: connected foreground pieces per mask, synthetic vs the real reference "
+                               "split, per condition; relative gap")
+def _components(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
+    from medigan_zoo.evaluation.components import CONNECTIVITY, THRESHOLD, component_stats
+
+    ref = inputs.reference
+    labelled = inputs.synthetic_labels is not None and ref.labels is not None
+    res = component_stats(inputs.synthetic, ref.images, inputs.synthetic_labels if labelled else None,
+                          ref.labels if labelled else None)
+    inputs.details["components"] = res
+    per = {k: {n: round(v, 4) for n, v in d.items()} for k, d in res["per_condition"].items()}  # type: ignore
+    scope = f"per condition value ({', '.join(per)}), averaged" if labelled else "over all masks"
+    common = dict(num_samples=len(inputs.synthetic), reference_split=ref.name,
+                  normalization=f"foreground = any channel >= {THRESHOLD}; {CONNECTIVITY}")
+    return [
+        ctx.entry("components.synthetic", res["pieces_synthetic"], **common,
+                  single_piece=round(float(res["single_piece_synthetic"]), 4),  # type: ignore[arg-type]
+                  note=f"mean connected pieces per synthetic mask {scope}; single_piece: fraction of masks in one "
+                       "piece"),
+        ctx.entry("components.real", res["pieces_real"], **common,
+                  single_piece=round(float(res["single_piece_real"]), 4),  # type: ignore[arg-type]
+                  note=f"same for the real reference masks {scope}"),
+        ctx.entry("components_gap", res["gap"], **common, per_condition=per,
+                  note="|pieces synthetic - pieces real| / pieces real; 0 = as many pieces as real masks, 1 = twice "
+                       "(or none); detached islands raise it"),
+    ]

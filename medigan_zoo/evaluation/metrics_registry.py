@@ -163,15 +163,33 @@ class MetricGroup:
     aliases: Tuple[str, ...] = ()
     summary: str = ""
     spatial_dims: Tuple[int, ...] = (2, 3)  # image dimensionalities the group applies to (others: not run)
+    masks_only: bool = False  # run only on models that output masks (every synthetic value 0 or 1)
+
+    def not_applicable(self, inputs: "EvaluationInputs") -> Optional[str]:
+        """Why the group does not run on these inputs (their dimensionality; not masks, for a ``masks_only``
+        group), or None when it does."""
+        if inputs.spatial_dims not in self.spatial_dims:
+            return f"for {'/'.join(map(str, self.spatial_dims))}D images only"
+        if self.masks_only:
+            from medigan_zoo.evaluation.components import is_mask_output
+
+            if not is_mask_output(inputs.synthetic):
+                return "for models that output masks only (the samples have values other than 0 and 1)"
+        return None
+
+    def applies_to(self, inputs: "EvaluationInputs") -> bool:
+        return self.not_applicable(inputs) is None
 
 
 _REGISTRY: Dict[str, MetricGroup] = {}
 
 
 def register_metric_group(name: str, needs: Iterable[str], keys: Sequence[str], aliases: Sequence[str] = (),
-                          summary: str = "", spatial_dims: Sequence[int] = (2, 3)) -> Callable:
+                          summary: str = "", spatial_dims: Sequence[int] = (2, 3), masks_only: bool = False
+                          ) -> Callable:
     """Decorator registering ``compute(inputs, ctx) -> metric objects`` as metric group ``name`` (run only on
-    images of ``spatial_dims`` dimensions: a 3D-only group is skipped for 2D models).
+    images of ``spatial_dims`` dimensions: a 3D-only group is skipped for 2D models; a ``masks_only`` group only
+    when every synthetic value is 0 or 1).
 
     Raises:
         ValueError: an unknown need, or a name / alias / key another group already uses.
@@ -188,7 +206,7 @@ def register_metric_group(name: str, needs: Iterable[str], keys: Sequence[str], 
 
     def register(compute: Callable[[EvaluationInputs, MetricContext], List[Dict[str, Any]]]) -> Callable:
         _REGISTRY[name] = MetricGroup(name, frozenset(needs), tuple(keys), compute, tuple(aliases), summary,
-                                      tuple(int(d) for d in spatial_dims))
+                                      tuple(int(d) for d in spatial_dims), bool(masks_only))
         return compute
 
     return register
@@ -225,13 +243,13 @@ def parse_metrics(metrics: Union[None, str, Sequence[str]]) -> Tuple[str, ...]:
 
 def run_metric_groups(names: Sequence[str], inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, Any]]:
     """Run the groups ``names`` in run order; their metric objects, in that order (timings in ``inputs``). Groups
-    that do not apply to the images' dimensionality (``MetricGroup.spatial_dims``) are skipped."""
+    that do not apply to the inputs (``MetricGroup.applies_to``: the images' dimensionality, masks) are skipped."""
     unknown = sorted(set(names) - {g.name for g in metric_groups()})
     if unknown:
         raise ZooError(f"Unknown metric group(s) {unknown}; choose from {', '.join(g.name for g in metric_groups())}.")
     entries: List[Dict[str, Any]] = []
     for group in metric_groups():
-        if group.name not in names or inputs.spatial_dims not in group.spatial_dims:
+        if group.name not in names or not group.applies_to(inputs):
             continue
         inputs.prepare(group)
         t0 = time.perf_counter()
