@@ -77,6 +77,22 @@ def test_configs_name_no_relative_data_path_and_no_private_monai_state(bundle):
         assert "_data_index" not in text, f"{config}: SaveImage's _data_index is private MONAI state"
 
 
+#: run options of the training recipes: a train.json that declares one must use it (an override of the `training`
+#: list once dropped the resume line of both adrenal recipes, so --resume_from was silently ignored)
+RUN_OPTIONS = ("resume_from", "init_ckpt", "max_run_s", "checkpoint_interval_s", "seed", "num_threads")
+
+
+@pytest.mark.parametrize("bundle", shipped_bundles(), ids=[b.name for b in shipped_bundles()])
+def test_declared_training_run_options_are_used(bundle):
+    train = bundle / "configs" / "train.json"
+    if not train.is_file():
+        pytest.skip(f"{bundle.name} ships no train.json")
+    text = train.read_text()
+    for option in RUN_OPTIONS:
+        if f'"{option}":' in text:
+            assert f"@{option}" in text, f"{train}: declares {option!r} but nothing reads @{option}"
+
+
 @pytest.mark.parametrize("bundle", GENERATORS, ids=IDS)
 def test_inference_sets_determinism_before_inferring(bundle):
     config = json.loads((bundle / "configs" / "inference.json").read_text())
