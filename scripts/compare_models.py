@@ -136,14 +136,20 @@ def best(rows: List[Dict[str, Any]], name: str, key) -> Optional[Dict[str, Any]]
 
 def recommendations(rows: List[Dict[str, Any]]) -> List[str]:
     lines = []
+    # FIDs compare only against the same real images: same data set at the same shape (AdrenalMNIST3D at 28^3 and
+    # at 64^3 are two references)
     by_data = defaultdict(list)
     for r in rows:
-        by_data[r["dataset"]].append(r)
-    for data, group in sorted(by_data.items()):
+        by_data[(r["dataset"], r["shape"])].append(r)
+    shapes = defaultdict(set)
+    for data, shape in by_data:
+        shapes[data].add(shape)
+    for (data, shape), group in sorted(by_data.items()):
         group = [r for r in group if pickable(r, "FID")]
         b = best(group, "FID", better_first("FID"))
+        name = f"{data} {shape}" if len(shapes[data]) > 1 else data
         if b and len(group) > 1:
-            lines.append(f"- **Closest to the real {data} images (lowest FID among the {len(group)} {data} models):** "
+            lines.append(f"- **Closest to the real {name} images (lowest FID among the {len(group)} {name} models):** "
                          f"`{b['id']}` (FID {value(b, 'FID'):.2f}).")
     picks = [
         ("FID_ratio", lambda v: abs(1.0 - v), "Closest to real-vs-real variability (FID ratio nearest 1)", "{:.3f}"),

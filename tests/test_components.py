@@ -71,6 +71,7 @@ def test_the_group_runs_on_masks_and_is_skipped_with_a_reason_for_intensity_imag
     assert [(e["name"], e["value"]) for e in entries] == [
         ("components.synthetic", 2.0), ("components.real", 1.0), ("components_gap", 1.0)]
     assert entries[0]["single_piece"] == 0.0 and entries[1]["single_piece"] == 1.0
+    assert [e["num_samples"] for e in entries] == [3, 2, 3]  # the real figure counts the real masks
     assert entries[2]["direction"] == "lower" and entries[2]["reference_split"] == "toy:test"
     soft = masks * 0.9
     assert run_metric_groups(["components"], _inputs(soft), ctx) == []

@@ -89,6 +89,19 @@ def test_fid_ratio_pick_is_not_excluded_by_the_test_split_size():
     assert "(realism AUC nearest 0.5):** `many`" in compare_models.build_markdown(rows, [])
 
 
+def test_fid_pick_compares_models_of_one_data_set_at_one_shape_only():
+    """FIDs of 28^3 and 64^3 AdrenalMNIST3D models are measured against different real volumes: never ranked together."""
+    fid = [{"name": "FID", "value": 1.0, "num_samples": 2000}]
+    rows = [{**_row(fid), "id": "a28", "shape": "28x28x28"}, {**_row(fid), "id": "b28", "shape": "28x28x28"},
+            {**_row([{**fid[0], "value": 0.5}]), "id": "c64", "shape": "64x64x64"}]
+    rows[1]["metrics"]["FID"] = {**fid[0], "value": 0.9}
+    text = compare_models.build_markdown(rows, [])
+    assert "lowest FID among the 2 d 28x28x28 models):** `b28`" in text
+    assert not [line for line in text.splitlines() if "Closest to the real" in line and "c64" in line]
+    same_shape = compare_models.build_markdown(rows[:2], [])
+    assert "lowest FID among the 2 d models):** `b28`" in same_shape
+
+
 def _baseline():
     return {"label": "audit", "commit": "0123456789abcdef", "date": "2026-12-02",
             "models": {"old": {"version": "0.1.0", "dataset": "d", "metrics": {

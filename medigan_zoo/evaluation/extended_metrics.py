@@ -166,17 +166,17 @@ def _components(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, 
     inputs.details["components"] = res
     per = {k: {n: round(v, 4) for n, v in d.items()} for k, d in res["per_condition"].items()}  # type: ignore
     scope = f"per condition value ({', '.join(per)}), averaged" if labelled else "over all masks"
-    common = dict(num_samples=len(inputs.synthetic), reference_split=ref.name,
-                  normalization=f"foreground = any channel >= {THRESHOLD}; {CONNECTIVITY}")
+    common = dict(reference_split=ref.name, normalization=f"foreground = any channel >= {THRESHOLD}; {CONNECTIVITY}")
+    n_syn = len(inputs.synthetic)
     return [
-        ctx.entry("components.synthetic", res["pieces_synthetic"], **common,
+        ctx.entry("components.synthetic", res["pieces_synthetic"], num_samples=n_syn, **common,
                   single_piece=round(float(res["single_piece_synthetic"]), 4),  # type: ignore[arg-type]
                   note=f"mean connected pieces per synthetic mask {scope}; single_piece: fraction of masks in one "
                        "piece"),
-        ctx.entry("components.real", res["pieces_real"], **common,
+        ctx.entry("components.real", res["pieces_real"], num_samples=len(ref), **common,
                   single_piece=round(float(res["single_piece_real"]), 4),  # type: ignore[arg-type]
                   note=f"same for the real reference masks {scope}"),
-        ctx.entry("components_gap", res["gap"], **common, per_condition=per,
+        ctx.entry("components_gap", res["gap"], num_samples=n_syn, **common, per_condition=per,
                   note="|pieces synthetic - pieces real| / pieces real; 0 = as many pieces as real masks, 1 = twice "
                        "(or none); detached islands raise it"),
     ]
