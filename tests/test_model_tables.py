@@ -90,7 +90,7 @@ def test_fid_ratio_pick_is_not_excluded_by_the_test_split_size():
 
 
 def test_fid_pick_compares_models_of_one_data_set_at_one_shape_only():
-    """FIDs of 28^3 and 64^3 AdrenalMNIST3D models are measured against different real volumes: never ranked together."""
+    """FIDs of 28^3 and 64^3 AdrenalMNIST3D models use different real volumes: they are never ranked together."""
     fid = [{"name": "FID", "value": 1.0, "num_samples": 2000}]
     rows = [{**_row(fid), "id": "a28", "shape": "28x28x28"}, {**_row(fid), "id": "b28", "shape": "28x28x28"},
             {**_row([{**fid[0], "value": 0.5}]), "id": "c64", "shape": "64x64x64"}]
