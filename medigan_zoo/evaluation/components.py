@@ -7,7 +7,7 @@ in 2D, 6-connected in 3D). An empty mask has 0 pieces.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ def _summary(pieces: np.ndarray) -> Dict[str, float]:
 
 
 def component_stats(synthetic: torch.Tensor, real: torch.Tensor, synthetic_labels: Optional[torch.Tensor] = None,
-                    real_labels: Optional[torch.Tensor] = None) -> Dict[str, object]:
+                    real_labels: Optional[torch.Tensor] = None) -> Dict[str, Any]:
     """Mean pieces per image and fraction of single-piece images, synthetic and real, per condition value when both
     label sets are given (the overall figures are then the mean over values, as for diversity); ``gap`` =
     |pieces synthetic - pieces real| / pieces real (0 = as many pieces as real masks; NaN if real masks are empty).

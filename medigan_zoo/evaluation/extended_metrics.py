@@ -1,7 +1,7 @@
 """Metric groups that tell models apart (issue #14): KID with a bootstrap interval, diversity (MS-SSIM ratio), a
 cross-validated realism test, condition fidelity, membership inference, 2.5D FID of 3D models, and the connected
-pieces of mask models' outputs. One registered
-block each, run after the built-in groups (builtin_metrics.py); docs/evaluation.md describes them.
+pieces of mask models' outputs. One registered block each, run after the built-in groups (builtin_metrics.py);
+docs/evaluation.md describes them.
 """
 from __future__ import annotations
 
@@ -164,17 +164,17 @@ def _components(inputs: EvaluationInputs, ctx: MetricContext) -> List[Dict[str, 
     res = component_stats(inputs.synthetic, ref.images, inputs.synthetic_labels if labelled else None,
                           ref.labels if labelled else None)
     inputs.details["components"] = res
-    per = {k: {n: round(v, 4) for n, v in d.items()} for k, d in res["per_condition"].items()}  # type: ignore
+    per = {k: {n: round(v, 4) for n, v in d.items()} for k, d in res["per_condition"].items()}
     scope = f"per condition value ({', '.join(per)}), averaged" if labelled else "over all masks"
     common = dict(reference_split=ref.name, normalization=f"foreground = any channel >= {THRESHOLD}; {CONNECTIVITY}")
     n_syn = len(inputs.synthetic)
     return [
         ctx.entry("components.synthetic", res["pieces_synthetic"], num_samples=n_syn, **common,
-                  single_piece=round(float(res["single_piece_synthetic"]), 4),  # type: ignore[arg-type]
+                  single_piece=round(res["single_piece_synthetic"], 4),
                   note=f"mean connected pieces per synthetic mask {scope}; single_piece: fraction of masks in one "
                        "piece"),
         ctx.entry("components.real", res["pieces_real"], num_samples=len(ref), **common,
-                  single_piece=round(float(res["single_piece_real"]), 4),  # type: ignore[arg-type]
+                  single_piece=round(res["single_piece_real"], 4),
                   note=f"same for the real reference masks {scope}"),
         ctx.entry("components_gap", res["gap"], num_samples=n_syn, **common, per_condition=per,
                   note="|pieces synthetic - pieces real| / pieces real; 0 = as many pieces as real masks, 1 = twice "

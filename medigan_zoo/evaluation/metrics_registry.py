@@ -178,6 +178,7 @@ class MetricGroup:
         return None
 
     def applies_to(self, inputs: "EvaluationInputs") -> bool:
+        """Whether the group runs on these inputs (see :meth:`not_applicable`)."""
         return self.not_applicable(inputs) is None
 
 
